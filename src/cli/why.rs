@@ -1,0 +1,12 @@
+//! `inoc why`.
+
+/// Arguments of `inoc why`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Positional inputs.
+    pub inputs: Vec<String>,
+}
+
+pub fn run(_args: Args) -> u8 {
+    super::not_yet("why")
+}

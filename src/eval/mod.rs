@@ -1,0 +1,2 @@
+//! Layer `eval`: per-sample metrics, judges, aggregation with confidence
+//! intervals, paired comparisons.

@@ -1,0 +1,1 @@
+//! Layer `exec`: runs a plan on the local machine, in dependency order.

@@ -1,0 +1,15 @@
+//! inoc: a declarative experiment language and interpreter for
+//! finetuning-generalization research. See ARCHITECTURE.md for the layers
+//! and the invariants between them.
+
+pub mod cache;
+pub mod cli;
+pub mod diag;
+pub mod eval;
+pub mod exec;
+pub mod plan;
+pub mod report;
+pub mod runtime;
+pub mod sema;
+pub mod syntax;
+pub mod world;

@@ -1,0 +1,1 @@
+//! Layer `plan`: IR -> petgraph DAG of steps with canonical content keys.

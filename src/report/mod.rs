@@ -1,0 +1,1 @@
+//! Layer `report`: CSV / JSONL / Markdown tables, SVG + PNG plots, offline HTML.

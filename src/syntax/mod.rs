@@ -1,0 +1,2 @@
+//! Layer `syntax`: pest grammar (grammar/inoc.pest) -> AST with spans, and the
+//! comment-preserving formatter. Knows nothing about types or the disk.
