@@ -1,0 +1,269 @@
+//! A light scanner run before the grammar: it collects comments (which the
+//! grammar skips), and reports the lexical errors that would otherwise come
+//! out of pest as confusing expectation lists: stray characters, unterminated
+//! strings, unbalanced or too deeply nested brackets.
+
+use super::ast::{Comment, CommentKind};
+use super::{FileId, Span};
+use crate::diag::Diagnostic;
+
+/// Brackets nested deeper than this are rejected (E0008) before parsing, so
+/// that no input can exhaust the parser's stack.
+pub const MAX_BRACKET_DEPTH: usize = 64;
+
+/// At most this many lexical errors are reported for one file.
+const MAX_ERRORS: usize = 20;
+
+pub struct Scan {
+    pub comments: Vec<Comment>,
+    pub errors: Vec<Diagnostic>,
+}
+
+fn closer(open: u8) -> u8 {
+    match open {
+        b'(' => b')',
+        b'[' => b']',
+        _ => b'}',
+    }
+}
+
+pub fn scan(file: FileId, src: &str) -> Scan {
+    let b = src.as_bytes();
+    let mut comments = Vec::new();
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    let mut stack: Vec<usize> = Vec::new(); // offsets of open brackets
+    let mut line_has_code = false;
+    let mut i = 0;
+    let sp = |s: usize, e: usize| Span::new(file, s, e);
+    while i < b.len() && errors.len() < MAX_ERRORS {
+        let c = b[i];
+        match c {
+            b'\n' => {
+                line_has_code = false;
+                i += 1;
+            }
+            b' ' | b'\t' | b'\r' => i += 1,
+            b'#' => {
+                let end = src[i..].find('\n').map_or(b.len(), |n| i + n);
+                let raw = &src[i..end];
+                let (kind, body) = if raw.starts_with("##") && !raw.starts_with("###") {
+                    (CommentKind::Doc, &raw[2..])
+                } else {
+                    (CommentKind::Line, &raw[1..])
+                };
+                let body = body.strip_prefix(' ').unwrap_or(body).trim_end();
+                comments.push(Comment {
+                    span: sp(i, raw.trim_end().len() + i),
+                    kind,
+                    text: body.to_string(),
+                    own_line: !line_has_code,
+                });
+                i = end;
+            }
+            b'"' if b[i..].starts_with(b"\"\"\"") => {
+                line_has_code = true;
+                match src[i + 3..].find("\"\"\"") {
+                    Some(n) => i = i + 3 + n + 3,
+                    None => {
+                        errors.push(
+                            Diagnostic::error(
+                                "E0003",
+                                "unterminated raw string",
+                                sp(i, i + 3),
+                                "this raw string is never closed",
+                            )
+                            .with_help("close it with `\"\"\"`"),
+                        );
+                        i = b.len();
+                    }
+                }
+            }
+            b'"' => {
+                line_has_code = true;
+                let mut j = i + 1;
+                loop {
+                    match b.get(j) {
+                        Some(b'"') => {
+                            i = j + 1;
+                            break;
+                        }
+                        Some(b'\\') if b.get(j + 1).is_some_and(|&n| n != b'\n') => j += 2,
+                        Some(b'\n') | None => {
+                            let end = if b.get(j.wrapping_sub(1)) == Some(&b'\r') {
+                                j - 1
+                            } else {
+                                j
+                            };
+                            errors.push(
+                                Diagnostic::error("E0002", "unterminated string", sp(i, end.max(i + 1)), "this string is never closed")
+                                    .with_help("close it with `\"` on the same line; for text over several lines use a raw string `\"\"\"...\"\"\"`"),
+                            );
+                            i = j;
+                            break;
+                        }
+                        Some(_) => j += 1,
+                    }
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                line_has_code = true;
+                if stack.len() >= MAX_BRACKET_DEPTH {
+                    errors.push(
+                        Diagnostic::error(
+                            "E0008",
+                            format!(
+                                "brackets are nested more than {MAX_BRACKET_DEPTH} levels deep"
+                            ),
+                            sp(i, i + 1),
+                            "too deep here",
+                        )
+                        .with_help(
+                            "name the inner parts with `let` constants to flatten the expression",
+                        ),
+                    );
+                    return Scan { comments, errors };
+                }
+                stack.push(i);
+                i += 1;
+            }
+            b')' | b']' | b'}' => {
+                line_has_code = true;
+                match stack.pop() {
+                    Some(open) if closer(b[open]) == c => {}
+                    Some(open) => {
+                        let (o, want) = (b[open] as char, closer(b[open]) as char);
+                        errors.push(
+                            Diagnostic::error(
+                                "E0005",
+                                format!("mismatched closing delimiter `{}`", c as char),
+                                sp(i, i + 1),
+                                format!("expected `{want}` here"),
+                            )
+                            .with_label(sp(open, open + 1), format!("this `{o}` is not closed"))
+                            .with_help(format!(
+                                "close the `{o}` with `{want}` before this `{}`",
+                                c as char
+                            )),
+                        );
+                        // Stop: every later bracket would be reported as a cascade.
+                        return Scan { comments, errors };
+                    }
+                    None => {
+                        errors.push(
+                            Diagnostic::error(
+                                "E0007",
+                                format!("unexpected closing delimiter `{}`", c as char),
+                                sp(i, i + 1),
+                                "no open bracket to close here",
+                            )
+                            .with_help("remove it, or add the opening bracket it belongs to"),
+                        );
+                        return Scan { comments, errors };
+                    }
+                }
+                i += 1;
+            }
+            c if c.is_ascii_alphanumeric() || b"_=,.|+-*/:".contains(&c) => {
+                line_has_code = true;
+                i += 1;
+            }
+            _ => {
+                line_has_code = true;
+                let ch = src[i..].chars().next().unwrap_or('\u{fffd}');
+                let len = ch.len_utf8();
+                if ch == '\u{feff}' {
+                    i += len;
+                    continue;
+                }
+                let help = match ch {
+                    ';' => "statements end at the end of the line; remove the `;`".to_string(),
+                    '\'' => "strings use double quotes: `\"...\"`".to_string(),
+                    '`' => "strings use double quotes: `\"...\"`; raw strings use `\"\"\"...\"\"\"`".to_string(),
+                    c if c.is_alphabetic() => {
+                        "names use ASCII letters, digits and `_`; put other text in a string".to_string()
+                    }
+                    '<' | '>' | '!' | '&' | '%' | '^' | '~' | '?' | '@' | '$' | '\\' => {
+                        "this character is not part of the language; see docs/language.md for the operators".to_string()
+                    }
+                    _ => "remove it, or put it inside a string".to_string(),
+                };
+                errors.push(
+                    Diagnostic::error(
+                        "E0001",
+                        format!("unexpected character {}", show_char(ch)),
+                        sp(i, i + len),
+                        "not valid here",
+                    )
+                    .with_help(help),
+                );
+                i += len;
+            }
+        }
+    }
+    if errors.is_empty() {
+        if let Some(&open) = stack.last() {
+            let (o, want) = (b[open] as char, closer(b[open]) as char);
+            errors.push(
+                Diagnostic::error(
+                    "E0006",
+                    format!("unclosed `{o}`"),
+                    sp(open, open + 1),
+                    format!("this `{o}` is never closed"),
+                )
+                .with_help(format!("add the matching `{want}`")),
+            );
+        }
+    }
+    Scan { comments, errors }
+}
+
+fn show_char(c: char) -> String {
+    if c.is_control() || c.is_whitespace() {
+        format!("U+{:04X}", c as u32)
+    } else {
+        format!("`{c}`")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(src: &str) -> Vec<&'static str> {
+        scan(0, src).errors.iter().map(|d| d.code).collect()
+    }
+
+    #[test]
+    fn collects_comments_with_kind_and_position() {
+        let s = scan(0, "## doc\nlet a = \"#no\" # trailing\n### banner\n");
+        let got: Vec<_> = s
+            .comments
+            .iter()
+            .map(|c| (c.kind, c.text.as_str(), c.own_line))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (CommentKind::Doc, "doc", true),
+                (CommentKind::Line, "trailing", false),
+                (CommentKind::Line, "## banner", true)
+            ]
+        );
+        assert!(s.errors.is_empty());
+    }
+
+    #[test]
+    fn reports_lexical_errors() {
+        assert_eq!(codes("let a = @"), ["E0001"]);
+        assert_eq!(codes("let a = \"abc\nlet b = 1"), ["E0002"]);
+        assert_eq!(codes("let a = \"\"\"abc"), ["E0003"]);
+        assert_eq!(codes("let a = [1, 2)"), ["E0005"]);
+        assert_eq!(codes("let a = f(1"), ["E0006"]);
+        assert_eq!(codes("let a = 1)"), ["E0007"]);
+        assert_eq!(codes(&"[".repeat(100)), ["E0008"]);
+        assert_eq!(
+            codes("let s = \"a \\\" ( b\" # ( \nlet r = \"\"\"x ( \"\"\""),
+            Vec::<&str>::new()
+        );
+    }
+}
