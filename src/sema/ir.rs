@@ -39,6 +39,20 @@ impl DeclKind {
             DeclKind::Report => "report",
         }
     }
+
+    /// The declaration kind written with `keyword`, if any.
+    pub fn from_keyword(keyword: &str) -> Option<DeclKind> {
+        DeclKind::ALL.into_iter().find(|k| k.keyword() == keyword)
+    }
+
+    /// Every kind, in the order the language documents them.
+    pub const ALL: [DeclKind; 5] = [
+        DeclKind::Model,
+        DeclKind::Dataset,
+        DeclKind::Train,
+        DeclKind::Eval,
+        DeclKind::Report,
+    ];
 }
 
 /// A fully evaluated value.
@@ -63,6 +77,62 @@ pub enum Value {
     Node(NodeId),
     /// A whole family referenced by name (e.g. `control` in `models = [base, control]`).
     Family(FamilyId),
+}
+
+impl Value {
+    /// Calls `f` on every node and family this value refers to, depth first,
+    /// in argument order (arguments of a call in parameter-name order).
+    pub fn visit_refs(&self, f: &mut impl FnMut(Ref)) {
+        match self {
+            Value::Node(n) => f(Ref::Node(*n)),
+            Value::Family(x) => f(Ref::Family(*x)),
+            Value::List(xs) => xs.iter().for_each(|x| x.visit_refs(f)),
+            Value::Record(r) => r.values().for_each(|x| x.visit_refs(f)),
+            Value::Call(c) => c.args.values().for_each(|x| x.visit_refs(f)),
+            _ => {}
+        }
+    }
+
+    /// Every builtin call inside this value (itself included), outermost first.
+    pub fn calls(&self) -> Vec<&Call> {
+        fn go<'a>(v: &'a Value, out: &mut Vec<&'a Call>) {
+            match v {
+                Value::Call(c) => {
+                    out.push(c);
+                    c.args.values().for_each(|x| go(x, out));
+                }
+                Value::List(xs) => xs.iter().for_each(|x| go(x, out)),
+                Value::Record(r) => r.values().for_each(|x| go(x, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        go(self, &mut out);
+        out
+    }
+
+    /// The value as a string, for `Str` and `Path`.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) | Value::Path(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// A reference found by [`Value::visit_refs`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Ref {
+    Node(NodeId),
+    Family(FamilyId),
+}
+
+impl std::fmt::Display for Value {
+    /// Surface syntax (node and family references print as `#id`/`family#id`;
+    /// use [`Program::display`] to print names).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", Program::default().display(self))
+    }
 }
 
 /// A builtin function applied to every one of its parameters.
@@ -126,5 +196,103 @@ impl Program {
     /// Looks a node up by display name.
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Looks a family up by name.
+    pub fn family(&self, name: &str) -> Option<&Family> {
+        self.families.iter().find(|f| f.name == name)
+    }
+
+    /// The nodes `id` depends on directly (families expanded into their
+    /// cells), sorted and without duplicates.
+    pub fn deps(&self, id: NodeId) -> Vec<NodeId> {
+        let mut out = Vec::new();
+        if let Some(node) = self.nodes.get(id) {
+            node.value.visit_refs(&mut |r| match r {
+                Ref::Node(n) => out.push(n),
+                Ref::Family(f) => {
+                    if let Some(fam) = self.families.get(f) {
+                        out.extend(fam.cells.iter().copied());
+                    }
+                }
+            });
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Renders a value in surface syntax with node and family names.
+    pub fn display(&self, v: &Value) -> String {
+        let mut out = String::new();
+        self.write_value(v, &mut out);
+        out
+    }
+
+    fn write_value(&self, v: &Value, out: &mut String) {
+        use std::fmt::Write;
+        match v {
+            Value::None => out.push_str("none"),
+            Value::Bool(b) => {
+                let _ = write!(out, "{b}");
+            }
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Float(x) => {
+                if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15 {
+                    let _ = write!(out, "{x:.1}");
+                } else {
+                    let _ = write!(out, "{x}");
+                }
+            }
+            Value::Str(s) | Value::Path(s) => {
+                let _ = write!(out, "{s:?}");
+            }
+            Value::List(xs) => {
+                out.push('[');
+                for (i, x) in xs.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    self.write_value(x, out);
+                }
+                out.push(']');
+            }
+            Value::Record(r) => {
+                out.push('{');
+                for (i, (k, x)) in r.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    let _ = write!(out, "{k}: ");
+                    self.write_value(x, out);
+                }
+                out.push('}');
+            }
+            Value::Call(c) => {
+                let _ = write!(out, "{}(", c.func);
+                for (i, (k, x)) in c.args.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    let _ = write!(out, "{k} = ");
+                    self.write_value(x, out);
+                }
+                out.push(')');
+            }
+            Value::Node(n) => match self.nodes.get(*n) {
+                Some(node) => out.push_str(&node.name),
+                None => {
+                    let _ = write!(out, "#{n}");
+                }
+            },
+            Value::Family(x) => match self.families.get(*x) {
+                Some(fam) => out.push_str(&fam.name),
+                None => {
+                    let _ = write!(out, "family#{x}");
+                }
+            },
+        }
     }
 }
