@@ -1,12 +1,200 @@
-//! `inoc plan`.
+//! `inoc plan`: every step of a spec, whether it is cached or will run, why,
+//! and a rough cost. Also the loading helpers shared by `run`, `why`, `graph`.
+
+use super::Format;
+use crate::cache::Store;
+use crate::exec::{self, ops::Registry, StepStatus};
+use crate::plan::{self, Plan};
+use crate::sema::ir::Program;
+use std::path::Path;
 
 /// Arguments of `inoc plan`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Positional inputs.
-    pub inputs: Vec<String>,
+    /// The spec (`.inoc`, or a checked IR as `.json`).
+    pub spec: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
-pub fn run(_args: Args) -> u8 {
-    super::not_yet("plan")
+/// Prints an error of the engine commands with an optional help line.
+pub(super) fn fail(msg: impl std::fmt::Display, help: Option<&str>) -> u8 {
+    eprintln!("error: {msg}");
+    if let Some(h) = help {
+        eprintln!("  help: {h}");
+    }
+    1
+}
+
+/// Reads a spec into the checked IR (and its bytes, for provenance).
+pub(super) fn load_program(spec: &str) -> Result<(Program, Vec<u8>), u8> {
+    let bytes =
+        std::fs::read(spec).map_err(|e| fail(format!("cannot read `{spec}`: {e}"), None))?;
+    if Path::new(spec).extension().is_some_and(|e| e == "json") {
+        let mut program: Program = serde_json::from_slice(&bytes).map_err(|e| {
+            fail(
+                format!("`{spec}` is not a checked IR program: {e}"),
+                Some("pass a `.inoc` spec or a JSON IR program"),
+            )
+        })?;
+        program.spec = spec.to_string();
+        return Ok((program, bytes));
+    }
+    Err(fail(
+        format!("`{spec}`: the checker has not landed in this build yet"),
+        Some("pass a checked IR program (`.json`) until `inoc check` lands"),
+    ))
+}
+
+/// Opens the cache store (`$INOC_CACHE`).
+pub(super) fn open_store() -> Result<Store, u8> {
+    Store::open_default().map_err(|e| {
+        fail(
+            format!(
+                "cannot open the cache store at {}: {e}",
+                Store::default_root().display()
+            ),
+            Some("set INOC_CACHE to a writable directory"),
+        )
+    })
+}
+
+/// Loads and plans a spec.
+pub(super) fn load_plan(spec: &str) -> Result<(Plan, Registry, Vec<u8>), u8> {
+    let (program, bytes) = load_program(spec)?;
+    let registry = Registry::builtin();
+    let plan = plan::build(&program, &registry).map_err(|e| {
+        fail(
+            format!("{spec}: {e}"),
+            Some("this is a bug in the checker: it should have rejected the spec"),
+        )
+    })?;
+    Ok((plan, registry, bytes))
+}
+
+/// "~3s", "~2 min", "~1.5 h".
+pub(super) fn human_secs(s: f64) -> String {
+    if s < 1.0 {
+        "<1s".into()
+    } else if s < 90.0 {
+        format!("~{s:.0}s")
+    } else if s < 5400.0 {
+        format!("~{:.0} min", s / 60.0)
+    } else {
+        format!("~{:.1} h", s / 3600.0)
+    }
+}
+
+fn short(key: &str) -> &str {
+    &key[..12.min(key.len())]
+}
+
+pub fn run(args: Args) -> u8 {
+    let (plan, registry, _) = match load_plan(&args.spec) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let store = match open_store() {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let statuses = match exec::inspect(&plan, &store, &registry) {
+        Ok(s) => s,
+        Err(e) => return fail(e, None),
+    };
+    match args.format {
+        Format::Json => print_json(&plan, &statuses),
+        Format::Human => print_human(&plan, &statuses),
+    }
+    0
+}
+
+fn print_json(plan: &Plan, statuses: &[StepStatus]) {
+    let steps: Vec<serde_json::Value> = plan
+        .order
+        .iter()
+        .map(|&id| {
+            let st = &statuses[id];
+            let step = &plan.steps[id];
+            serde_json::json!({
+                "name": step.name,
+                "op": step.op,
+                "key": short(&st.key),
+                "status": if st.run.is_some() { "run" } else { "cached" },
+                "reason": st.run.as_ref().map(|r| r.text.clone()),
+            })
+        })
+        .collect();
+    println!("{}", serde_json::json!({ "steps": steps }));
+}
+
+fn print_human(plan: &Plan, statuses: &[StepStatus]) {
+    let w = plan
+        .steps
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 40);
+    let wo = plan
+        .steps
+        .iter()
+        .map(|s| s.op.len())
+        .max()
+        .unwrap_or(2)
+        .clamp(2, 20);
+    println!(
+        "{:<w$}  {:<wo$}  {:<12}  {:<6}  REASON",
+        "STEP", "OP", "KEY", "STATUS"
+    );
+    let (mut cached, mut to_run, mut cost, mut unknown) = (0, 0, 0.0, 0);
+    for &id in &plan.order {
+        let st = &statuses[id];
+        let step = &plan.steps[id];
+        let key = if st.provisional {
+            format!("{}~", &short(&st.key)[..11])
+        } else {
+            short(&st.key).to_string()
+        };
+        match &st.run {
+            None => {
+                cached += 1;
+                println!("{:<w$}  {:<wo$}  {key:<12}  cached", step.name, step.op);
+            }
+            Some(r) => {
+                to_run += 1;
+                let est = match st.estimate {
+                    Some(s) => {
+                        cost += s;
+                        format!(" ({})", human_secs(s))
+                    }
+                    None => {
+                        unknown += 1;
+                        String::new()
+                    }
+                };
+                println!(
+                    "{:<w$}  {:<wo$}  {key:<12}  run     {}{est}",
+                    step.name, step.op, r.text
+                );
+            }
+        }
+    }
+    let mut summary = format!(
+        "{} steps: {cached} cached, {to_run} to run",
+        plan.steps.len()
+    );
+    if to_run > 0 {
+        summary.push_str(&format!(", estimated {}", human_secs(cost)));
+        if unknown > 0 {
+            summary.push_str(&format!(" + {unknown} without an estimate"));
+        }
+    }
+    println!("{summary}");
+    if statuses.iter().any(|s| s.provisional) {
+        println!(
+            "(a key ending in `~` is provisional: it depends on an input that has not run yet)"
+        );
+    }
 }

@@ -1,1 +1,793 @@
-//! Layer `exec`: runs a plan on the local machine, in dependency order.
+//! Layer `exec`: runs a plan on the local machine.
+//!
+//! [`inspect`] says, without computing anything, which steps are cached and
+//! why the others must run; [`run`] computes what is not cached, in
+//! dependency order, independent steps in parallel on threads, each under
+//! its key's lock, and writes the run's results folder
+//! (`<runs>/<spec stem>/<run id>/` + `latest`) with the report artefacts,
+//! the logs of the steps it ran and `provenance.json`.
+//!
+//! Keys are computed as inputs complete: a consumer keys on its inputs'
+//! output hashes, so an input that reran to the same output leaves its
+//! consumers cached (early cutoff).
+
+pub mod ops;
+
+use crate::cache::{IndexEntry, Lookup, Machine, ObjectMeta, Store, META_SCHEMA};
+use crate::plan::{self, canon, InputState, Plan, Step, StepId};
+use ops::{Input, OpCtx, OpError, PresentCtx, Progress, Registry};
+use serde::Serialize;
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Instant;
+
+/// Why a step must run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Reason {
+    /// `new`, `input changed`, `args changed`, `file changed`,
+    /// `op version changed`, `corrupt object`, `evicted`, `no implementation`.
+    pub kind: String,
+    /// One line for humans.
+    pub text: String,
+}
+
+/// What [`inspect`] found for one step.
+#[derive(Clone, Debug)]
+pub struct StepStatus {
+    pub step: StepId,
+    /// The key, or a provisional one while an input is not computed.
+    pub key: String,
+    pub provisional: bool,
+    pub desc: Json,
+    pub files: Vec<(String, String)>,
+    /// `None`: cached. `Some`: must run, and why.
+    pub run: Option<Reason>,
+    /// Output hash when cached.
+    pub output: Option<String>,
+    /// Rough cost in seconds (from the operation), when it must run.
+    pub estimate: Option<f64>,
+}
+
+/// Errors of the executor.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("cache store: {0}")]
+    Store(#[from] std::io::Error),
+    #[error("step `{step}`: {message}")]
+    Describe { step: String, message: String },
+    #[error("no operation implements {0} yet")]
+    Unimplemented(String),
+    #[error("step `{step}` failed: {message} (log: {log})")]
+    StepFailed {
+        step: String,
+        message: String,
+        log: String,
+    },
+    #[error("interrupted; finished steps are cached and `inoc run` continues from them")]
+    Interrupted,
+}
+
+/// The identity of a spec in the store's index: its canonical path.
+pub fn spec_id(spec: &str) -> String {
+    fs::canonicalize(spec)
+        .map(|p| p.to_string_lossy().to_string())
+        .unwrap_or_else(|_| spec.to_string())
+}
+
+fn describe_step<'a>(
+    plan: &Plan,
+    step: &Step,
+    store: &Store,
+    registry: &Registry,
+    input: &dyn Fn(StepId) -> InputState<'a>,
+) -> Result<plan::Described, ExecError> {
+    let extra = registry
+        .get(&step.op)
+        .map(|o| o.extra_files(&step.args))
+        .transpose()
+        .map_err(|message| ExecError::Describe {
+            step: step.name.clone(),
+            message,
+        })?
+        .unwrap_or_default();
+    plan::describe(
+        plan,
+        step,
+        input,
+        &|p| store.hash_path(p).map_err(|e| e.to_string()),
+        &extra,
+    )
+    .map_err(|message| ExecError::Describe {
+        step: step.name.clone(),
+        message,
+    })
+}
+
+/// Input output hash -> display name, for a step's inputs.
+fn input_names(
+    plan: &Plan,
+    step: &Step,
+    output: &dyn Fn(StepId) -> Option<String>,
+) -> BTreeMap<String, String> {
+    step.deps
+        .iter()
+        .filter_map(|d| output(*d).map(|h| (h, plan.steps[*d].name.clone())))
+        .collect()
+}
+
+/// Compares a step's description with the last one run under its name.
+pub fn reason_against_index(
+    store: &Store,
+    spec: &str,
+    step: &Step,
+    desc: &Json,
+    names: &BTreeMap<String, String>,
+    key: &str,
+) -> Reason {
+    let Some(prev) = store.index_get(spec, &step.name) else {
+        return Reason {
+            kind: "new".into(),
+            text: "new (never run under this name)".into(),
+        };
+    };
+    if prev.key == key {
+        return Reason {
+            kind: "evicted".into(),
+            text: "its output was removed from the cache".into(),
+        };
+    }
+    let changes = canon::diff(&prev.desc, desc);
+    if changes.is_empty() {
+        return Reason {
+            kind: "new".into(),
+            text: "new key".into(),
+        };
+    }
+    let explained: Vec<(String, String)> = changes
+        .iter()
+        .map(|c| plan::explain_change(c, &prev.inputs, names))
+        .collect();
+    let kind = match explained[0].0.as_str() {
+        "argument" => "args changed",
+        "input" => "input changed",
+        "file" => "file changed",
+        "operation version" => "op version changed",
+        "key schema" => "key schema changed",
+        _ => "changed",
+    };
+    let mut text: Vec<String> = explained.iter().take(2).map(|e| e.1.clone()).collect();
+    if explained.len() > 2 {
+        text.push(format!("and {} more", explained.len() - 2));
+    }
+    Reason {
+        kind: kind.into(),
+        text: text.join("; "),
+    }
+}
+
+/// Says for every step (in plan order) whether it is cached, without
+/// computing anything.
+pub fn inspect(
+    plan: &Plan,
+    store: &Store,
+    registry: &Registry,
+) -> Result<Vec<StepStatus>, ExecError> {
+    let spec = spec_id(&plan.spec);
+    let mut st: Vec<Option<StepStatus>> = vec![None; plan.steps.len()];
+    for &id in &plan.order {
+        let step = &plan.steps[id];
+        let lookup_input = |d: StepId| -> InputState<'_> {
+            let s = st[d].as_ref().expect("topological order");
+            match &s.output {
+                Some(h) => InputState::Output(h),
+                None => InputState::Pending(&s.key),
+            }
+        };
+        let described = describe_step(plan, step, store, registry, &lookup_input)?;
+        let key = canon::key_of(&described.desc);
+        let pending: Vec<&str> = step
+            .deps
+            .iter()
+            .filter(|d| st[**d].as_ref().is_some_and(|s| s.output.is_none()))
+            .map(|d| plan.steps[*d].name.as_str())
+            .collect();
+        let estimate = registry.get(&step.op).and_then(|o| o.estimate(&step.args));
+        let names = input_names(plan, step, &|d| {
+            st[d].as_ref().and_then(|s| s.output.clone())
+        });
+        let (run, output) = if step.version.is_none() {
+            (
+                Some(Reason {
+                    kind: "no implementation".into(),
+                    text: format!("no operation implements `{}` yet", step.op),
+                }),
+                None,
+            )
+        } else if !pending.is_empty() {
+            let list = pending
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                Some(Reason {
+                    kind: "input changed".into(),
+                    text: format!("input {list} will run (this step may then be cut off if its output is unchanged)"),
+                }),
+                None,
+            )
+        } else {
+            match store.lookup(&key) {
+                Lookup::Present(m) => (None, Some(m.output_hash)),
+                Lookup::Corrupt(msg) => (
+                    Some(Reason {
+                        kind: "corrupt object".into(),
+                        text: format!("cached object is corrupt: {msg}"),
+                    }),
+                    None,
+                ),
+                Lookup::Missing => (
+                    Some(reason_against_index(
+                        store,
+                        &spec,
+                        step,
+                        &described.desc,
+                        &names,
+                        &key,
+                    )),
+                    None,
+                ),
+            }
+        };
+        st[id] = Some(StepStatus {
+            step: id,
+            key,
+            provisional: !pending.is_empty(),
+            desc: described.desc,
+            files: described.files,
+            estimate: run.as_ref().and(estimate),
+            run,
+            output,
+        });
+    }
+    Ok(st
+        .into_iter()
+        .map(|s| s.expect("every step visited"))
+        .collect())
+}
+
+/// How [`run`] runs.
+#[derive(Clone)]
+pub struct Options {
+    /// Steps computed at once.
+    pub jobs: usize,
+    /// Root of the results folders (`<runs>/<spec stem>/<run id>/`).
+    pub runs_dir: PathBuf,
+    /// Draw progress bars (when stderr is a terminal).
+    pub progress: bool,
+    /// Set to stop (Ctrl-C): no new step starts, running ones are asked to stop.
+    pub cancel: Arc<AtomicBool>,
+    /// Contents of the spec file(s), for the spec hash in provenance.
+    pub spec_bytes: Vec<u8>,
+}
+
+/// One step's record in a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepRecord {
+    pub name: String,
+    pub op: String,
+    pub key: String,
+    pub output_hash: String,
+    /// `ran`, `cached`, `reused` (computed meanwhile by a concurrent run).
+    pub status: String,
+    pub seconds: f64,
+    pub files: BTreeMap<String, String>,
+    pub provenance: BTreeMap<String, String>,
+}
+
+/// The outcome of a successful run.
+#[derive(Debug)]
+pub struct RunSummary {
+    pub folder: PathBuf,
+    pub steps: Vec<StepRecord>,
+    pub warnings: Vec<String>,
+}
+
+struct Done {
+    key: String,
+    output: String,
+    status: &'static str,
+    seconds: f64,
+    files: Vec<(String, String)>,
+    provenance: BTreeMap<String, String>,
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_=.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn new_run_id() -> String {
+    let now = chrono::Utc::now();
+    let salt =
+        blake3::hash(format!("{}:{:?}", std::process::id(), now.timestamp_nanos_opt()).as_bytes());
+    format!("{}-{}", now.format("%Y%m%d-%H%M%S"), &salt.to_hex()[..6])
+}
+
+/// Output of the progress side: bars on a terminal, plain lines otherwise.
+struct Ui {
+    mp: indicatif::MultiProgress,
+}
+
+impl Ui {
+    fn new(show: bool) -> Ui {
+        let target = if show {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        };
+        Ui {
+            mp: indicatif::MultiProgress::with_draw_target(target),
+        }
+    }
+
+    fn say(&self, line: &str) {
+        if self.mp.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            let _ = self.mp.println(line);
+        }
+    }
+
+    fn bar(&self, name: &str) -> indicatif::ProgressBar {
+        let pb = self.mp.add(indicatif::ProgressBar::new_spinner());
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {prefix:24!} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        pb.set_prefix(name.to_string());
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        pb
+    }
+}
+
+fn show_progress(pb: &indicatif::ProgressBar, p: &Progress) {
+    if p.total > 0 && pb.length() != Some(p.total) {
+        pb.set_length(p.total);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {prefix:24!} [{bar:30}] {pos}/{len} {msg} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+    }
+    pb.set_position(p.done);
+    let mut msg = Vec::new();
+    if let Some(l) = p.loss {
+        msg.push(format!("loss {l:.4}"));
+    }
+    if let Some(t) = p.tokens_per_s {
+        msg.push(format!("{t:.0} tok/s"));
+    }
+    if let Some(m) = &p.message {
+        msg.push(m.clone());
+    }
+    pb.set_message(msg.join("  "));
+}
+
+/// Runs every step of `plan` that is not cached and writes the results
+/// folder. Returns its path and what each step did.
+pub fn run(
+    plan: &Plan,
+    store: &Store,
+    registry: &Registry,
+    opts: &Options,
+) -> Result<RunSummary, ExecError> {
+    let missing: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| s.version.is_none())
+        .map(|s| format!("`{}` (step `{}`)", s.op, s.name))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ExecError::Unimplemented(missing.join(", ")));
+    }
+    let spec = spec_id(&plan.spec);
+    let started = chrono::Utc::now();
+    let stem = Path::new(&plan.spec)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "spec".into());
+    let spec_runs = opts.runs_dir.join(sanitize(&stem));
+    let run_id = new_run_id();
+    let folder = spec_runs.join(&run_id);
+    fs::create_dir_all(folder.join("logs"))?;
+    let ui = Ui::new(opts.progress);
+    let warnings: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    let n = plan.steps.len();
+    let mut done: Vec<Option<Done>> = (0..n).map(|_| None).collect();
+    let mut waiting: Vec<usize> = plan.steps.iter().map(|s| s.deps.len()).collect();
+    let position: BTreeMap<StepId, usize> = plan
+        .order
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (*s, i))
+        .collect();
+    let mut ready: std::collections::BTreeSet<(usize, StepId)> = plan
+        .steps
+        .iter()
+        .filter(|s| s.deps.is_empty())
+        .map(|s| (position[&s.id], s.id))
+        .collect();
+    let mut failure: Option<ExecError> = None;
+    let jobs = opts.jobs.max(1);
+    let t0 = Instant::now();
+
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<(StepId, Result<Done, ExecError>)>();
+        let mut running = 0usize;
+        loop {
+            while running < jobs && failure.is_none() && !opts.cancel.load(Ordering::Relaxed) {
+                let Some((_, id)) = ready.pop_first() else {
+                    break;
+                };
+                let step = &plan.steps[id];
+                let inputs: BTreeMap<StepId, (String, String)> = step
+                    .deps
+                    .iter()
+                    .map(|d| {
+                        let x = done[*d].as_ref().expect("inputs done before consumers");
+                        (*d, (x.key.clone(), x.output.clone()))
+                    })
+                    .collect();
+                let tx = tx.clone();
+                let ui = &ui;
+                let warnings = &warnings;
+                let spec = spec.as_str();
+                let folder = folder.as_path();
+                running += 1;
+                scope.spawn(move || {
+                    let r = run_step(
+                        plan, step, &inputs, store, registry, opts, ui, warnings, spec, folder,
+                    );
+                    let _ = tx.send((id, r));
+                });
+            }
+            if running == 0 {
+                break;
+            }
+            let Ok((id, r)) = rx.recv() else { break };
+            running -= 1;
+            match r {
+                Ok(d) => {
+                    done[id] = Some(d);
+                    for c in plan.consumers(id) {
+                        waiting[c] -= 1;
+                        if waiting[c] == 0 {
+                            ready.insert((position[&c], c));
+                        }
+                    }
+                }
+                Err(e) => {
+                    if failure.is_none() || matches!(failure, Some(ExecError::Interrupted)) {
+                        failure = Some(e);
+                    }
+                }
+            }
+        }
+    });
+    if failure.is_none() && opts.cancel.load(Ordering::Relaxed) && done.iter().any(|d| d.is_none())
+    {
+        failure = Some(ExecError::Interrupted);
+    }
+
+    let names: BTreeMap<String, String> = plan
+        .order
+        .iter()
+        .rev()
+        .filter_map(|s| {
+            done[*s]
+                .as_ref()
+                .map(|d| (d.output.clone(), plan.steps[*s].name.clone()))
+        })
+        .collect();
+    let records: Vec<StepRecord> = plan
+        .order
+        .iter()
+        .filter_map(|s| {
+            let d = done[*s].as_ref()?;
+            let st = &plan.steps[*s];
+            Some(StepRecord {
+                name: st.name.clone(),
+                op: st.op.clone(),
+                key: d.key.clone(),
+                output_hash: d.output.clone(),
+                status: d.status.to_string(),
+                seconds: d.seconds,
+                files: d.files.iter().cloned().collect(),
+                provenance: d.provenance.clone(),
+            })
+        })
+        .collect();
+    // Report artefacts.
+    if failure.is_none() {
+        for &s in &plan.order {
+            let st = &plan.steps[s];
+            if st.kind != crate::sema::ir::DeclKind::Report {
+                continue;
+            }
+            let (Some(d), Some(op)) = (done[s].as_ref(), registry.get(&st.op)) else {
+                continue;
+            };
+            let dest = folder.join(sanitize(&st.name));
+            fs::create_dir_all(&dest)?;
+            let ctx = PresentCtx {
+                name: &st.name,
+                args: &st.args,
+                output: &store.out_dir(&d.key),
+                dest: &dest,
+                names: &names,
+            };
+            if let Err(e) = op.present(&ctx) {
+                failure = Some(ExecError::StepFailed {
+                    step: st.name.clone(),
+                    message: format!("writing its artefacts: {e}"),
+                    log: dest.display().to_string(),
+                });
+                break;
+            }
+        }
+    }
+    let warnings = warnings.into_inner().unwrap_or_default();
+    let provenance = serde_json::json!({
+        "inoc_version": env!("CARGO_PKG_VERSION"),
+        "spec": plan.spec,
+        "spec_path": spec,
+        "spec_hash": blake3::hash(&opts.spec_bytes).to_hex().to_string(),
+        "run_id": run_id,
+        "started": started.to_rfc3339(),
+        "finished": chrono::Utc::now().to_rfc3339(),
+        "seconds": t0.elapsed().as_secs_f64(),
+        "status": match &failure { None => "ok".to_string(), Some(e) => e.to_string() },
+        "machine": Machine::current(),
+        "store": store.root().display().to_string(),
+        "steps": records,
+        "warnings": warnings,
+    });
+    crate::cache::write_atomic(
+        &folder.join("provenance.json"),
+        &serde_json::to_vec_pretty(&provenance).map_err(std::io::Error::other)?,
+    )?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    point_latest(&spec_runs, &run_id)?;
+    Ok(RunSummary {
+        folder,
+        steps: records,
+        warnings,
+    })
+}
+
+/// Points `<spec runs>/latest` at the run (a symlink on Unix, else a file
+/// holding the run id), replacing it atomically.
+fn point_latest(spec_runs: &Path, run_id: &str) -> std::io::Result<()> {
+    let latest = spec_runs.join("latest");
+    #[cfg(unix)]
+    {
+        let tmp = spec_runs.join(format!(".latest.{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(run_id, &tmp)?;
+        fs::rename(&tmp, &latest)
+    }
+    #[cfg(not(unix))]
+    {
+        crate::cache::write_atomic(&latest, run_id.as_bytes())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_step(
+    plan: &Plan,
+    step: &Step,
+    inputs: &BTreeMap<StepId, (String, String)>,
+    store: &Store,
+    registry: &Registry,
+    opts: &Options,
+    ui: &Ui,
+    warnings: &Mutex<Vec<String>>,
+    spec: &str,
+    folder: &Path,
+) -> Result<Done, ExecError> {
+    let described = describe_step(plan, step, store, registry, &|d| {
+        InputState::Output(&inputs[&d].1)
+    })?;
+    let key = canon::key_of(&described.desc);
+    let names = input_names(plan, step, &|d| inputs.get(&d).map(|x| x.1.clone()));
+    let index = |op: &str| {
+        let _ = store.index_put(&IndexEntry {
+            spec: spec.to_string(),
+            name: step.name.clone(),
+            key: key.clone(),
+            op: op.to_string(),
+            desc: described.desc.clone(),
+            inputs: names.clone(),
+            time: chrono::Utc::now().to_rfc3339(),
+        });
+    };
+    let cached = |m: &ObjectMeta, status: &'static str| Done {
+        key: key.clone(),
+        output: m.output_hash.clone(),
+        status,
+        seconds: 0.0,
+        files: described.files.clone(),
+        provenance: m.provenance.clone(),
+    };
+    let warn = |msg: String| {
+        ui.say(&format!("warning: {msg}"));
+        if let Ok(mut w) = warnings.lock() {
+            w.push(msg);
+        }
+    };
+    match store.lookup(&key) {
+        Lookup::Present(m) => {
+            index(&step.op);
+            return Ok(cached(&m, "cached"));
+        }
+        Lookup::Corrupt(msg) => warn(format!(
+            "cached output of `{}` ({}) is corrupt: {msg}; recomputing it",
+            step.name,
+            &key[..12]
+        )),
+        Lookup::Missing => {}
+    }
+    let Some(_lock) = store.lock(&key, &|| opts.cancel.load(Ordering::Relaxed), &mut || {
+        ui.say(&format!(
+            "waiting  {}: another inoc run is computing it",
+            step.name
+        ))
+    })?
+    else {
+        return Err(ExecError::Interrupted);
+    };
+    match store.lookup(&key) {
+        Lookup::Present(m) => {
+            index(&step.op);
+            return Ok(cached(&m, "reused"));
+        }
+        Lookup::Corrupt(_) => store.discard(&key)?,
+        Lookup::Missing => {}
+    }
+    let op = registry
+        .get(&step.op)
+        .ok_or_else(|| ExecError::Unimplemented(format!("`{}`", step.op)))?;
+    // Integrity on read: every input is fully verified before use.
+    let mut input_map: BTreeMap<usize, Input> = BTreeMap::new();
+    for (d, (k, h)) in inputs {
+        if let Lookup::Corrupt(msg) = store.verify(k) {
+            let _ = store.discard(k);
+            return Err(ExecError::StepFailed {
+                step: step.name.clone(),
+                message: format!(
+                    "its input `{}` is corrupt in the cache ({msg}); it was removed, rerun to recompute it",
+                    plan.steps[*d].name
+                ),
+                log: String::new(),
+            });
+        }
+        let dep = &plan.steps[*d];
+        let input = Input {
+            node: dep.node,
+            name: dep.name.clone(),
+            op: dep.op.clone(),
+            key: k.clone(),
+            output_hash: h.clone(),
+            dir: store.out_dir(k),
+        };
+        // Every node that resolves to this step (aliases, family cells) maps to it.
+        for (nid, _) in plan.program.nodes.iter().enumerate() {
+            if plan.step_of_node(nid) == Some(*d) {
+                input_map.insert(nid, input.clone());
+            }
+        }
+    }
+    let staging = store.stage(&key)?;
+    let scratch = store.scratch(&key)?;
+    let log_file = fs::File::create(staging.log())?;
+    let log = Mutex::new(log_file);
+    let pb = ui.bar(&step.name);
+    pb.set_message(step.op.clone());
+    if ui.mp.is_hidden() {
+        ui.say(&format!("start    {} ({})", step.name, step.op));
+    }
+    let progress = |p: &Progress| show_progress(&pb, p);
+    let ctx = OpCtx {
+        name: &step.name,
+        key: &key,
+        args: &step.args,
+        out: &staging.out(),
+        scratch: &scratch,
+        program: &plan.program,
+        inputs: &input_map,
+        log: &log,
+        progress: &progress,
+        cancel: &opts.cancel,
+        provenance: Mutex::new(BTreeMap::new()),
+    };
+    let started = chrono::Utc::now();
+    let t = Instant::now();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op.run(&ctx)))
+        .unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            Err(OpError::Failed(format!("internal error (panic): {msg}")))
+        });
+    let seconds = t.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    let provenance = ctx.provenance.lock().map(|m| m.clone()).unwrap_or_default();
+    drop(ctx);
+    drop(log);
+    let log_copy = folder
+        .join("logs")
+        .join(format!("{}.log", sanitize(&step.name)));
+    let _ = fs::copy(staging.log(), &log_copy);
+    match result {
+        Ok(()) => {}
+        Err(OpError::Cancelled) => return Err(ExecError::Interrupted),
+        Err(OpError::Failed(message)) => {
+            ui.say(&format!("failed   {} ({}): {message}", step.name, step.op));
+            return Err(ExecError::StepFailed {
+                step: step.name.clone(),
+                message,
+                log: log_copy.display().to_string(),
+            });
+        }
+    }
+    let meta = ObjectMeta {
+        schema: META_SCHEMA,
+        key: key.clone(),
+        op: step.op.clone(),
+        op_version: op.version(),
+        name: step.name.clone(),
+        desc: described.desc.clone(),
+        inputs: inputs.values().map(|(_, h)| h.clone()).collect(),
+        output_hash: String::new(),
+        files: Vec::new(),
+        started: started.to_rfc3339(),
+        seconds,
+        inoc_version: env!("CARGO_PKG_VERSION").into(),
+        machine: Machine::current(),
+        provenance: provenance.clone(),
+    };
+    let meta = store.commit(staging, meta)?;
+    store.remove_scratch(&key);
+    index(&step.op);
+    ui.say(&format!(
+        "done     {} ({}) in {seconds:.1}s",
+        step.name, step.op
+    ));
+    Ok(Done {
+        key,
+        output: meta.output_hash,
+        status: "ran",
+        seconds,
+        files: described.files,
+        provenance,
+    })
+}

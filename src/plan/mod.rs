@@ -1,1 +1,855 @@
 //! Layer `plan`: IR -> petgraph DAG of steps with canonical content keys.
+//!
+//! A *step* is one unit of cached work: one per declaration (model, dataset,
+//! train, eval, report node, and each cell of a family), plus one *implicit*
+//! step for every builtin call nested in an argument whose builtin is itself
+//! an operation (an inline `world_math(...)` passed to `finetune`, a
+//! `pretrain(...)` inside `evaluate(models = [...])`); the implicit step is
+//! named after its place, e.g. `control[s=1].data`. Calls that are not
+//! operations (transforms such as `system(...)`, `lora(...)`, `sampling(...)`,
+//! metrics) stay inside their consumer's arguments and its key.
+//!
+//! A node whose value is just a reference to another node (`model b = a`)
+//! is an alias: it gets no step and its consumers read the aliased step.
+//!
+//! Keys are built by [`describe`] + [`canon::key_of`]; see [`canon`] for
+//! exactly what enters a key. The plan itself holds no keys: a key depends
+//! on the output hashes of the step's inputs, which the executor learns as
+//! it goes (early cutoff).
+
+pub mod canon;
+pub mod graph;
+
+use crate::sema::ir::{Call, DeclKind, Node, NodeId, Program, Value};
+use crate::syntax::Span;
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde_json::Value as Json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Index into [`Plan::steps`].
+pub type StepId = usize;
+
+/// What the planner needs to know about the operations that exist.
+pub trait Catalog {
+    /// The operation implementing builtin `func`, if `func` is an operation.
+    fn op(&self, func: &str) -> Option<OpInfo>;
+    /// Content the call reads besides the `Path` values in its arguments,
+    /// by label (e.g. the resolved weights, tokenizer and chat template of
+    /// `hf(...)`). Part of the key.
+    fn extra_files(
+        &self,
+        _func: &str,
+        _args: &BTreeMap<String, Value>,
+    ) -> Result<Vec<(String, PathBuf)>, String> {
+        Ok(Vec::new())
+    }
+}
+
+/// What the catalog says about one operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpInfo {
+    pub version: u32,
+    pub kind: DeclKind,
+}
+
+/// One unit of cached work.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub id: StepId,
+    /// The node of [`Plan::program`] this step computes.
+    pub node: NodeId,
+    /// Display name (not part of the key).
+    pub name: String,
+    pub kind: DeclKind,
+    /// The builtin that computes it.
+    pub op: String,
+    /// `None` when no operation implements `op` (yet): the step cannot run.
+    pub version: Option<u32>,
+    /// Arguments; references to other steps are `Value::Node` /
+    /// `Value::Family` over nodes of [`Plan::program`].
+    pub args: BTreeMap<String, Value>,
+    /// Steps whose outputs it reads, sorted.
+    pub deps: Vec<StepId>,
+    /// Created for a nested call rather than declared.
+    pub implicit: bool,
+    pub span: Span,
+}
+
+/// The DAG of a spec.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub spec: String,
+    /// The IR with one extra node per implicit step (appended).
+    pub program: Program,
+    pub steps: Vec<Step>,
+    /// Edge `a -> b`: `b` reads `a`'s output. Node weights are step ids.
+    pub graph: DiGraph<StepId, ()>,
+    /// Topological order, declaration order among independent steps.
+    pub order: Vec<StepId>,
+    node_step: Vec<Option<StepId>>,
+}
+
+/// Why a program cannot be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("`{name}` is not computed by a builtin operation")]
+    NotAnOperation { name: String, span: Span },
+    #[error("`{name}` refers to node {target}, which does not exist")]
+    BadReference {
+        name: String,
+        target: usize,
+        span: Span,
+    },
+    #[error("the steps {0} depend on each other in a cycle")]
+    Cycle(String),
+}
+
+/// How an input of a step is known when describing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputState<'a> {
+    /// Its output hash.
+    Output(&'a str),
+    /// Not computed yet: its own (provisional) key.
+    Pending(&'a str),
+}
+
+/// A step's canonical description and the files it read.
+#[derive(Clone, Debug)]
+pub struct Described {
+    pub desc: Json,
+    /// (path as named, content hash) of every file read, in argument order,
+    /// then (label, hash) of extra files.
+    pub files: Vec<(String, String)>,
+}
+
+impl Plan {
+    /// The step computing `node`, following aliases.
+    pub fn step_of_node(&self, node: NodeId) -> Option<StepId> {
+        self.node_step.get(node).copied().flatten()
+    }
+
+    /// A step by display name.
+    pub fn step(&self, name: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+
+    /// Steps that read `id`'s output.
+    pub fn consumers(&self, id: StepId) -> Vec<StepId> {
+        let mut v: Vec<StepId> = self
+            .steps
+            .iter()
+            .filter(|s| s.deps.contains(&id))
+            .map(|s| s.id)
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// Builds the DAG of `program`.
+pub fn build(program: &Program, catalog: &dyn Catalog) -> Result<Plan, PlanError> {
+    let mut prog = program.clone();
+    let n0 = prog.nodes.len();
+    // Aliases: node -> the node it finally names.
+    let mut target: Vec<NodeId> = (0..n0).collect();
+    for (id, slot) in target.iter_mut().enumerate() {
+        let mut cur = id;
+        let mut hops = 0;
+        while let Value::Node(next) = &prog.nodes[cur].value {
+            if *next >= n0 {
+                let n = &prog.nodes[id];
+                return Err(PlanError::BadReference {
+                    name: n.name.clone(),
+                    target: *next,
+                    span: n.span,
+                });
+            }
+            cur = *next;
+            hops += 1;
+            if hops > n0 {
+                return Err(PlanError::Cycle(format!("`{}`", prog.nodes[id].name)));
+            }
+        }
+        *slot = cur;
+    }
+    let mut steps: Vec<Step> = Vec::new();
+    let mut node_step: Vec<Option<StepId>> = vec![None; n0];
+    for id in 0..n0 {
+        if target[id] != id {
+            continue;
+        }
+        add_step(
+            &mut prog,
+            &mut steps,
+            &mut node_step,
+            &target,
+            catalog,
+            id,
+            false,
+        )?;
+    }
+    for (id, t) in target.iter().enumerate() {
+        if *t != id {
+            node_step[id] = node_step[*t];
+        }
+    }
+    // Dependencies.
+    for s in steps.iter_mut() {
+        let mut deps = BTreeSet::new();
+        let mut bad = None;
+        visit_refs(
+            &Value::Record(s.args.clone()),
+            &prog,
+            &mut |n| match node_step.get(n).copied().flatten() {
+                Some(st) => {
+                    deps.insert(st);
+                }
+                None => bad = Some(n),
+            },
+        );
+        if let Some(n) = bad {
+            return Err(PlanError::BadReference {
+                name: s.name.clone(),
+                target: n,
+                span: s.span,
+            });
+        }
+        s.deps = deps.into_iter().collect();
+    }
+    let mut graph = DiGraph::new();
+    let idx: Vec<NodeIndex> = steps.iter().map(|s| graph.add_node(s.id)).collect();
+    for s in &steps {
+        for d in &s.deps {
+            graph.add_edge(idx[*d], idx[s.id], ());
+        }
+    }
+    let order = topo_order(&steps)?;
+    Ok(Plan {
+        spec: program.spec.clone(),
+        program: prog,
+        steps,
+        graph,
+        order,
+        node_step,
+    })
+}
+
+fn add_step(
+    prog: &mut Program,
+    steps: &mut Vec<Step>,
+    node_step: &mut Vec<Option<StepId>>,
+    target: &[NodeId],
+    catalog: &dyn Catalog,
+    id: NodeId,
+    implicit: bool,
+) -> Result<StepId, PlanError> {
+    let node = prog.nodes[id].clone();
+    let Value::Call(call) = &node.value else {
+        return Err(PlanError::NotAnOperation {
+            name: node.name.clone(),
+            span: node.span,
+        });
+    };
+    let sid = steps.len();
+    if node_step.len() <= id {
+        node_step.resize(id + 1, None);
+    }
+    node_step[id] = Some(sid);
+    steps.push(Step {
+        id: sid,
+        node: id,
+        name: node.name.clone(),
+        kind: node.kind,
+        op: call.func.clone(),
+        version: catalog.op(&call.func).map(|i| i.version),
+        args: BTreeMap::new(),
+        deps: Vec::new(),
+        implicit,
+        span: call.span,
+    });
+    let mut args = BTreeMap::new();
+    for (k, v) in &call.args {
+        let path = format!("{}.{k}", node.name);
+        args.insert(
+            k.clone(),
+            lift(prog, steps, node_step, target, catalog, v, &path)?,
+        );
+    }
+    steps[sid].args = args;
+    Ok(sid)
+}
+
+/// Rewrites an argument: aliases resolved, nested operation calls lifted
+/// into implicit steps.
+fn lift(
+    prog: &mut Program,
+    steps: &mut Vec<Step>,
+    node_step: &mut Vec<Option<StepId>>,
+    target: &[NodeId],
+    catalog: &dyn Catalog,
+    v: &Value,
+    path: &str,
+) -> Result<Value, PlanError> {
+    Ok(match v {
+        Value::Node(n) => Value::Node(target.get(*n).copied().unwrap_or(*n)),
+        Value::List(xs) => Value::List(
+            xs.iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    lift(
+                        prog,
+                        steps,
+                        node_step,
+                        target,
+                        catalog,
+                        x,
+                        &format!("{path}[{i}]"),
+                    )
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Record(m) => Value::Record(
+            m.iter()
+                .map(|(k, x)| {
+                    Ok((
+                        k.clone(),
+                        lift(
+                            prog,
+                            steps,
+                            node_step,
+                            target,
+                            catalog,
+                            x,
+                            &format!("{path}.{k}"),
+                        )?,
+                    ))
+                })
+                .collect::<Result<_, PlanError>>()?,
+        ),
+        Value::Call(c) => {
+            if let Some(info) = catalog.op(&c.func) {
+                let nid = prog.nodes.len();
+                prog.nodes.push(Node {
+                    id: nid,
+                    kind: info.kind,
+                    name: path.to_string(),
+                    cell: None,
+                    value: Value::Call(c.clone()),
+                    doc: None,
+                    span: c.span,
+                });
+                add_step(prog, steps, node_step, target, catalog, nid, true)?;
+                Value::Node(nid)
+            } else {
+                let mut args = BTreeMap::new();
+                for (k, x) in &c.args {
+                    args.insert(
+                        k.clone(),
+                        lift(
+                            prog,
+                            steps,
+                            node_step,
+                            target,
+                            catalog,
+                            x,
+                            &format!("{path}.{k}"),
+                        )?,
+                    );
+                }
+                Value::Call(Call {
+                    func: c.func.clone(),
+                    args,
+                    span: c.span,
+                })
+            }
+        }
+        other => other.clone(),
+    })
+}
+
+/// Calls `f` with every node referenced by `v` (family cells included).
+pub fn visit_refs(v: &Value, prog: &Program, f: &mut dyn FnMut(NodeId)) {
+    match v {
+        Value::Node(n) => f(*n),
+        Value::Family(fid) => {
+            if let Some(fam) = prog.families.get(*fid) {
+                for c in &fam.cells {
+                    f(*c);
+                }
+            }
+        }
+        Value::List(xs) => xs.iter().for_each(|x| visit_refs(x, prog, f)),
+        Value::Record(m) => m.values().for_each(|x| visit_refs(x, prog, f)),
+        Value::Call(c) => c.args.values().for_each(|x| visit_refs(x, prog, f)),
+        _ => {}
+    }
+}
+
+/// Calls `f` with every `Path` value of `v`, in argument order.
+pub fn visit_paths<'a>(v: &'a Value, f: &mut dyn FnMut(&'a str)) {
+    match v {
+        Value::Path(p) => f(p),
+        Value::List(xs) => xs.iter().for_each(|x| visit_paths(x, f)),
+        Value::Record(m) => m.values().for_each(|x| visit_paths(x, f)),
+        Value::Call(c) => c.args.values().for_each(|x| visit_paths(x, f)),
+        _ => {}
+    }
+}
+
+fn topo_order(steps: &[Step]) -> Result<Vec<StepId>, PlanError> {
+    let mut indeg: Vec<usize> = steps.iter().map(|s| s.deps.len()).collect();
+    let mut consumers: Vec<Vec<StepId>> = vec![Vec::new(); steps.len()];
+    for s in steps {
+        for d in &s.deps {
+            consumers[*d].push(s.id);
+        }
+    }
+    let mut ready: BTreeSet<StepId> = (0..steps.len()).filter(|i| indeg[*i] == 0).collect();
+    let mut order = Vec::with_capacity(steps.len());
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        for c in &consumers[i] {
+            indeg[*c] -= 1;
+            if indeg[*c] == 0 {
+                ready.insert(*c);
+            }
+        }
+    }
+    if order.len() != steps.len() {
+        let names: Vec<String> = steps
+            .iter()
+            .filter(|s| indeg[s.id] > 0)
+            .map(|s| format!("`{}`", s.name))
+            .collect();
+        return Err(PlanError::Cycle(names.join(", ")));
+    }
+    Ok(order)
+}
+
+/// The canonical description of `step` (see [`canon`]).
+///
+/// `input` says what is known of each dependency; `hash_file` hashes a file
+/// or directory named by the spec; `extra` are the catalog's extra files.
+pub fn describe<'a>(
+    plan: &Plan,
+    step: &Step,
+    input: &dyn Fn(StepId) -> InputState<'a>,
+    hash_file: &dyn Fn(&Path) -> Result<String, String>,
+    extra: &[(String, PathBuf)],
+) -> Result<Described, String> {
+    let mut files = Vec::new();
+    let mut args = Vec::new();
+    for (k, v) in &step.args {
+        args.push((
+            k.clone(),
+            canon_value(plan, v, input, hash_file, &mut files)?,
+        ));
+    }
+    let mut extra_files = Vec::new();
+    for (label, p) in extra {
+        let h =
+            hash_file(p).map_err(|e| format!("cannot read `{}` ({label}): {e}", p.display()))?;
+        files.push((label.clone(), h.clone()));
+        extra_files.push((label.clone(), Json::String(h)));
+    }
+    let desc = canon::object([
+        ("schema".to_string(), Json::from(canon::KEY_SCHEMA)),
+        ("op".to_string(), Json::String(step.op.clone())),
+        (
+            "version".to_string(),
+            step.version.map(Json::from).unwrap_or(Json::Null),
+        ),
+        ("args".to_string(), canon::object(args)),
+        ("files".to_string(), canon::object(extra_files)),
+    ]);
+    Ok(Described { desc, files })
+}
+
+fn canon_value<'a>(
+    plan: &Plan,
+    v: &Value,
+    input: &dyn Fn(StepId) -> InputState<'a>,
+    hash_file: &dyn Fn(&Path) -> Result<String, String>,
+    files: &mut Vec<(String, String)>,
+) -> Result<Json, String> {
+    Ok(match v {
+        Value::None => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Int(i) => Json::from(*i),
+        Value::Float(x) => canon::number(*x),
+        Value::Str(s) => Json::String(s.clone()),
+        Value::Path(p) => {
+            let h = hash_file(Path::new(p)).map_err(|e| format!("cannot read `{p}`: {e}"))?;
+            files.push((p.clone(), h.clone()));
+            canon::object([("$file".to_string(), Json::String(h))])
+        }
+        Value::List(xs) => Json::Array(
+            xs.iter()
+                .map(|x| canon_value(plan, x, input, hash_file, files))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Record(m) => canon::object(
+            m.iter()
+                .map(|(k, x)| Ok((k.clone(), canon_value(plan, x, input, hash_file, files)?)))
+                .collect::<Result<Vec<_>, String>>()?,
+        ),
+        Value::Call(c) => {
+            let args = c
+                .args
+                .iter()
+                .map(|(k, x)| Ok((k.clone(), canon_value(plan, x, input, hash_file, files)?)))
+                .collect::<Result<Vec<_>, String>>()?;
+            canon::object([
+                ("$call".to_string(), Json::String(c.func.clone())),
+                ("args".to_string(), canon::object(args)),
+            ])
+        }
+        Value::Node(n) => input_json(plan, *n, input)?,
+        Value::Family(fid) => {
+            let fam = plan
+                .program
+                .families
+                .get(*fid)
+                .ok_or_else(|| format!("unknown family {fid}"))?;
+            let mut cells = Vec::new();
+            for c in &fam.cells {
+                let coords = plan
+                    .program
+                    .nodes
+                    .get(*c)
+                    .and_then(|n| n.cell.as_ref())
+                    .map(|cell| {
+                        cell.coords
+                            .iter()
+                            .map(|(_, v)| canon_value(plan, v, input, hash_file, files))
+                            .collect::<Result<Vec<_>, String>>()
+                    });
+                let coords = match coords {
+                    Some(r) => Json::Array(r?),
+                    None => Json::Array(Vec::new()),
+                };
+                cells.push(canon::object([
+                    ("coords".to_string(), coords),
+                    ("in".to_string(), input_json(plan, *c, input)?),
+                ]));
+            }
+            canon::object([("$family".to_string(), Json::Array(cells))])
+        }
+    })
+}
+
+fn input_json<'a>(
+    plan: &Plan,
+    n: NodeId,
+    input: &dyn Fn(StepId) -> InputState<'a>,
+) -> Result<Json, String> {
+    let st = plan
+        .step_of_node(n)
+        .ok_or_else(|| format!("reference to unknown node {n}"))?;
+    Ok(match input(st) {
+        InputState::Output(h) => canon::object([("$in".to_string(), Json::String(h.to_string()))]),
+        InputState::Pending(k) => {
+            canon::object([("$pending".to_string(), Json::String(k.to_string()))])
+        }
+    })
+}
+
+/// A human description of one change between two descriptions of a step.
+/// `old_inputs` / `new_inputs` map input output hashes to display names.
+pub fn explain_change(
+    c: &canon::Change,
+    old_inputs: &BTreeMap<String, String>,
+    new_inputs: &BTreeMap<String, String>,
+) -> (String, String) {
+    let marker = |v: &Option<Json>, m: &str| -> Option<String> {
+        v.as_ref()
+            .and_then(|j| j.get(m))
+            .and_then(|x| x.as_str())
+            .map(str::to_string)
+    };
+    let arg = c
+        .path
+        .strip_prefix("args.")
+        .map(|p| p.replace(".args.", "."));
+    if c.path == "schema" {
+        return (
+            "key schema".into(),
+            format!(
+                "key schema changed ({} -> {})",
+                canon::short(&c.old),
+                canon::short(&c.new)
+            ),
+        );
+    }
+    if c.path == "op" {
+        return (
+            "operation".into(),
+            format!(
+                "operation changed ({} -> {})",
+                canon::short(&c.old),
+                canon::short(&c.new)
+            ),
+        );
+    }
+    if c.path == "version" {
+        return (
+            "operation version".into(),
+            format!(
+                "operation version changed ({} -> {})",
+                canon::short(&c.old),
+                canon::short(&c.new)
+            ),
+        );
+    }
+    if let Some(label) = c.path.strip_prefix("files.") {
+        return (
+            "file".into(),
+            format!(
+                "content of {label} changed ({} -> {})",
+                canon::short(&c.old),
+                canon::short(&c.new)
+            ),
+        );
+    }
+    let Some(arg) = arg else {
+        return (
+            "description".into(),
+            format!(
+                "`{}` changed ({} -> {})",
+                c.path,
+                canon::short(&c.old),
+                canon::short(&c.new)
+            ),
+        );
+    };
+    let old_in = marker(&c.old, "$in").or_else(|| marker(&c.old, "$pending"));
+    let new_in = marker(&c.new, "$in").or_else(|| marker(&c.new, "$pending"));
+    if let (Some(o), Some(n)) = (&old_in, &new_in) {
+        let name = new_inputs
+            .get(n)
+            .or_else(|| old_inputs.get(o))
+            .cloned()
+            .unwrap_or_else(|| arg.clone());
+        let what = if marker(&c.new, "$pending").is_some() {
+            format!("input `{name}` (argument `{arg}`) will be recomputed")
+        } else {
+            format!(
+                "input `{name}` (argument `{arg}`) has a different output ({} -> {})",
+                canon::short(&c.old),
+                canon::short(&c.new)
+            )
+        };
+        return ("input".into(), what);
+    }
+    if marker(&c.old, "$file").is_some() && marker(&c.new, "$file").is_some() {
+        return (
+            "file".into(),
+            format!(
+                "content of the file in argument `{arg}` changed ({} -> {})",
+                canon::short(&c.old),
+                canon::short(&c.new)
+            ),
+        );
+    }
+    (
+        "argument".into(),
+        format!(
+            "argument `{arg}` changed ({} -> {})",
+            canon::short(&c.old),
+            canon::short(&c.new)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sema::ir::{Cell, Family};
+
+    struct Cat;
+    impl Catalog for Cat {
+        fn op(&self, func: &str) -> Option<OpInfo> {
+            match func {
+                "data" => Some(OpInfo {
+                    version: 1,
+                    kind: DeclKind::Dataset,
+                }),
+                "train" => Some(OpInfo {
+                    version: 2,
+                    kind: DeclKind::Train,
+                }),
+                "eval" => Some(OpInfo {
+                    version: 1,
+                    kind: DeclKind::Eval,
+                }),
+                _ => None,
+            }
+        }
+    }
+
+    fn call(func: &str, args: Vec<(&str, Value)>) -> Value {
+        Value::Call(Call {
+            func: func.into(),
+            args: args.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            span: Span::default(),
+        })
+    }
+
+    fn node(id: usize, name: &str, kind: DeclKind, value: Value, cell: Option<Cell>) -> Node {
+        Node {
+            id,
+            kind,
+            name: name.into(),
+            cell,
+            value,
+            doc: None,
+            span: Span::default(),
+        }
+    }
+
+    fn program() -> Program {
+        let lora = call("lora", vec![("rank", Value::Int(8))]);
+        Program {
+            spec: "t.inoc".into(),
+            nodes: vec![
+                node(
+                    0,
+                    "d",
+                    DeclKind::Dataset,
+                    call("data", vec![("n", Value::Int(3))]),
+                    None,
+                ),
+                node(
+                    1,
+                    "t[s=0]",
+                    DeclKind::Train,
+                    call(
+                        "train",
+                        vec![
+                            ("data", Value::Node(0)),
+                            ("lr", Value::Float(1e-3)),
+                            ("m", lora.clone()),
+                        ],
+                    ),
+                    Some(Cell {
+                        family: 0,
+                        coords: vec![("s".into(), Value::Int(0))],
+                    }),
+                ),
+                node(
+                    2,
+                    "t[s=1]",
+                    DeclKind::Train,
+                    call(
+                        "train",
+                        vec![
+                            ("data", Value::Node(0)),
+                            ("lr", Value::Float(1e-3)),
+                            ("m", lora),
+                        ],
+                    ),
+                    Some(Cell {
+                        family: 0,
+                        coords: vec![("s".into(), Value::Int(1))],
+                    }),
+                ),
+                node(3, "alias", DeclKind::Dataset, Value::Node(0), None),
+                node(
+                    4,
+                    "e",
+                    DeclKind::Eval,
+                    call(
+                        "eval",
+                        vec![
+                            ("models", Value::Family(0)),
+                            ("prompts", call("data", vec![("n", Value::Int(2))])),
+                            ("extra", Value::Node(3)),
+                        ],
+                    ),
+                    None,
+                ),
+            ],
+            families: vec![Family {
+                name: "t".into(),
+                kind: DeclKind::Train,
+                vars: vec!["s".into()],
+                cells: vec![1, 2],
+            }],
+        }
+    }
+
+    fn keys(plan: &Plan) -> Vec<String> {
+        let mut out: BTreeMap<StepId, String> = BTreeMap::new();
+        for &s in &plan.order {
+            let st = &plan.steps[s];
+            let d = describe(
+                plan,
+                st,
+                &|i| InputState::Output(out.get(&i).map(|s| s.as_str()).unwrap_or("?")),
+                &|_| Ok("h".into()),
+                &[],
+            )
+            .unwrap();
+            out.insert(s, canon::key_of(&d.desc));
+        }
+        out.into_values().collect()
+    }
+
+    #[test]
+    fn steps_implicit_calls_aliases_and_order() {
+        let plan = build(&program(), &Cat).unwrap();
+        let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["d", "t[s=0]", "t[s=1]", "e", "e.prompts"]);
+        let e = plan.step("e").unwrap();
+        assert_eq!(e.deps, vec![0, 1, 2, 4]);
+        assert!(plan.steps[4].implicit);
+        let pos = |n: &str| {
+            plan.order
+                .iter()
+                .position(|s| plan.steps[*s].name == n)
+                .unwrap()
+        };
+        assert!(pos("e.prompts") < pos("e"));
+        assert!(pos("d") < pos("t[s=1]"));
+        assert_eq!(plan.graph.edge_count(), 2 + 4);
+    }
+
+    #[test]
+    fn keys_ignore_names_and_order_but_see_values() {
+        let base = keys(&build(&program(), &Cat).unwrap());
+        let mut renamed = program();
+        renamed.nodes[0].name = "dataset_renamed".into();
+        renamed.families[0].name = "other".into();
+        renamed.nodes[1].cell.as_mut().unwrap().coords[0].0 = "seed".into();
+        assert_eq!(base, keys(&build(&renamed, &Cat).unwrap()));
+        let mut float_int = program();
+        if let Value::Call(c) = &mut float_int.nodes[1].value {
+            c.args.insert("lr".into(), Value::Float(0.001));
+        }
+        assert_eq!(base, keys(&build(&float_int, &Cat).unwrap()));
+        let mut changed = program();
+        if let Value::Call(c) = &mut changed.nodes[1].value {
+            c.args.insert("lr".into(), Value::Float(0.002));
+        }
+        let k2 = keys(&build(&changed, &Cat).unwrap());
+        assert_eq!(base[0], k2[0]);
+        assert_ne!(base[1], k2[1]);
+        assert_eq!(base[2], k2[2]);
+    }
+
+    #[test]
+    fn cycles_and_non_calls_are_errors() {
+        let mut p = program();
+        if let Value::Call(c) = &mut p.nodes[0].value {
+            c.args.insert("x".into(), Value::Node(1));
+        }
+        assert!(matches!(build(&p, &Cat), Err(PlanError::Cycle(_))));
+        let mut p = program();
+        p.nodes[0].value = Value::Int(3);
+        assert!(matches!(
+            build(&p, &Cat),
+            Err(PlanError::NotAnOperation { .. })
+        ));
+    }
+}

@@ -1,0 +1,294 @@
+//! Operations: what a step runs. One small file per operation; each
+//! implements [`Op`] and is listed in [`Registry::builtin`].
+//!
+//! An operation reads its arguments (IR values, defaults filled in) and the
+//! output directories of its inputs, and writes its own output files under
+//! [`OpCtx::out`]. It must be deterministic in its arguments and inputs: its
+//! output is cached under a key made of exactly those. Long operations report
+//! progress, check [`OpCtx::cancelled`] regularly, and keep resumable state
+//! (checkpoints) in [`OpCtx::scratch`], which survives a crash of the process
+//! and is deleted once the output is stored.
+
+pub mod testing;
+
+use crate::plan::{Catalog, OpInfo};
+use crate::sema::ir::{DeclKind, NodeId, Program, Value};
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The arguments of a call.
+pub type Args = BTreeMap<String, Value>;
+
+/// A builtin operation.
+pub trait Op: Send + Sync {
+    /// The builtin's registry name (`finetune`, `evaluate`, ...).
+    fn name(&self) -> &'static str;
+    /// Bump whenever the output for the same arguments and inputs may change:
+    /// it is part of every key, so old outputs stop being reused.
+    fn version(&self) -> u32;
+    /// The kind of value it produces.
+    fn kind(&self) -> DeclKind;
+    /// Content read besides the `Path` values of the arguments, by label
+    /// (e.g. the resolved weights / tokenizer / chat template of a hub
+    /// model). Hashed into the key.
+    fn extra_files(&self, _args: &Args) -> Result<Vec<(String, PathBuf)>, String> {
+        Ok(Vec::new())
+    }
+    /// A rough cost in seconds on this machine, for `inoc plan`.
+    fn estimate(&self, _args: &Args) -> Option<f64> {
+        None
+    }
+    /// Computes the output into `ctx.out`.
+    fn run(&self, ctx: &OpCtx<'_>) -> Result<(), OpError>;
+    /// Writes the user-facing artefacts of a (cached) output into a run's
+    /// results folder, where display names are known. Default: a copy.
+    fn present(&self, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
+        copy_dir(ctx.output, ctx.dest)
+            .map_err(|e| OpError::Failed(format!("copying the output: {e}")))
+    }
+}
+
+/// Why an operation stopped without an output.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OpError {
+    #[error("interrupted")]
+    Cancelled,
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl OpError {
+    pub fn failed(msg: impl Display) -> OpError {
+        OpError::Failed(msg.to_string())
+    }
+}
+
+impl From<std::io::Error> for OpError {
+    fn from(e: std::io::Error) -> Self {
+        OpError::Failed(e.to_string())
+    }
+}
+
+/// One input of a step: another step's stored output.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub node: NodeId,
+    /// Display name of the producing step.
+    pub name: String,
+    pub op: String,
+    pub key: String,
+    pub output_hash: String,
+    /// Its output directory (read-only).
+    pub dir: PathBuf,
+}
+
+/// Progress of a long step.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+    pub loss: Option<f64>,
+    pub tokens_per_s: Option<f64>,
+    pub message: Option<String>,
+}
+
+/// What an operation sees while it runs.
+pub struct OpCtx<'a> {
+    /// Display name of the step (for messages only).
+    pub name: &'a str,
+    pub key: &'a str,
+    pub args: &'a Args,
+    /// Write the output here.
+    pub out: &'a Path,
+    /// Resumable state; survives a crash, removed after success.
+    pub scratch: &'a Path,
+    /// The planned program (families, cells, display names).
+    pub program: &'a Program,
+    pub(crate) inputs: &'a BTreeMap<NodeId, Input>,
+    pub(crate) log: &'a Mutex<fs::File>,
+    pub(crate) progress: &'a (dyn Fn(&Progress) + Sync),
+    pub(crate) cancel: &'a AtomicBool,
+    pub(crate) provenance: Mutex<BTreeMap<String, String>>,
+}
+
+impl<'a> OpCtx<'a> {
+    /// The argument `name` (always present: sema fills in defaults).
+    pub fn arg(&self, name: &str) -> Result<&'a Value, OpError> {
+        self.args
+            .get(name)
+            .ok_or_else(|| OpError::failed(format!("missing argument `{name}`")))
+    }
+
+    pub fn int(&self, name: &str) -> Result<i64, OpError> {
+        match self.arg(name)? {
+            Value::Int(i) => Ok(*i),
+            Value::Float(x) if x.fract() == 0.0 => Ok(*x as i64),
+            other => Err(OpError::failed(format!(
+                "argument `{name}` should be an int, got {other:?}"
+            ))),
+        }
+    }
+
+    pub fn float(&self, name: &str) -> Result<f64, OpError> {
+        match self.arg(name)? {
+            Value::Int(i) => Ok(*i as f64),
+            Value::Float(x) => Ok(*x),
+            other => Err(OpError::failed(format!(
+                "argument `{name}` should be a float, got {other:?}"
+            ))),
+        }
+    }
+
+    pub fn str(&self, name: &str) -> Result<&'a str, OpError> {
+        match self.arg(name)? {
+            Value::Str(s) | Value::Path(s) => Ok(s),
+            other => Err(OpError::failed(format!(
+                "argument `{name}` should be a string, got {other:?}"
+            ))),
+        }
+    }
+
+    /// The input a `Value::Node` refers to.
+    pub fn input(&self, v: &Value) -> Result<&'a Input, OpError> {
+        match v {
+            Value::Node(n) => self.input_node(*n),
+            other => Err(OpError::failed(format!(
+                "expected a reference to a step, got {other:?}"
+            ))),
+        }
+    }
+
+    pub fn input_node(&self, n: NodeId) -> Result<&'a Input, OpError> {
+        self.inputs
+            .get(&n)
+            .ok_or_else(|| OpError::failed(format!("node {n} is not an input of this step")))
+    }
+
+    /// Every input named by a node, a family, or a list of those, in order.
+    pub fn inputs_of(&self, v: &Value) -> Result<Vec<&'a Input>, OpError> {
+        let mut out = Vec::new();
+        let mut err = None;
+        crate::plan::visit_refs(v, self.program, &mut |n| match self.input_node(n) {
+            Ok(i) => out.push(i),
+            Err(e) => err = Some(e),
+        });
+        match err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// Appends a line to the step's log.
+    pub fn log(&self, line: impl Display) {
+        if let Ok(mut f) = self.log.lock() {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+
+    pub fn progress(&self, p: Progress) {
+        (self.progress)(&p);
+    }
+
+    /// True once the user asked to stop (Ctrl-C).
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// `Err(Cancelled)` once the user asked to stop.
+    pub fn check_cancel(&self) -> Result<(), OpError> {
+        if self.cancelled() {
+            Err(OpError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records provenance (a resolved revision, a data file's origin) in the
+    /// step's metadata and the run's provenance.json.
+    pub fn record(&self, key: impl Into<String>, value: impl Into<String>) {
+        if let Ok(mut m) = self.provenance.lock() {
+            m.insert(key.into(), value.into());
+        }
+    }
+}
+
+/// What [`Op::present`] sees.
+pub struct PresentCtx<'a> {
+    pub name: &'a str,
+    pub args: &'a Args,
+    /// The stored output (read-only).
+    pub output: &'a Path,
+    /// The folder to write the artefacts into (created).
+    pub dest: &'a Path,
+    /// Output hash -> display name of every step of the run.
+    pub names: &'a BTreeMap<String, String>,
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(to)?;
+    for (rel, abs) in crate::cache::tree::list_files(from)? {
+        let dest = to.join(&rel);
+        if let Some(p) = dest.parent() {
+            fs::create_dir_all(p)?;
+        }
+        fs::copy(abs, dest)?;
+    }
+    Ok(())
+}
+
+/// The operations by builtin name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    ops: BTreeMap<&'static str, Arc<dyn Op>>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Every built-in operation; plus the deterministic test operations
+    /// (`t_data`, `t_train`, `t_eval`, `t_report`) when the environment
+    /// variable `INOC_TEST_OPS=1` is set (the engine's integration tests).
+    pub fn builtin() -> Registry {
+        let mut r = Registry::new();
+        if std::env::var("INOC_TEST_OPS").is_ok_and(|v| v == "1") {
+            testing::register(&mut r);
+        }
+        r
+    }
+
+    pub fn register(&mut self, op: Arc<dyn Op>) {
+        self.ops.insert(op.name(), op);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Op>> {
+        self.ops.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.ops.keys().copied()
+    }
+}
+
+impl Catalog for Registry {
+    fn op(&self, func: &str) -> Option<OpInfo> {
+        self.ops.get(func).map(|o| OpInfo {
+            version: o.version(),
+            kind: o.kind(),
+        })
+    }
+
+    fn extra_files(&self, func: &str, args: &Args) -> Result<Vec<(String, PathBuf)>, String> {
+        match self.ops.get(func) {
+            Some(o) => o.extra_files(args),
+            None => Ok(Vec::new()),
+        }
+    }
+}
