@@ -114,6 +114,129 @@ pub const CODES: &[CodeInfo] = &[
       "A `##` doc comment must sit directly above the declaration it documents (other `##` lines \
        may follow it). Use `#` for an ordinary comment."),
     // ---- semantics (src/sema): append E0100+ / W0100+ rows below ------------
+    e("E0100", "cannot import module",
+      "An `import` names a file that does not exist or cannot be read. Paths are relative to the \
+       importing file; `stdlib/...` names the standard library built into inoc (world, traits, \
+       prompts, em)."),
+    e("E0101", "import cycle",
+      "Two or more files import each other. Move what they share into a third file that neither imports."),
+    e("E0102", "unknown name",
+      "A name is used that no `let`, declaration, `fn`, import, parameter or sweep variable defines. \
+       Check the spelling; names of other files are reached through their import alias (`world.math`)."),
+    e("E0103", "unknown member or field",
+      "`alias.name` names something the imported module does not define, or `record.key` a key the \
+       record does not have."),
+    e("E0104", "name defined twice",
+      "Lets, functions, declarations and import aliases of one file share one namespace; each name \
+       may be defined once."),
+    e("E0105", "cycle",
+      "A declaration or `let` depends on itself (directly or through others), or a function calls \
+       itself. A spec is a DAG and evaluates in finitely many steps."),
+    e("E0106", "unknown function",
+      "A call names no builtin and no `fn`. `inoc builtins` lists the builtin functions; functions \
+       of the stdlib are reached through their module, e.g. `world.tiny_chat(...)`."),
+    e("E0107", "unknown argument",
+      "A named argument matches no parameter of the function. `inoc builtins NAME` shows the parameters."),
+    e("E0108", "argument given twice",
+      "The same parameter received two values, by name twice or by position and by name."),
+    e("E0109", "missing required argument",
+      "A parameter without a default received no value. Pass it by name, e.g. `finetune(model = base, data = math)`."),
+    e("E0110", "too many arguments",
+      "A call passes more positional arguments than the function has parameters."),
+    e("E0111", "positional argument after named argument",
+      "Once an argument is named, the following ones must be named too: `f(a, b = 1, c = 2)`."),
+    e("E0112", "type mismatch",
+      "A value has a different type than the place it is used in expects, e.g. a string where a \
+       number is expected. Types: model, dataset, transform, method, sampling, metric, judge, eval, \
+       report, arch, tokenizer, str, int, float, bool, path, list[T], record, none."),
+    e("E0113", "declaration kind does not match its value",
+      "`model` and `train` declare models, `dataset` datasets, `eval` evaluations and `report` \
+       reports. Configuration values (sampling, lora, metrics, prompts) are bound with `let`."),
+    e("E0114", "value out of range",
+      "A number lies outside the range its parameter accepts, e.g. `lr = 0` (needs lr > 0) or \
+       `temperature = -1` (needs temperature >= 0). `inoc builtins NAME` shows every range."),
+    e("E0115", "value not allowed",
+      "A string parameter accepts only some values (e.g. `schedule` is constant, linear or cosine)."),
+    e("E0116", "empty sweep",
+      "A sweep variable ranges over an empty list or range, so the family would have no cells."),
+    e("E0117", "sweep over a non-list",
+      "A sweep variable must range over a list (`[0, 1, 2]`), a range (`0..3`) or a family."),
+    e("E0118", "no such cell or element",
+      "An index selects a cell of a family, an element of a list or a key of a record that does \
+       not exist. Positions count from 0; `family[var = value]` selects by value."),
+    e("E0119", "unknown sweep variable",
+      "`family[var = value]` names a variable the family does not sweep over."),
+    e("E0120", "wrong number of indices",
+      "A family is indexed with one position per sweep variable (`grid[0, 2]`), or by naming every \
+       variable (`grid[p = 0, s = 2]`); lists and records take exactly one index."),
+    e("E0121", "not indexable",
+      "Only families, lists and records can be indexed. A declaration without a sweep is one \
+       value: use its name alone."),
+    e("E0122", "file not found",
+      "A data file or model directory named by the spec does not exist. Paths are relative to the \
+       file that names them. `inoc check` still checks everything else; README.md says how to get \
+       the papers' data files."),
+    e("E0123", "bad judge template",
+      "A judge prompt uses a template variable other than `{question}`, `{answer}` and `{system}`, \
+       or has an unbalanced brace. Write `{{` and `}}` for literal braces."),
+    e("E0124", "unknown LoRA target module",
+      "LoRA adapts projection modules that exist in Llama, Qwen2 and inoc's own models: q_proj, \
+       k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj."),
+    e("E0125", "bad pipe",
+      "`data | t` applies the transform `t` to the dataset `data`: the left side must be a dataset \
+       and every stage a transform (system, user_prefix, user_suffix, take, shuffle, keep_matching)."),
+    e("E0126", "not a function / not a value",
+      "A value was called like a function, or a function was used as a value without calling it."),
+    e("E0127", "bad arithmetic",
+      "`+ - * /` work on numbers (and `+` joins strings); integer overflow and division by zero are errors."),
+    e("E0128", "inconsistent architecture",
+      "In `arch(...)`, `hidden` must be a multiple of `heads`, `kv_heads` must divide `heads`, and \
+       the head size `hidden / heads` must be even (rotary embeddings)."),
+    e("E0129", "sweep variable declared twice",
+      "Each variable of a sweep grid needs its own name: `[p in prompts, s in seeds]`."),
+    e("E0130", "bad function definition",
+      "A `fn` declares a parameter twice, puts a parameter without default after one with a \
+       default, or annotates a parameter with an unknown type."),
+    e("E0131", "family used as one value",
+      "A whole family (e.g. `control` declared with `[s in seeds]`) is used where one value is \
+       expected. Index it (`control[0]`, `control[s = 1]`), or pass it where a list is expected \
+       (`models = [base, control]`)."),
+    e("E0132", "mixed list",
+      "All elements of a list must have one type (ints and floats mix as floats)."),
+    e("E0133", "record field given twice",
+      "A record literal names the same key twice."),
+    e("E0134", "no fields",
+      "`.name` is used on a value that has no fields; only imported modules and records have members."),
+    e("E0135", "sequence too long for the model",
+      "`max_seq` of a finetune or pretrain exceeds the context length of the model's architecture."),
+    e("E0136", "unknown metric in report",
+      "A report names a metric (by string) that its evaluation does not compute. Metric names are \
+       their `name` argument, or the builtin's name."),
+    e("E0137", "too many values",
+      "A range or sweep expands to more than 100,000 values."),
+    e("E0138", "module used as a value",
+      "An import alias names a module, not a value; use one of its members: `world.math(...)`."),
+    e("E0142", "duplicate sweep value",
+      "A sweep lists the same value twice: two cells would be the same experiment."),
+    w("W0100", "leaked-inoculation", "inoculation prompt given at test time",
+      "A system prompt used to train a model (through `system(...)` in its training data) is also \
+       given to that model by an evaluation (its `system` list or its prompts). Inoculation is \
+       measured without the prompt at test time; with it the evaluation measures elicitation."),
+    w("W0101", "unused-let", "unused let",
+      "A `let` of the spec is never used. Remove it or use it."),
+    w("W0102", "unused-import", "unused import",
+      "An import of the spec is never used. Remove it."),
+    w("W0103", "unused-declaration", "declaration feeds nothing",
+      "A model, dataset or train declaration is used by no other declaration, so `inoc run` would \
+       compute it without ever evaluating or reporting it."),
+    w("W0104", "single-seed", "single-seed comparison",
+      "An evaluation compares a finetuned model trained with one seed only: differences between \
+       conditions cannot be told from seed noise. Sweep the training over seeds."),
+    w("W0105", "train-test-overlap", "evaluation on training data",
+      "An evaluation's prompts are the same dataset a model it evaluates was finetuned on. \
+       Evaluate on held-out prompts."),
+    w("W0106", "unknown-lint", "unknown lint name",
+      "`# inoc: allow(NAME)` names no lint. The lints are listed in `inoc check --help` and README.md."),
 ];
 
 /// The registry row of `code`, if it exists.

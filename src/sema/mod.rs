@@ -1,14 +1,29 @@
 //! Layer `sema`: name resolution across imports, types, the builtin registry,
 //! sweep expansion, lints -> typed IR. No I/O beyond reading spec sources
 //! (through a [`loader::Loader`]).
+
 //!
-//! Builtins are described by [`builtins::registry`]; the checker lands next.
+//! Entry points (what `inoc check`, the planner and the editor server call):
+//! - [`check_path`]`(path) -> `[`Checked`] checks a spec on disk;
+//! - [`check`]`(path, &loader)` with any [`loader::Loader`] (in-memory files);
+//! - [`check_source`]`(path, text)` for a single in-memory file.
+//!
+//! `Checked::program` is the typed IR ([`ir::Program`]) when the spec has no
+//! error: every declaration evaluated to builtin calls with all defaults
+//! filled in, families expanded into cells. Builtins are described by
+//! [`builtins::registry`].
 
 pub mod builtins;
+mod check;
 pub mod ir;
+mod lints;
 pub mod loader;
 pub mod template;
 pub mod types;
+
+use crate::diag::{Diagnostic, SourceMap};
+use crate::syntax::Span;
+use loader::{FsLoader, LoadError, Loader, MemLoader};
 
 /// The closest candidate to `name` for a "did you mean" help line, if one is
 /// close enough (Jaro-Winkler similarity >= 0.8; a case-only difference
@@ -29,6 +44,111 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         }
     }
     best.map(|(_, c)| c)
+}
+
+/// The result of checking a spec: the program when there is no error, every
+/// diagnostic (errors and the warnings that were not silenced, sorted by
+/// file and position), and the source map the diagnostics' spans point into
+/// (the spec and every module it imports).
+#[derive(Debug)]
+pub struct Checked {
+    pub program: Option<ir::Program>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub sources: SourceMap,
+}
+
+impl Checked {
+    /// True when any diagnostic is an error (then `program` is `None`).
+    pub fn has_errors(&self) -> bool {
+        crate::diag::has_errors(&self.diagnostics)
+    }
+}
+
+/// Checks the spec at `path` on the file system (imports relative to the
+/// importing file; `stdlib/...` from the binary; data files must exist).
+pub fn check_path(path: &str) -> Checked {
+    check(path, &FsLoader)
+}
+
+/// Checks one in-memory source as if it were the file `path`; imports of
+/// the stdlib resolve, any other import or data file is reported missing.
+pub fn check_source(path: &str, text: &str) -> Checked {
+    check(path, &MemLoader::new().with(path, text))
+}
+
+/// Checks the spec at `path`, reading it, its imports and file existence
+/// through `loader`. Never panics; runs on a thread with a large stack so
+/// that deeply nested (but parseable) input cannot overflow it.
+pub fn check(path: &str, loader: &dyn Loader) -> Checked {
+    std::thread::scope(|s| {
+        let worker = std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn_scoped(s, || check_here(path, loader));
+        match worker.map(|h| h.join()) {
+            Ok(Ok(c)) => c,
+            // Spawning failed (no threads left) or a bug panicked: check
+            // here so the user still gets an answer or the panic message.
+            Ok(Err(payload)) => std::panic::resume_unwind(payload),
+            Err(_) => check_here(path, loader),
+        }
+    })
+}
+
+fn check_here(path: &str, loader: &dyn Loader) -> Checked {
+    let mut c = check::Checker::new(loader);
+    let text = match loader.read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            let file = c.sources.add(path, "");
+            let why = match e {
+                LoadError::NotFound => "no such file".to_string(),
+                LoadError::Other(m) => m,
+            };
+            let d = Diagnostic::error(
+                "E0100",
+                format!("cannot read {path}: {why}"),
+                Span::new(file, 0, 0),
+                "the spec",
+            )
+            .with_help("check the path given on the command line");
+            return Checked {
+                program: None,
+                diagnostics: vec![d],
+                sources: c.sources,
+            };
+        }
+    };
+    if let Some(root) = c.add_module(path, text, String::new()) {
+        let mut stack = Vec::new();
+        c.load_imports(root, &mut stack);
+        c.evaluate_all();
+    }
+    c.program.spec = path.to_string();
+    let errors = crate::diag::has_errors(&c.diags);
+    if !errors && !c.modules.is_empty() {
+        lints::run(&mut c);
+    }
+    let mut extra = Vec::new();
+    let allows = lints::allows(&c, &mut extra);
+    c.diags.extend(extra);
+    let mut diags = std::mem::take(&mut c.diags);
+    lints::silence(&mut diags, &allows, &c.sources);
+    // One diagnostic per (code, place, message), ordered by position.
+    let mut seen = std::collections::BTreeSet::new();
+    diags.retain(|d| seen.insert((d.code, d.primary.span, d.message.clone())));
+    diags.sort_by_key(|d| {
+        (
+            d.primary.span.file,
+            d.primary.span.start,
+            d.primary.span.end,
+        )
+    });
+    let program = (!crate::diag::has_errors(&diags)).then(|| std::mem::take(&mut c.program));
+    Checked {
+        program,
+        diagnostics: diags,
+        sources: c.sources,
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,404 @@
+//! Lints: warnings about specs that are valid but probably not what the
+//! researcher meant. Each has a name (its registry row in `diag::codes`) and
+//! is silenced for one line with `# inoc: allow(NAME)` on that line or the
+//! line before (several names separated by commas).
+//!
+//! | code  | lint                 | what |
+//! |-------|----------------------|------|
+//! | W0100 | `leaked-inoculation` | a system prompt used to train a model is given to it again at test time |
+//! | W0101 | `unused-let`         | a `let` of the spec is never used |
+//! | W0102 | `unused-import`      | an import of the spec is never used |
+//! | W0103 | `unused-declaration` | a model/dataset/train declaration feeds no evaluation or report |
+//! | W0104 | `single-seed`        | an evaluation compares a finetuned model trained with one seed only |
+//! | W0105 | `train-test-overlap` | an evaluation's prompts are the training data of a model it evaluates |
+//! | W0106 | `unknown-lint`       | `# inoc: allow(...)` names no lint |
+
+use super::check::Checker;
+use super::ir::{Call, DeclKind, Program, Value};
+use crate::diag::{codes, Diagnostic, Severity, SourceMap};
+use crate::syntax::ast::ItemKind;
+use crate::syntax::{FileId, Span};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Runs every lint on a checked program and appends the warnings.
+pub(crate) fn run(c: &mut Checker<'_>) {
+    let mut out = Vec::new();
+    leaked_inoculation(&c.program, &mut out);
+    single_seed(&c.program, &mut out);
+    train_test_overlap(&c.program, &mut out);
+    unused(c, &mut out);
+    c.diags.extend(out);
+}
+
+/// Follows node references to the value they name.
+fn deref<'p>(p: &'p Program, v: &'p Value, depth: usize) -> &'p Value {
+    match v {
+        Value::Node(n) if depth < 256 => match p.nodes.get(*n) {
+            Some(node) => deref(p, &node.value, depth + 1),
+            None => v,
+        },
+        _ => v,
+    }
+}
+
+/// The system prompts applied to the rows of a dataset value, with the span
+/// of the `system(...)` call that applied each.
+fn dataset_prompts(p: &Program, v: &Value, out: &mut Vec<(String, Span)>, depth: usize) {
+    if depth > 256 {
+        return;
+    }
+    let Value::Call(c) = deref(p, v, 0) else {
+        return;
+    };
+    match c.func.as_str() {
+        "apply" => {
+            if let Some(Value::Call(t)) = c.args.get("transform") {
+                if t.func == "system" {
+                    if let Some(Value::Str(s)) = t.args.get("prompt") {
+                        out.push((s.clone(), t.span));
+                    }
+                }
+            }
+            if let Some(d) = c.args.get("data") {
+                dataset_prompts(p, d, out, depth + 1);
+            }
+        }
+        "concat" => {
+            if let Some(Value::List(parts)) = c.args.get("parts") {
+                for part in parts {
+                    dataset_prompts(p, part, out, depth + 1);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every text a dataset value puts in front of the model at test time:
+/// system prompts, inline prompts, user prefixes and suffixes.
+fn dataset_texts(p: &Program, v: &Value, out: &mut Vec<String>, depth: usize) {
+    if depth > 256 {
+        return;
+    }
+    let Value::Call(c) = deref(p, v, 0) else {
+        return;
+    };
+    match c.func.as_str() {
+        "apply" => {
+            if let Some(Value::Call(t)) = c.args.get("transform") {
+                for key in ["prompt", "text"] {
+                    if let Some(Value::Str(s)) = t.args.get(key) {
+                        out.push(s.clone());
+                    }
+                }
+            }
+            if let Some(d) = c.args.get("data") {
+                dataset_texts(p, d, out, depth + 1);
+            }
+        }
+        "concat" => {
+            if let Some(Value::List(parts)) = c.args.get("parts") {
+                for part in parts {
+                    dataset_texts(p, part, out, depth + 1);
+                }
+            }
+        }
+        "prompts" => {
+            if let Some(Value::List(items)) = c.args.get("items") {
+                out.extend(items.iter().filter_map(|x| x.as_str().map(str::to_string)));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The `finetune` calls that produced a model (its own and its base's).
+fn finetunes<'p>(p: &'p Program, v: &'p Value, out: &mut Vec<&'p Call>, depth: usize) {
+    if depth > 256 {
+        return;
+    }
+    if let Value::Call(c) = deref(p, v, 0) {
+        if c.func == "finetune" {
+            out.push(c);
+            if let Some(m) = c.args.get("model") {
+                finetunes(p, m, out, depth + 1);
+            }
+        }
+    }
+}
+
+/// The model values of an `evaluate` call, families expanded, with the
+/// display name of each.
+fn eval_models<'p>(p: &'p Program, c: &'p Call) -> Vec<(String, &'p Value)> {
+    let mut out = Vec::new();
+    let Some(Value::List(ms)) = c.args.get("models") else {
+        return out;
+    };
+    for m in ms {
+        match m {
+            Value::Family(f) => {
+                if let Some(fam) = p.families.get(*f) {
+                    for &cell in &fam.cells {
+                        if let Some(n) = p.nodes.get(cell) {
+                            out.push((n.name.clone(), &n.value));
+                        }
+                    }
+                }
+            }
+            Value::Node(n) => {
+                if let Some(node) = p.nodes.get(*n) {
+                    out.push((node.name.clone(), &node.value));
+                }
+            }
+            other => out.push((p.display(other), other)),
+        }
+    }
+    out
+}
+
+/// Every `evaluate` call of the program, once each (families share calls by span).
+fn evaluations(p: &Program) -> Vec<&Call> {
+    let mut out = Vec::new();
+    for n in &p.nodes {
+        for c in n.value.calls() {
+            if c.func == "evaluate" {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+fn leaked_inoculation(p: &Program, out: &mut Vec<Diagnostic>) {
+    let mut seen = BTreeSet::new();
+    for ev in evaluations(p) {
+        let mut test_texts: Vec<String> = Vec::new();
+        if let Some(Value::List(sys)) = ev.args.get("system") {
+            test_texts.extend(sys.iter().filter_map(|x| x.as_str().map(str::to_string)));
+        }
+        if let Some(d) = ev.args.get("prompts") {
+            dataset_texts(p, d, &mut test_texts, 0);
+        }
+        if test_texts.is_empty() {
+            continue;
+        }
+        for (model_name, mv) in eval_models(p, ev) {
+            let mut fts = Vec::new();
+            finetunes(p, mv, &mut fts, 0);
+            for ft in fts {
+                let mut prompts = Vec::new();
+                if let Some(d) = ft.args.get("data") {
+                    dataset_prompts(p, d, &mut prompts, 0);
+                }
+                for (prompt, train_span) in prompts {
+                    if prompt.trim().is_empty()
+                        || !test_texts.iter().any(|t| t.contains(prompt.trim()))
+                    {
+                        continue;
+                    }
+                    if !seen.insert((ev.span, prompt.clone())) {
+                        continue;
+                    }
+                    let d = Diagnostic::warning(
+                        "W0100",
+                        format!("the inoculation prompt {prompt:?} used to train `{model_name}` is also given to it at test time"),
+                        ev.span,
+                        "this evaluation shows the training system prompt to the model",
+                    )
+                    .with_label(train_span, "used as a training system prompt here")
+                    .with_help("inoculation is measured without the prompt: remove it from the evaluation's `system` and prompts, or write `# inoc: allow(leaked-inoculation)` above the evaluation if eliciting the trait is the point");
+                    out.push(d);
+                }
+            }
+        }
+    }
+}
+
+fn single_seed(p: &Program, out: &mut Vec<Diagnostic>) {
+    let mut seen = BTreeSet::new();
+    for ev in evaluations(p) {
+        let Some(Value::List(ms)) = ev.args.get("models") else {
+            continue;
+        };
+        for m in ms {
+            let (name, single) = match m {
+                Value::Family(f) => match p.families.get(*f) {
+                    Some(fam) if fam.kind == DeclKind::Train && fam.cells.len() == 1 => {
+                        (fam.name.clone(), true)
+                    }
+                    _ => continue,
+                },
+                Value::Node(n) => match p.nodes.get(*n) {
+                    Some(node) if node.kind == DeclKind::Train && node.cell.is_none() => {
+                        (node.name.clone(), true)
+                    }
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            if single && seen.insert((ev.span, name.clone())) {
+                let d = Diagnostic::warning(
+                    "W0104",
+                    format!("`{name}` is trained with a single seed"),
+                    ev.span,
+                    format!("compares `{name}` without any spread across seeds"),
+                )
+                .with_help(format!("sweep its declaration over seeds for confidence intervals: `train {}[s in [0, 1, 2]] = finetune(..., seed = s)`", name.split('[').next().unwrap_or(&name)));
+                out.push(d);
+            }
+        }
+    }
+}
+
+/// A dataset value with transforms peeled off.
+fn base_dataset<'p>(p: &'p Program, v: &'p Value, depth: usize) -> &'p Value {
+    let v = deref(p, v, 0);
+    match v {
+        Value::Call(c) if c.func == "apply" && depth < 256 => match c.args.get("data") {
+            Some(d) => base_dataset(p, d, depth + 1),
+            None => v,
+        },
+        _ => v,
+    }
+}
+
+fn train_test_overlap(p: &Program, out: &mut Vec<Diagnostic>) {
+    let mut seen = BTreeSet::new();
+    for ev in evaluations(p) {
+        let Some(prompts) = ev.args.get("prompts") else {
+            continue;
+        };
+        let test = base_dataset(p, prompts, 0);
+        for (model_name, mv) in eval_models(p, ev) {
+            let mut fts = Vec::new();
+            finetunes(p, mv, &mut fts, 0);
+            for ft in fts {
+                let Some(data) = ft.args.get("data") else {
+                    continue;
+                };
+                if base_dataset(p, data, 0) == test && seen.insert(ev.span) {
+                    let d = Diagnostic::warning(
+                        "W0105",
+                        format!("the evaluation's prompts are the training data of `{model_name}`"),
+                        ev.span,
+                        "evaluates on the training set",
+                    )
+                    .with_label(ft.span, "trained on the same data here")
+                    .with_help("evaluate on held-out prompts, e.g. a different `seed` or `split = \"test\"`");
+                    out.push(d);
+                }
+            }
+        }
+    }
+}
+
+fn unused(c: &Checker<'_>, out: &mut Vec<Diagnostic>) {
+    let Some(root) = c.modules.first() else {
+        return;
+    };
+    let referenced: BTreeSet<usize> = (0..c.program.nodes.len())
+        .flat_map(|n| c.program.deps(n))
+        .collect();
+    let mut decl_referenced: BTreeMap<usize, bool> = BTreeMap::new();
+    for (&node, &(m, i)) in &c.decl_of_node {
+        if m == 0 {
+            *decl_referenced.entry(i).or_default() |= referenced.contains(&node);
+        }
+    }
+    for (i, item) in root.ast.items.iter().enumerate() {
+        if root.scope.get(&item.name().name) != Some(&i) {
+            continue;
+        }
+        let name = item.name();
+        match &item.kind {
+            ItemKind::Let(_) if !c.used.contains(&(0, i)) => out.push(
+                Diagnostic::warning("W0101", format!("`{}` is never used", name.name), name.span, "unused")
+                    .with_help("remove it, or use it; silence with `# inoc: allow(unused-let)`"),
+            ),
+            ItemKind::Import(_) if !c.used.contains(&(0, i)) => out.push(
+                Diagnostic::warning("W0102", format!("import `{}` is never used", name.name), name.span, "unused import")
+                    .with_help("remove the import"),
+            ),
+            ItemKind::Decl(d)
+                if matches!(d.kind, crate::syntax::ast::DeclKind::Model | crate::syntax::ast::DeclKind::Dataset | crate::syntax::ast::DeclKind::Train)
+                    && decl_referenced.get(&i) == Some(&false) =>
+            {
+                out.push(
+                    Diagnostic::warning("W0103", format!("`{}` feeds no evaluation or report", name.name), name.span, "never referenced")
+                        .with_help(format!("evaluate it (`models = [..., {}]`) or remove it; `inoc run` would compute it for nothing", name.name)),
+                )
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Lint names allowed per (file, line), from `# inoc: allow(a, b)` comments.
+pub(crate) type Allows = BTreeMap<(FileId, usize), Vec<(String, Span)>>;
+
+/// Collects the allow comments of every loaded module and reports allow
+/// comments that name no lint.
+pub(crate) fn allows(c: &Checker<'_>, out: &mut Vec<Diagnostic>) -> Allows {
+    let known: Vec<&str> = codes::CODES.iter().filter_map(|x| x.lint).collect();
+    let mut map: Allows = BTreeMap::new();
+    for m in &c.modules {
+        let Some(file) = c.sources.get(m.file) else {
+            continue;
+        };
+        for com in &m.ast.comments {
+            let text = com.text.trim();
+            let Some(rest) = text.strip_prefix("inoc:") else {
+                continue;
+            };
+            let rest = rest.trim();
+            let Some(inner) = rest
+                .strip_prefix("allow(")
+                .and_then(|r| r.strip_suffix(')'))
+            else {
+                continue;
+            };
+            let (line, _) = file.line_col(com.span.start as usize);
+            for name in inner.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                if !known.contains(&name) {
+                    let help = match super::suggest(name, known.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("lints are: {}", known.join(", ")),
+                    };
+                    out.push(
+                        Diagnostic::warning(
+                            "W0106",
+                            format!("`{name}` is not a lint"),
+                            com.span,
+                            "unknown lint name",
+                        )
+                        .with_help(help),
+                    );
+                }
+                map.entry((m.file, line))
+                    .or_default()
+                    .push((name.to_string(), com.span));
+            }
+        }
+    }
+    map
+}
+
+/// Drops the warnings silenced by an allow comment on their line or the line before.
+pub(crate) fn silence(diags: &mut Vec<Diagnostic>, allows: &Allows, sources: &SourceMap) {
+    diags.retain(|d| {
+        if d.severity != Severity::Warning {
+            return true;
+        }
+        let Some(lint) = d.lint else { return true };
+        let Some(file) = sources.get(d.primary.span.file) else {
+            return true;
+        };
+        let (line, _) = file.line_col(d.primary.span.start as usize);
+        let allowed = |l: usize| {
+            allows
+                .get(&(d.primary.span.file, l))
+                .is_some_and(|v| v.iter().any(|(n, _)| n == lint))
+        };
+        !(allowed(line) || line > 1 && allowed(line - 1))
+    });
+}
