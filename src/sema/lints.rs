@@ -16,7 +16,7 @@
 use super::check::Checker;
 use super::ir::{Call, DeclKind, Program, Value};
 use crate::diag::{codes, Diagnostic, Severity, SourceMap};
-use crate::syntax::ast::ItemKind;
+use crate::syntax::ast::{Expr, ExprKind, ItemKind};
 use crate::syntax::{FileId, Span};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -140,7 +140,7 @@ fn eval_models<'p>(p: &'p Program, c: &'p Call) -> Vec<(String, &'p Value)> {
                 if let Some(fam) = p.families.get(*f) {
                     for &cell in &fam.cells {
                         if let Some(n) = p.nodes.get(cell) {
-                            out.push((n.name.clone(), &n.value));
+                            out.push((fam.name.clone(), &n.value));
                         }
                     }
                 }
@@ -292,10 +292,67 @@ fn train_test_overlap(p: &Program, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Every name an expression mentions (syntactically, so that uses inside
+/// `fn` bodies count even when the function is never called).
+fn names_in(e: &Expr, out: &mut BTreeSet<String>) {
+    match &e.kind {
+        ExprKind::Name(id) => {
+            out.insert(id.name.clone());
+        }
+        ExprKind::List(xs) => xs.iter().for_each(|x| names_in(x, out)),
+        ExprKind::Record(fs) => fs.iter().for_each(|f| names_in(&f.value, out)),
+        ExprKind::Range { start, end, .. } => {
+            names_in(start, out);
+            names_in(end, out);
+        }
+        ExprKind::Call { callee: base, args } | ExprKind::Index { base, args } => {
+            names_in(base, out);
+            args.iter().for_each(|a| names_in(&a.value, out));
+        }
+        ExprKind::Field { base, .. } => names_in(base, out),
+        ExprKind::Pipe { head, stages } => {
+            names_in(head, out);
+            stages.iter().for_each(|x| names_in(x, out));
+        }
+        ExprKind::Binary { lhs, rhs, .. } => {
+            names_in(lhs, out);
+            names_in(rhs, out);
+        }
+        ExprKind::Unary { operand, .. } => names_in(operand, out),
+        ExprKind::None
+        | ExprKind::Bool(_)
+        | ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_) => {}
+    }
+}
+
 fn unused(c: &Checker<'_>, out: &mut Vec<Diagnostic>) {
     let Some(root) = c.modules.first() else {
         return;
     };
+    let mut mentioned = BTreeSet::new();
+    for item in &root.ast.items {
+        let mut names = BTreeSet::new();
+        match &item.kind {
+            ItemKind::Let(l) => names_in(&l.value, &mut names),
+            ItemKind::Fn(f) => {
+                names_in(&f.body, &mut names);
+                f.params
+                    .iter()
+                    .filter_map(|p| p.default.as_ref())
+                    .for_each(|d| names_in(d, &mut names));
+            }
+            ItemKind::Decl(d) => {
+                names_in(&d.value, &mut names);
+                d.sweep.iter().for_each(|s| names_in(&s.values, &mut names));
+            }
+            ItemKind::Import(_) => {}
+        }
+        // A definition mentioning itself is a cycle, not a use.
+        names.remove(&item.name().name);
+        mentioned.extend(names);
+    }
     let referenced: BTreeSet<usize> = (0..c.program.nodes.len())
         .flat_map(|n| c.program.deps(n))
         .collect();
@@ -311,11 +368,11 @@ fn unused(c: &Checker<'_>, out: &mut Vec<Diagnostic>) {
         }
         let name = item.name();
         match &item.kind {
-            ItemKind::Let(_) if !c.used.contains(&(0, i)) => out.push(
+            ItemKind::Let(_) if !mentioned.contains(&name.name) => out.push(
                 Diagnostic::warning("W0101", format!("`{}` is never used", name.name), name.span, "unused")
                     .with_help("remove it, or use it; silence with `# inoc: allow(unused-let)`"),
             ),
-            ItemKind::Import(_) if !c.used.contains(&(0, i)) => out.push(
+            ItemKind::Import(_) if !mentioned.contains(&name.name) => out.push(
                 Diagnostic::warning("W0102", format!("import `{}` is never used", name.name), name.span, "unused import")
                     .with_help("remove the import"),
             ),
