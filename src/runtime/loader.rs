@@ -1,0 +1,213 @@
+//! A loaded model bundle: weights + tokenizer + chat template + config +
+//! optional LoRA adapter, behind plain Rust types (strings, numbers,
+//! [`Message`]s) so nothing above `runtime` sees candle.
+
+use super::chat_template::{ChatTemplate, Message};
+use super::hub::{self, ModelSource};
+use super::model::{default_dtype, Model};
+use super::tokenizer::Tokenizer;
+use super::{DeviceChoice, Error};
+use candle_core::{DType, Device};
+use std::path::{Path, PathBuf};
+
+/// How to load a model.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// A PEFT LoRA adapter directory to apply (unmerged).
+    pub adapter: Option<PathBuf>,
+    pub device: DeviceChoice,
+    /// Compute precision; `None` = f32 on CPU, bf16 on CUDA, f16 on Metal.
+    pub precision: Option<Precision>,
+}
+
+/// Compute precision of the weights and activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    BF16,
+    F16,
+}
+
+impl Precision {
+    pub(crate) fn dtype(self) -> DType {
+        match self {
+            Precision::F32 => DType::F32,
+            Precision::BF16 => DType::BF16,
+            Precision::F16 => DType::F16,
+        }
+    }
+}
+
+/// Everything needed to score and sample from one model.
+#[derive(Debug, Clone)]
+pub struct LoadedModel {
+    pub(crate) model: Model,
+    pub(crate) tokenizer: Tokenizer,
+    pub(crate) template: ChatTemplate,
+    source: ModelSource,
+    adapter: Option<PathBuf>,
+    stop_ids: Vec<u32>,
+}
+
+/// Files a model directory must hold to be loaded.
+pub const REQUIRED_FILES: [&str; 2] = ["config.json", "tokenizer.json"];
+
+impl LoadedModel {
+    /// Loads `spec`: a local HF-layout directory or `org/name[@revision]`
+    /// from the HF cache (offline).
+    pub fn load(spec: &str, opts: &LoadOptions) -> Result<Self, Error> {
+        let source = hub::resolve(spec, &REQUIRED_FILES)?;
+        Self::load_source(source, opts)
+    }
+
+    /// Loads from an already resolved source.
+    pub fn load_source(source: ModelSource, opts: &LoadOptions) -> Result<Self, Error> {
+        let device = opts.device.device()?;
+        let dtype = opts
+            .precision
+            .map_or_else(|| default_dtype(&device), Precision::dtype);
+        let mut model = Model::load(&source.dir, &device, dtype)?;
+        if let Some(a) = &opts.adapter {
+            model.load_adapter(a)?;
+        }
+        let tokenizer = Tokenizer::from_file(&source.dir)?;
+        let template = ChatTemplate::from_dir(&source.dir)?;
+        Ok(Self::assemble(
+            model,
+            tokenizer,
+            template,
+            source,
+            opts.adapter.clone(),
+        ))
+    }
+
+    /// Wraps parts built in code (a from-scratch or just-trained model).
+    pub(crate) fn assemble(
+        model: Model,
+        tokenizer: Tokenizer,
+        template: ChatTemplate,
+        source: ModelSource,
+        adapter: Option<PathBuf>,
+    ) -> Self {
+        let stop_ids = stop_ids(&model, &tokenizer, &template);
+        LoadedModel {
+            model,
+            tokenizer,
+            template,
+            source,
+            adapter,
+            stop_ids,
+        }
+    }
+
+    /// Where the files came from (for hub models, the resolved commit).
+    pub fn source(&self) -> &ModelSource {
+        &self.source
+    }
+
+    pub fn adapter(&self) -> Option<&Path> {
+        self.adapter.as_deref()
+    }
+
+    /// Token ids that end a generated turn (EOS and the template's
+    /// end-of-turn token).
+    pub fn stop_ids(&self) -> &[u32] {
+        &self.stop_ids
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    pub fn chat_template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn model_mut(&mut self) -> &mut Model {
+        &mut self.model
+    }
+
+    /// The chat of an optional system prompt and one user prompt.
+    pub fn chat(system: Option<&str>, prompt: &str) -> Vec<Message> {
+        let mut m = vec![];
+        if let Some(s) = system {
+            m.push(Message::system(s));
+        }
+        m.push(Message::user(prompt));
+        m
+    }
+
+    /// Token ids of a conversation rendered with the generation prompt.
+    pub fn encode_prompt(&self, messages: &[Message]) -> Result<Vec<u32>, Error> {
+        let text = self.template.render(messages, true)?;
+        Ok(self.tokenizer.encode(&text)?)
+    }
+
+    /// Token ids of a whole conversation and, per token, whether it belongs
+    /// to an assistant turn (its content and end-of-turn marker): the tokens
+    /// a finetuning loss is taken on.
+    pub fn encode_for_training(
+        &self,
+        messages: &[Message],
+    ) -> Result<(Vec<u32>, Vec<bool>), Error> {
+        let (text, spans) = self.template.assistant_spans(messages)?;
+        let (ids, offsets) = self.tokenizer.encode_with_offsets(&text)?;
+        let mask = offsets
+            .iter()
+            .map(|&(s, e)| e > s && spans.iter().any(|r| s >= r.start && e <= r.end))
+            .collect();
+        Ok((ids, mask))
+    }
+}
+
+/// EOS ids of the config and tokenizer_config, plus the first special token
+/// the template writes after an assistant message (`<|im_end|>`, `<|eot_id|>`).
+fn stop_ids(model: &Model, tok: &Tokenizer, template: &ChatTemplate) -> Vec<u32> {
+    let mut ids: Vec<u32> = model.config().eos_token_ids.clone();
+    if let Some(id) = template
+        .special_tokens()
+        .get("eos_token")
+        .and_then(|t| tok.token_to_id(t))
+    {
+        ids.push(id);
+    }
+    let marker = "\u{1}inoc-end-probe\u{1}";
+    let msgs = [Message::user("hi"), Message::assistant(marker)];
+    if let Ok(text) = template.render(&msgs, false) {
+        if let Some(pos) = text.find(marker) {
+            let after = &text[pos + marker.len()..];
+            if let Ok(next) = tok.encode(after) {
+                if let Some(&first) = next.first().filter(|&&t| tok.is_special(t)) {
+                    ids.push(first);
+                }
+            }
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+impl DeviceChoice {
+    pub(crate) fn device(self) -> Result<Device, Error> {
+        let dev = match self {
+            DeviceChoice::Cpu => Device::Cpu,
+            DeviceChoice::Auto => {
+                if candle_core::utils::cuda_is_available() {
+                    Device::new_cuda(0)?
+                } else if candle_core::utils::metal_is_available() {
+                    Device::new_metal(0)?
+                } else {
+                    Device::Cpu
+                }
+            }
+            DeviceChoice::Cuda(i) => Device::new_cuda(i)?,
+            DeviceChoice::Metal(i) => Device::new_metal(i)?,
+        };
+        Ok(dev)
+    }
+}
