@@ -9,6 +9,9 @@ of several conversations. tests/runtime_parity.rs and
 tests/runtime_chat_template.rs compare inoc against these numbers.
 
 Run:  /work/pyenv/bin/python scripts/make_hf_fixtures.py
+      /work/pyenv/bin/python scripts/make_hf_fixtures.py --scratch
+        (after `INOC_BLESS=1 cargo test --test runtime_scratch`: transformers'
+        renderings and logits of the from-scratch directories inoc wrote)
 (CI has no Python: the files it writes are committed; they are small.)
 
 Fixtures:
@@ -311,7 +314,35 @@ def build(name, arch, cfg_kwargs, specials, template, layout, shard, seed, templ
     print(f"{name}: vocab {vocab}, {sum(p.numel() for p in model.parameters())} params, {size/1024:.0f} KiB")
 
 
+def check_scratch():
+    """transformers' view of the from-scratch directories written by inoc
+    (tests/runtime_scratch.rs): renderings, ids, decoding, logits."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    for kind in ("char", "bpe"):
+        out = os.path.join(ROOT, f"scratch-{kind}")
+        tok = AutoTokenizer.from_pretrained(out)
+        model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+        model.eval()
+        renders = []
+        for conv in CONVERSATIONS[:2]:
+            for gen in (False, True):
+                text = tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=gen)
+                ids = tok.encode(text, add_special_tokens=False)
+                renders.append({"messages": conv, "add_generation_prompt": gen, "text": text, "ids": ids,
+                                "decoded": tok.decode(ids)})
+        ids = renders[-1]["ids"][:24]
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0].float()
+        expected = {"renders": renders, "input_ids": ids,
+                    "logits": [[round(v, 6) for v in row] for row in logits.tolist()]}
+        with open(os.path.join(out, "expected.json"), "w") as f:
+            json.dump(expected, f, ensure_ascii=False)
+        print(f"scratch-{kind}: {type(tok).__name__}, vocab {len(tok)}, {model.num_parameters()} params")
+
+
 def main():
+    if "--scratch" in sys.argv:
+        return check_scratch()
     common = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                   num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6)
     build(

@@ -2,7 +2,7 @@
 //! adapters, and clean errors (exit 1 with a message, never a panic).
 
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fixture(name: &str) -> String {
@@ -14,9 +14,13 @@ fn fixture(name: &str) -> String {
 }
 
 fn inoc(args: &[&str]) -> (i32, String, String) {
+    inoc_with_cache(args, Path::new("/nonexistent-hf-cache"))
+}
+
+fn inoc_with_cache(args: &[&str], cache: &Path) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_inoc"))
         .args(args)
-        .env("HF_HUB_CACHE", "/nonexistent-hf-cache")
+        .env("HF_HUB_CACHE", cache)
         .output()
         .unwrap();
     (
@@ -180,4 +184,75 @@ fn errors_are_messages_not_panics() {
         );
         assert!(!err.contains("panicked"), "{err}");
     }
+}
+
+/// `org/name` and `org/name@commit` resolve offline through an HF cache laid
+/// out as huggingface_hub writes it (blobs, snapshot symlinks, refs/main).
+#[test]
+fn hub_ids_resolve_through_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let commit = "89abcdef0123456789abcdef0123456789abcdef";
+    let repo = cache.path().join("models--tiny-org--tiny-qwen");
+    let snap = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    for f in std::fs::read_dir(fixture("qwen2")).unwrap() {
+        let f = f.unwrap().path();
+        let bytes = std::fs::read(&f).unwrap();
+        let blob = repo
+            .join("blobs")
+            .join(blake3::hash(&bytes).to_hex().as_str());
+        std::fs::write(&blob, &bytes).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&blob, snap.join(f.file_name().unwrap())).unwrap();
+        #[cfg(not(unix))]
+        std::fs::copy(&blob, snap.join(f.file_name().unwrap())).unwrap();
+    }
+    let local = inoc(&[
+        "score",
+        "--model",
+        &fixture("qwen2"),
+        "--prompt",
+        "Hi",
+        "--response",
+        "Hola",
+    ]);
+    for id in [
+        "tiny-org/tiny-qwen".to_string(),
+        format!("tiny-org/tiny-qwen@{commit}"),
+    ] {
+        let (code, out, err) = inoc_with_cache(
+            &[
+                "score",
+                "--model",
+                &id,
+                "--prompt",
+                "Hi",
+                "--response",
+                "Hola",
+            ],
+            cache.path(),
+        );
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, local.1);
+    }
+    let (code, _, err) = inoc_with_cache(
+        &[
+            "score",
+            "--model",
+            "tiny-org/tiny-qwen@v9",
+            "--prompt",
+            "Hi",
+            "--response",
+            "x",
+        ],
+        cache.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("tiny-org/tiny-qwen@v9 is not in the Hugging Face cache"),
+        "{err}"
+    );
 }

@@ -192,7 +192,12 @@ impl Attention {
         let (k, v) = match cache {
             Some(c) => {
                 let (k, v) = c.append(&k.contiguous()?, &v.contiguous()?)?;
-                (k.contiguous()?, v.contiguous()?)
+                // On CPU matmul reads the cache views strided (no copy);
+                // GPU kernels get contiguous operands.
+                match k.device() {
+                    Device::Cpu => (k, v),
+                    _ => (k.contiguous()?, v.contiguous()?),
+                }
             }
             None => (k, v),
         };
