@@ -12,6 +12,7 @@ pub mod model;
 pub mod sample;
 pub mod score;
 pub mod tokenizer;
+pub mod weights;
 
 /// Which device to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
