@@ -1,12 +1,146 @@
-//! `inoc fmt`.
+//! `inoc fmt`: rewrite specs in the canonical layout, or check that they are.
+
+use crate::diag::{render_all, Diagnostic, RenderOptions, SourceMap};
+use crate::syntax::{self, fmt::format};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 /// Arguments of `inoc fmt`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Positional inputs.
-    pub inputs: Vec<String>,
+    /// Files or directories to format; a directory means every `*.inoc` file
+    /// below it (hidden directories and `target` skipped). `-` formats
+    /// stdin to stdout. Defaults to the current directory.
+    pub paths: Vec<PathBuf>,
+    /// Write nothing: print the files whose formatting would change, and exit
+    /// with status 1 if there is any.
+    #[arg(long)]
+    pub check: bool,
 }
 
-pub fn run(_args: Args) -> u8 {
-    super::not_yet("fmt")
+pub fn run(args: Args) -> u8 {
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths
+    };
+    let mut failed = false;
+    let mut changed = false;
+    let mut files = Vec::new();
+    for p in &paths {
+        if p.as_os_str() == "-" {
+            match format_stdin(args.check) {
+                Ok(c) => changed |= c,
+                Err(()) => failed = true,
+            }
+        } else if p.is_dir() {
+            collect(p, &mut files);
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            eprintln!("error: {}: no such file or directory", p.display());
+            failed = true;
+        }
+    }
+    for file in files {
+        match format_file(&file, args.check) {
+            Ok(true) => {
+                changed = true;
+                if args.check {
+                    println!("{}", file.display());
+                }
+            }
+            Ok(false) => {}
+            Err(()) => failed = true,
+        }
+    }
+    u8::from(failed || (args.check && changed))
+}
+
+/// Every `*.inoc` file below `dir`, sorted, skipping hidden directories and `target`.
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        eprintln!("error: {}: cannot read directory", dir.display());
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if p.is_dir() {
+            if !name.starts_with('.') && name != "target" {
+                collect(&p, out);
+            }
+        } else if name.ends_with(".inoc") {
+            out.push(p);
+        }
+    }
+}
+
+/// Formats one file: Ok(true) when its formatting changes (and, without
+/// `check`, it was rewritten).
+fn format_file(path: &Path, check: bool) -> Result<bool, ()> {
+    let bytes = std::fs::read(path).map_err(|e| eprintln!("error: {}: {e}", path.display()))?;
+    let shown = path.display().to_string();
+    let src = decode(&shown, &bytes)?;
+    let out = format_or_report(&shown, &src)?;
+    if out == src {
+        return Ok(false);
+    }
+    if !check {
+        write_atomically(path, &out)
+            .map_err(|e| eprintln!("error: {}: cannot write: {e}", path.display()))?;
+    }
+    Ok(true)
+}
+
+fn format_stdin(check: bool) -> Result<bool, ()> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .map_err(|e| eprintln!("error: <stdin>: {e}"))?;
+    let src = decode("<stdin>", &bytes)?;
+    let out = format_or_report("<stdin>", &src)?;
+    if check {
+        if out != src {
+            println!("<stdin>");
+        }
+    } else {
+        let _ = std::io::stdout().write_all(out.as_bytes());
+    }
+    Ok(out != src)
+}
+
+fn decode(shown: &str, bytes: &[u8]) -> Result<String, ()> {
+    match syntax::decode_source(0, bytes) {
+        Ok(s) => Ok(s.to_string()),
+        Err(d) => {
+            report(shown, &String::from_utf8_lossy(bytes), &[*d]);
+            Err(())
+        }
+    }
+}
+
+fn format_or_report(shown: &str, src: &str) -> Result<String, ()> {
+    format(0, src).map_err(|diags| report(shown, src, &diags))
+}
+
+fn report(shown: &str, src: &str, diags: &[Diagnostic]) {
+    let mut sm = SourceMap::new();
+    sm.add(shown, src);
+    eprint!("{}", render_all(diags, &sm, &RenderOptions::terminal()));
+}
+
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let _ = tmp.as_file().set_permissions(meta.permissions());
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }

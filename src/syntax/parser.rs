@@ -74,7 +74,7 @@ pub fn parse(file: FileId, src: &str) -> (Option<Module>, Vec<Diagnostic>) {
     }
     let mut diags = b.errors;
     let mut comments = scan.comments;
-    attach_docs(file, &mut items, &mut comments, &mut diags);
+    attach_docs(file, src, &mut items, &mut comments, &mut diags);
     diags.sort_by_key(|d| (d.severity, d.primary.span.start));
     if crate::diag::has_errors(&diags) {
         return (None, diags);
@@ -123,14 +123,25 @@ const ITEM_KEYWORDS: [&str; 8] = [
 ];
 const RESERVED: [&str; 8] = ["true", "false", "none", "import", "as", "let", "fn", "in"];
 
-/// Attaches each run of `##` lines directly above an item to it; warns
-/// about doc comments that document nothing.
+/// Attaches each run of `##` lines directly above an item (no blank line
+/// between them or before the item) to it; warns about doc comments that
+/// document nothing.
 fn attach_docs(
     file: FileId,
+    src: &str,
     items: &mut [Item],
     comments: &mut [Comment],
     diags: &mut Vec<Diagnostic>,
 ) {
+    let blank_between = |a: u32, b: u32| {
+        let region = src.get(a as usize..b as usize).unwrap_or("");
+        region
+            .split('\n')
+            .skip(1)
+            .collect::<Vec<_>>()
+            .split_last()
+            .is_some_and(|(_, mid)| mid.iter().any(|l| l.trim().is_empty()))
+    };
     let mut used = vec![false; comments.len()];
     let mut ci = 0; // first comment not before the previous item
     for item in items.iter_mut() {
@@ -138,12 +149,24 @@ fn attach_docs(
         let mut run: Vec<usize> = Vec::new();
         while ci < comments.len() && comments[ci].span.start < start {
             let c = &comments[ci];
+            let adjacent = run
+                .last()
+                .is_none_or(|&l| !blank_between(comments[l].span.end, c.span.start));
             if c.kind == CommentKind::Doc && c.own_line {
+                if !adjacent {
+                    run.clear();
+                }
                 run.push(ci);
             } else {
                 run.clear();
             }
             ci += 1;
+        }
+        if run
+            .last()
+            .is_some_and(|&l| blank_between(comments[l].span.end, start))
+        {
+            run.clear();
         }
         // Skip comments inside the item.
         while ci < comments.len() && comments[ci].span.start < item.span.end {
@@ -170,7 +193,7 @@ fn attach_docs(
         if c.kind == CommentKind::Doc && !used {
             diags.push(
                 Diagnostic::warning("W0001", "doc comment documents nothing", c.span, "not directly above a declaration")
-                    .with_help("put it right above the declaration it documents, or use `#` for an ordinary comment"),
+                    .with_help("put it right above the declaration it documents (no blank line between), or use `#` for an ordinary comment"),
             );
         }
     }
@@ -1040,14 +1063,17 @@ fn explain(file: FileId, src: &str, from: usize, pos: usize) -> (Diagnostic, Opt
 }
 
 fn explain_at(file: FileId, src: &str, toks: &[Tok<'_>], pos: usize) -> Diagnostic {
+    // At the end of the file, point just after the last code (comments and
+    // blank lines skipped), where the missing piece belongs.
+    let eof = toks.last().map_or(pos, |t| t.end);
     let found = tokens(src, pos, src.len())
         .into_iter()
         .next()
         .unwrap_or(Tok {
             kind: TokKind::Eof,
             text: "",
-            start: src.len(),
-            end: src.len(),
+            start: eof,
+            end: eof,
         });
     let found_span = Span::new(file, found.start, found.end.max(found.start));
     let f = describe(&found);
