@@ -3,7 +3,8 @@
 //! Layout: 4-space indentation, lines up to [`WIDTH`] characters; a call,
 //! list, record, parameter list or sweep that does not fit on its line is
 //! broken one element per line with a trailing comma; a pipe chain that
-//! does not fit puts each `| stage` on its own line. Runs of blank lines
+//! does not fit puts each `| stage` on its own line; any other value that
+//! does not fit after `name =` moves to the next line, indented. Runs of blank lines
 //! between items or elements collapse to one; blank lines at the start of
 //! a bracket are dropped. Literals (numbers, strings, raw strings) are kept
 //! exactly as written, and so is the text of every comment.
@@ -59,6 +60,10 @@ enum Doc {
     /// (0/1/2), but comments it pushes out go one level deeper, where the
     /// formatter puts own-line comments that precede a closing bracket.
     CloseLine(u8),
+    /// The value of `let`/`fn`/a declaration, after `= `: on the same line
+    /// when it fits flat; else on the next line, indented, when it fits
+    /// flat there; else on the same line with its own groups broken.
+    Assign(Box<Doc>),
     /// When broken: leave one empty line before the next text.
     BlankLine,
     Nest(Box<Doc>),
@@ -94,7 +99,7 @@ fn must_break(d: &Doc) -> bool {
     match d {
         HardLine | LineSuffix(_) => true,
         Group(_, m) => *m,
-        Nest(d) => must_break(d),
+        Nest(d) | Assign(d) => must_break(d),
         Concat(v) => v.iter().any(must_break),
         CloseLine(k) => *k == 2,
         Text(_) | Line | SoftLine | BlankLine | IfBreak(_) => false,
@@ -223,6 +228,24 @@ fn render(doc: &Doc, width: usize) -> String {
                 }
             }
             LineSuffix(s) => r.suffix.push(s.clone()),
+            Assign(d) => {
+                if mode == Mode::Flat
+                    || must_break(d)
+                    || fits(d, indent, &stack, width as isize - r.col as isize)
+                {
+                    stack.push((indent, mode, d));
+                } else if fits(
+                    d,
+                    indent,
+                    &stack,
+                    width as isize - (indent + INDENT) as isize,
+                ) {
+                    r.newline(indent + INDENT, indent + INDENT);
+                    stack.push((indent + INDENT, Mode::Flat, d));
+                } else {
+                    stack.push((indent, Mode::Break, d));
+                }
+            }
         }
     }
     if !r.suffix.is_empty() || r.pending.is_none() {
@@ -259,7 +282,7 @@ fn fits(d: &Doc, indent: usize, rest: &[(usize, Mode, &Doc)], mut rem: isize) ->
                 }
             }
             Concat(v) => local.extend(v.iter().rev().map(|d| (mode, d))),
-            Nest(d) => local.push((mode, d)),
+            Nest(d) | Assign(d) => local.push((mode, d)),
             Group(d, must) => local.push((if *must { Mode::Break } else { mode }, d)),
             Line | SoftLine | HardLine | CloseLine(_) if mode == Mode::Break => return true,
             HardLine | CloseLine(2) => return true,
@@ -311,6 +334,21 @@ impl<'a> El<'a> {
             El::Sweep(s) => s.span,
             El::Type(t) => t.span,
         }
+    }
+}
+
+/// The layout of a bound value: calls, lists, records, indexes and pipes
+/// break at their own points (one element or stage per line); anything else
+/// that does not fit moves to the next line. (A `fn` body, after a long
+/// parameter list, always moves to the next line first.)
+fn assign(value: &Expr, doc: Doc) -> Doc {
+    match value.kind {
+        ExprKind::Call { .. }
+        | ExprKind::List(_)
+        | ExprKind::Record(_)
+        | ExprKind::Index { .. }
+        | ExprKind::Pipe { .. } => doc,
+        _ => Assign(Box::new(doc)),
     }
 }
 
@@ -482,7 +520,13 @@ impl<'a> Printer<'a> {
                     );
                     let name = p.ident(&l.name);
                     let value = p.expr(&l.value);
-                    concat(vec![kw, text(" "), name, text(" = "), value])
+                    concat(vec![
+                        kw,
+                        text(" "),
+                        name,
+                        text(" = "),
+                        assign(&l.value, value),
+                    ])
                 }
                 ItemKind::Fn(f) => {
                     let kw = p.token(
@@ -499,7 +543,14 @@ impl<'a> Printer<'a> {
                     let els: Vec<El> = f.params.iter().map(El::Param).collect();
                     let params = p.seq("(", ")", (open, close), els, false);
                     let body = p.expr(&f.body);
-                    concat(vec![kw, text(" "), name, params, text(" = "), body])
+                    concat(vec![
+                        kw,
+                        text(" "),
+                        name,
+                        params,
+                        text(" = "),
+                        Assign(Box::new(body)),
+                    ])
                 }
                 ItemKind::Decl(d) => {
                     let kw = p.token(d.kind_span, d.kind.keyword());
@@ -513,7 +564,8 @@ impl<'a> Printer<'a> {
                         v.push(p.seq("[", "]", (open, close), els, false));
                     }
                     v.push(text(" = "));
-                    v.push(p.expr(&d.value));
+                    let value = p.expr(&d.value);
+                    v.push(assign(&d.value, value));
                     concat(v)
                 }
             }
