@@ -22,7 +22,15 @@ fn call(func: &str, args: Vec<(&str, Value)>) -> Value {
 }
 
 fn node(id: usize, kind: DeclKind, name: String, value: Value, cell: Option<Cell>) -> Node {
-    Node { id, kind, name, cell, value, doc: None, span: Span::default() }
+    Node {
+        id,
+        kind,
+        name,
+        cell,
+        value,
+        doc: None,
+        span: Span::default(),
+    }
 }
 
 /// d; t[s in 0..cells] = t_train(d, seed = s); e = t_eval(t, d); r = t_report(e).
@@ -58,7 +66,10 @@ fn sweep(cells: usize) -> Program {
                     ("sleep_ms", Value::Int(0)),
                 ],
             ),
-            Some(Cell { family: 0, coords: vec![("s".into(), Value::Int(s as i64))] }),
+            Some(Cell {
+                family: 0,
+                coords: vec![("s".into(), Value::Int(s as i64))],
+            }),
         ));
     }
     let e = cells + 1;
@@ -68,7 +79,11 @@ fn sweep(cells: usize) -> Program {
         "e".into(),
         call(
             "t_eval",
-            vec![("models", Value::Family(0)), ("data", Value::Node(0)), ("metric", Value::Str("acc".into()))],
+            vec![
+                ("models", Value::Family(0)),
+                ("data", Value::Node(0)),
+                ("metric", Value::Str("acc".into())),
+            ],
         ),
         None,
     ));
@@ -76,7 +91,13 @@ fn sweep(cells: usize) -> Program {
         e + 1,
         DeclKind::Report,
         "r".into(),
-        call("t_report", vec![("eval", Value::Node(e)), ("title", Value::Str("bench".into()))]),
+        call(
+            "t_report",
+            vec![
+                ("eval", Value::Node(e)),
+                ("title", Value::Str("bench".into())),
+            ],
+        ),
         None,
     ));
     Program {
@@ -101,7 +122,11 @@ fn inoc(dir: &Path, args: &[&str]) -> Duration {
         .output()
         .expect("inoc runs");
     let d = t.elapsed();
-    assert!(out.status.success(), "inoc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "inoc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     d
 }
 
@@ -114,7 +139,10 @@ fn median(dir: &Path, args: &[&str], n: usize) -> Duration {
 fn report(what: &str, d: Duration, reference: Duration, goal_ms: Option<f64>) {
     let ms = d.as_secs_f64() * 1e3;
     let goal = match goal_ms {
-        Some(g) => format!("  goal < {g:.0} ms: {}", if ms < g { "met" } else { "MISSED" }),
+        Some(g) => format!(
+            "  goal < {g:.0} ms: {}",
+            if ms < g { "met" } else { "MISSED" }
+        ),
         None => String::new(),
     };
     println!(
@@ -126,17 +154,56 @@ fn report(what: &str, d: Duration, reference: Duration, goal_ms: Option<f64>) {
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let dir = dir.path();
-    std::fs::write(dir.join("sweep.json"), serde_json::to_vec(&sweep(1000)).unwrap()).unwrap();
-    std::fs::write(dir.join("small.json"), serde_json::to_vec(&sweep(2)).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("sweep.json"),
+        serde_json::to_vec(&sweep(1000)).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("small.json"),
+        serde_json::to_vec(&sweep(2)).unwrap(),
+    )
+    .unwrap();
     let reference = median(dir, &["--version"], 9);
-    println!("reference: `inoc --version` (process start) {:.1} ms", reference.as_secs_f64() * 1e3);
-    report("plan, 1,000-cell sweep, nothing cached", median(dir, &["plan", "sweep.json"], 5), reference, Some(200.0));
+    println!(
+        "reference: `inoc --version` (process start) {:.1} ms",
+        reference.as_secs_f64() * 1e3
+    );
+    report(
+        "plan, 1,000-cell sweep, nothing cached",
+        median(dir, &["plan", "sweep.json"], 5),
+        reference,
+        Some(200.0),
+    );
     let t = Instant::now();
     inoc(dir, &["run", "sweep.json", "--no-progress"]);
-    println!("(cold run of the 1,003-step sweep with test ops: {:.1} s)", t.elapsed().as_secs_f64());
-    report("plan, 1,000-cell sweep, all cached", median(dir, &["plan", "sweep.json"], 5), reference, Some(200.0));
-    report("plan --format json, 1,000-cell sweep, cached", median(dir, &["plan", "sweep.json", "--format", "json"], 5), reference, Some(200.0));
-    report("no-op run, 1,000-cell sweep, all cached", median(dir, &["run", "sweep.json"], 5), reference, None);
+    println!(
+        "(cold run of the 1,003-step sweep with test ops: {:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
+    report(
+        "plan, 1,000-cell sweep, all cached",
+        median(dir, &["plan", "sweep.json"], 5),
+        reference,
+        Some(200.0),
+    );
+    report(
+        "plan --format json, 1,000-cell sweep, cached",
+        median(dir, &["plan", "sweep.json", "--format", "json"], 5),
+        reference,
+        Some(200.0),
+    );
+    report(
+        "no-op run, 1,000-cell sweep, all cached",
+        median(dir, &["run", "sweep.json"], 5),
+        reference,
+        None,
+    );
     inoc(dir, &["run", "small.json"]);
-    report("no-op run, 5-step spec, all cached", median(dir, &["run", "small.json"], 9), reference, Some(300.0));
+    report(
+        "no-op run, 5-step spec, all cached",
+        median(dir, &["run", "small.json"], 9),
+        reference,
+        Some(300.0),
+    );
 }

@@ -27,24 +27,55 @@ pub(super) fn fail(msg: impl std::fmt::Display, help: Option<&str>) -> u8 {
     1
 }
 
-/// Reads a spec into the checked IR (and its bytes, for provenance).
+/// Reads a spec into the checked IR, printing its diagnostics (warnings
+/// included); also returns the bytes of every source read (the spec and its
+/// imports), for the spec hash in provenance. A `.json` file is taken as an
+/// already checked IR program (`inoc check --emit-ir`).
 pub(super) fn load_program(spec: &str) -> Result<(Program, Vec<u8>), u8> {
-    let bytes =
-        std::fs::read(spec).map_err(|e| fail(format!("cannot read `{spec}`: {e}"), None))?;
+    if !Path::new(spec).is_file() {
+        eprintln!("error: {spec}: no such file");
+        return Err(2);
+    }
     if Path::new(spec).extension().is_some_and(|e| e == "json") {
+        let bytes =
+            std::fs::read(spec).map_err(|e| fail(format!("cannot read `{spec}`: {e}"), None))?;
         let mut program: Program = serde_json::from_slice(&bytes).map_err(|e| {
             fail(
                 format!("`{spec}` is not a checked IR program: {e}"),
-                Some("pass a `.inoc` spec or a JSON IR program"),
+                Some("pass a `.inoc` spec, or the output of `inoc check --emit-ir`"),
             )
         })?;
         program.spec = spec.to_string();
         return Ok((program, bytes));
     }
-    Err(fail(
-        format!("`{spec}`: the checker has not landed in this build yet"),
-        Some("pass a checked IR program (`.json`) until `inoc check` lands"),
-    ))
+    let checked = crate::sema::check_path(spec);
+    let opts = crate::diag::render::RenderOptions::terminal();
+    for d in &checked.diagnostics {
+        eprintln!(
+            "{}",
+            crate::diag::render::render(d, &checked.sources, &opts)
+        );
+    }
+    let mut bytes = Vec::new();
+    for id in 0..checked.sources.len() {
+        let id = id as crate::syntax::FileId;
+        bytes.extend_from_slice(checked.sources.path(id).as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(checked.sources.text(id).as_bytes());
+        bytes.push(0);
+    }
+    match checked.program {
+        Some(mut program) if !checked.has_errors() => {
+            program.spec = spec.to_string();
+            Ok((program, bytes))
+        }
+        _ => {
+            eprintln!(
+                "{spec}: has errors; nothing was planned (`inoc check {spec}` shows them alone)"
+            );
+            Err(1)
+        }
+    }
 }
 
 /// Opens the cache store (`$INOC_CACHE`).
@@ -186,9 +217,13 @@ fn print_human(plan: &Plan, statuses: &[StepStatus]) {
         plan.steps.len()
     );
     if to_run > 0 {
-        summary.push_str(&format!(", estimated {}", human_secs(cost)));
-        if unknown > 0 {
-            summary.push_str(&format!(" + {unknown} without an estimate"));
+        if unknown < to_run {
+            summary.push_str(&format!(", estimated {}", human_secs(cost)));
+            if unknown > 0 {
+                summary.push_str(&format!(" + {unknown} steps without an estimate"));
+            }
+        } else {
+            summary.push_str(" (no cost estimate available)");
         }
     }
     println!("{summary}");

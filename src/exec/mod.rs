@@ -540,6 +540,7 @@ pub fn run(
                 output: &store.out_dir(&d.key),
                 dest: &dest,
                 names: &names,
+                program: &plan.program,
             };
             if let Err(e) = op.present(&ctx) {
                 failure = Some(ExecError::StepFailed {

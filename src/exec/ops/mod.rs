@@ -227,6 +227,22 @@ pub struct PresentCtx<'a> {
     pub dest: &'a Path,
     /// Output hash -> display name of every step of the run.
     pub names: &'a BTreeMap<String, String>,
+    /// The planned program: display names of nodes and families, e.g. to
+    /// label the models of the eval a report reads (`program.nodes[id].name`,
+    /// `program.families[id].name`). Names are never part of a key, so a
+    /// cached output must not contain them: they are applied here.
+    pub program: &'a Program,
+}
+
+impl PresentCtx<'_> {
+    /// The display name of a reference: a node's or a family's name.
+    pub fn label(&self, v: &Value) -> Option<String> {
+        match v {
+            Value::Node(n) => self.program.nodes.get(*n).map(|n| n.name.clone()),
+            Value::Family(f) => self.program.families.get(*f).map(|f| f.name.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// Copies a directory tree.
