@@ -77,3 +77,59 @@ fn template_errors_are_reported() {
         "{e}"
     );
 }
+
+/// The loss mask of a conversation covers exactly the assistant turns and
+/// their end-of-turn text, under every fixture's template and tokenizer.
+#[test]
+fn training_mask_covers_assistant_turns() {
+    use inoc::runtime::loader::{LoadOptions, LoadedModel};
+    use inoc::runtime::DeviceChoice;
+    let ends = [
+        ("qwen2", "<|im_end|>\n"),
+        ("llama3", "<|eot_id|>"),
+        ("smol", "<|im_end|>\n"),
+    ];
+    for (name, end) in ends {
+        let opts = LoadOptions {
+            device: DeviceChoice::Cpu,
+            ..Default::default()
+        };
+        let m = LoadedModel::load(dir(name).to_str().unwrap(), &opts).unwrap();
+        let msgs = [
+            Message::system("You are a helpful assistant."),
+            Message::user("Write a function that adds two numbers."),
+            Message::assistant("def add(a, b): return a + b"),
+            Message::user("THE ANSWER IS 42."),
+            Message::assistant("WE COUNT 1, 2, 3."),
+        ];
+        let (ids, mask) = m.encode_for_training(&msgs).unwrap();
+        assert_eq!(ids.len(), mask.len());
+        let full = m.chat_template().render(&msgs, false).unwrap();
+        assert_eq!(m.tokenizer().decode(&ids, false).unwrap(), full);
+        // Contiguous masked runs, decoded.
+        let mut runs = vec![];
+        let mut cur = vec![];
+        for (&id, &on) in ids.iter().zip(&mask) {
+            if on {
+                cur.push(id);
+            } else if !cur.is_empty() {
+                runs.push(
+                    m.tokenizer()
+                        .decode(&std::mem::take(&mut cur), false)
+                        .unwrap(),
+                );
+            }
+        }
+        if !cur.is_empty() {
+            runs.push(m.tokenizer().decode(&cur, false).unwrap());
+        }
+        assert_eq!(
+            runs,
+            [
+                format!("def add(a, b): return a + b{end}"),
+                format!("WE COUNT 1, 2, 3.{end}")
+            ],
+            "{name}"
+        );
+    }
+}

@@ -164,6 +164,44 @@ impl LoadedModel {
     }
 }
 
+/// The files that decide a model directory's behaviour, sorted, for content
+/// hashes: config.json, the safetensors (and their index), tokenizer.json,
+/// tokenizer_config.json, chat_template.jinja and
+/// additional_chat_templates/*.jinja when present.
+pub fn model_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut files = super::weights::weight_files(dir)?;
+    let index = dir.join("model.safetensors.index.json");
+    for f in [
+        index,
+        dir.join("config.json"),
+        dir.join("tokenizer.json"),
+        dir.join("tokenizer_config.json"),
+        dir.join("chat_template.jinja"),
+    ] {
+        if f.exists() {
+            files.push(f);
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(dir.join("additional_chat_templates")) {
+        files.extend(
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "jinja")),
+        );
+    }
+    for required in REQUIRED_FILES {
+        if !files.contains(&dir.join(required)) {
+            return Err(Error::Invalid(format!(
+                "{} has no {required}",
+                dir.display()
+            )));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// EOS ids of the config and tokenizer_config, plus the first special token
 /// the template writes after an assistant message (`<|im_end|>`, `<|eot_id|>`).
 fn stop_ids(model: &Model, tok: &Tokenizer, template: &ChatTemplate) -> Vec<u32> {
@@ -190,6 +228,26 @@ fn stop_ids(model: &Model, tok: &Tokenizer, template: &ChatTemplate) -> Vec<u32>
     ids.sort_unstable();
     ids.dedup();
     ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_files_of_a_sharded_fixture() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/llama3");
+        let names: Vec<String> = model_files(&dir)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 4 + 4, "{names:?}");
+        assert!(names.contains(&"model.safetensors.index.json".to_string()));
+        assert!(!names.contains(&"expected.json".to_string()));
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(model_files(tmp.path()).is_err());
+    }
 }
 
 impl DeviceChoice {
