@@ -230,26 +230,6 @@ fn stop_ids(model: &Model, tok: &Tokenizer, template: &ChatTemplate) -> Vec<u32>
     ids
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn model_files_of_a_sharded_fixture() {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/llama3");
-        let names: Vec<String> = model_files(&dir)
-            .unwrap()
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names.len(), 4 + 4, "{names:?}");
-        assert!(names.contains(&"model.safetensors.index.json".to_string()));
-        assert!(!names.contains(&"expected.json".to_string()));
-        let tmp = tempfile::tempdir().unwrap();
-        assert!(model_files(tmp.path()).is_err());
-    }
-}
-
 impl DeviceChoice {
     pub(crate) fn device(self) -> Result<Device, Error> {
         let dev = match self {
@@ -267,5 +247,25 @@ impl DeviceChoice {
             DeviceChoice::Metal(i) => Device::new_metal(i)?,
         };
         Ok(dev)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_files_of_a_sharded_fixture() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/llama3");
+        let names: Vec<String> = model_files(&dir)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 4 + 4, "{names:?}");
+        assert!(names.contains(&"model.safetensors.index.json".to_string()));
+        assert!(!names.contains(&"expected.json".to_string()));
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(model_files(tmp.path()).is_err());
     }
 }
