@@ -357,3 +357,40 @@ fn greedy_sampling_follows_the_argmax_and_is_batch_invariant() {
         .unwrap();
     assert_ne!(a, c);
 }
+
+/// Half precision runs on every kernel path (as on GPUs) and stays close to f32.
+#[test]
+fn half_precision_runs_and_stays_close() {
+    let ids = Tensor::new(&[[3u32, 40, 7, 100, 9, 12]], &Device::Cpu).unwrap();
+    let full = load("qwen2").forward(&ids, None, Mode::Infer).unwrap();
+    for dtype in [DType::BF16, DType::F16] {
+        let m = Model::load(&dir("qwen2"), &Device::Cpu, dtype).unwrap();
+        for mode in [Mode::Train, Mode::Infer] {
+            let half = m.forward(&ids, None, mode).unwrap();
+            let d = (&half - &full)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let scale = full
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            eprintln!("{dtype:?} {mode:?}: max |dlogit| = {d:.3} (max |logit| {scale:.1})");
+            assert!(d < 0.05 * scale, "{dtype:?} {mode:?}: {d}");
+        }
+        let mut st = m.new_kv_state(1, 8);
+        let cached = m.forward_cached(&ids, None, &mut st, false).unwrap();
+        assert_eq!(cached.dims(), full.dims());
+    }
+}
