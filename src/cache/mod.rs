@@ -463,7 +463,7 @@ impl Store {
         let md = fs::metadata(path)?;
         if md.is_dir() {
             let mut entries = Vec::new();
-            for (rel, abs) in tree::list_files(path)? {
+            for (rel, abs) in tree::list_files_following(path)? {
                 let (size, mtime_ns) = tree::stat(&abs)?;
                 entries.push(FileEntry {
                     path: rel,

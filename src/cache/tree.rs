@@ -55,15 +55,30 @@ pub fn stat(path: &Path) -> io::Result<(u64, u64)> {
     Ok((md.len(), mtime))
 }
 
-/// Every regular file below `root` (relative paths, sorted), not hashed yet.
+/// Every regular file below `root` (relative paths, sorted), not hashed
+/// yet. Symbolic links are an error (step outputs never hold any).
 pub fn list_files(root: &Path) -> io::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
-    walk(root, String::new(), &mut out)?;
+    walk(root, String::new(), &mut out, None)?;
     out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     Ok(out)
 }
 
-fn walk(dir: &Path, prefix: String, out: &mut Vec<(String, PathBuf)>) -> io::Result<()> {
+/// Like [`list_files`], but follows symbolic links (a Hugging Face snapshot
+/// links every file into `blobs/`), to a depth of 32 directories.
+pub fn list_files_following(root: &Path) -> io::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    walk(root, String::new(), &mut out, Some(32))?;
+    out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Ok(out)
+}
+
+fn walk(
+    dir: &Path,
+    prefix: String,
+    out: &mut Vec<(String, PathBuf)>,
+    follow: Option<u32>,
+) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -78,14 +93,29 @@ fn walk(dir: &Path, prefix: String, out: &mut Vec<(String, PathBuf)>) -> io::Res
         } else {
             format!("{prefix}/{name}")
         };
-        let ft = entry.file_type()?;
+        let mut ft = entry.file_type()?;
+        if ft.is_symlink() && follow.is_some() {
+            ft = fs::metadata(entry.path())?.file_type();
+        }
         if ft.is_symlink() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("symbolic link in a step output: {}", entry.path().display()),
             ));
         } else if ft.is_dir() {
-            walk(&entry.path(), rel, out)?;
+            let follow = match follow {
+                Some(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "directories nested too deep (a link cycle?) at {}",
+                            entry.path().display()
+                        ),
+                    ))
+                }
+                f => f.map(|d| d - 1),
+            };
+            walk(&entry.path(), rel, out, follow)?;
         } else if ft.is_file() {
             out.push((rel, entry.path()));
         }

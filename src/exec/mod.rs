@@ -727,6 +727,7 @@ fn run_step(
         progress: &progress,
         cancel: &opts.cancel,
         provenance: Mutex::new(BTreeMap::new()),
+        store,
     };
     let started = chrono::Utc::now();
     let t = Instant::now();

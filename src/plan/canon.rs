@@ -168,6 +168,9 @@ pub fn short(v: &Option<Json>) -> String {
         Some(Json::Object(m)) if m.len() == 1 && m.contains_key("$file") => {
             format!("content {}", short_hex(&m["$file"]))
         }
+        Some(Json::String(h)) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            format!("content {}", &h[..12])
+        }
         Some(x) => canonical_text(x),
     };
     if s.chars().count() > 60 {

@@ -9,6 +9,9 @@
 //! (checkpoints) in [`OpCtx::scratch`], which survives a crash of the process
 //! and is deleted once the output is stored.
 
+pub mod hf;
+pub mod local;
+pub mod model;
 pub mod testing;
 
 use crate::plan::{Catalog, OpInfo};
@@ -114,6 +117,7 @@ pub struct OpCtx<'a> {
     pub(crate) progress: &'a (dyn Fn(&Progress) + Sync),
     pub(crate) cancel: &'a AtomicBool,
     pub(crate) provenance: Mutex<BTreeMap<String, String>>,
+    pub(crate) store: &'a crate::cache::Store,
 }
 
 impl<'a> OpCtx<'a> {
@@ -208,6 +212,19 @@ impl<'a> OpCtx<'a> {
         }
     }
 
+    /// The output directory of another stored step, by key (e.g. the base
+    /// model an adapter's manifest names).
+    pub fn object_out(&self, key: &str) -> PathBuf {
+        self.store.out_dir(key)
+    }
+
+    /// Content hash of a file or directory, through the store's stat cache.
+    pub fn hash_path(&self, path: &Path) -> Result<String, OpError> {
+        self.store
+            .hash_path(path)
+            .map_err(|e| OpError::failed(format!("{}: {e}", path.display())))
+    }
+
     /// Records provenance (a resolved revision, a data file's origin) in the
     /// step's metadata and the run's provenance.json.
     pub fn record(&self, key: impl Into<String>, value: impl Into<String>) {
@@ -274,6 +291,8 @@ impl Registry {
     /// variable `INOC_TEST_OPS=1` is set (the engine's integration tests).
     pub fn builtin() -> Registry {
         let mut r = Registry::new();
+        r.register(Arc::new(hf::Hf));
+        r.register(Arc::new(local::Local));
         if std::env::var("INOC_TEST_OPS").is_ok_and(|v| v == "1") {
             testing::register(&mut r);
         }

@@ -1,0 +1,121 @@
+//! Model sources in the engine: `hf(...)` resolved in a Hugging Face cache
+//! (built here from the qwen2 fixture, with the real snapshot -> blob
+//! links) and `local(...)`; their file contents are part of the key.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const QWEN2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf/qwen2");
+
+fn hub_cache(root: &Path) {
+    let repo = root.join("models--org--tiny");
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    std::fs::create_dir_all(repo.join("snapshots/abc123")).unwrap();
+    std::fs::write(repo.join("refs/main"), "abc123").unwrap();
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "model.safetensors",
+        "chat_template.jinja",
+    ] {
+        let blob = blake3::hash(&std::fs::read(Path::new(QWEN2).join(f)).unwrap()).to_hex()[..40]
+            .to_string();
+        std::fs::copy(Path::new(QWEN2).join(f), repo.join("blobs").join(&blob)).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(
+            format!("../../blobs/{blob}"),
+            repo.join("snapshots/abc123").join(f),
+        )
+        .unwrap();
+        #[cfg(not(unix))]
+        std::fs::copy(
+            Path::new(QWEN2).join(f),
+            repo.join("snapshots/abc123").join(f),
+        )
+        .unwrap();
+    }
+}
+
+fn inoc(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inoc"))
+        .args(args)
+        .current_dir(dir)
+        .env("INOC_CACHE", dir.join("cache"))
+        .env("HF_HUB_CACHE", dir.join("hub"))
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+#[test]
+fn hub_and_local_models_are_keyed_by_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    hub_cache(&d.join("hub"));
+    std::fs::write(
+        d.join("s.inoc"),
+        format!("model m = hf(\"org/tiny\")\nmodel l = local(\"{QWEN2}\")\n"),
+    )
+    .unwrap();
+    let folder = stdout(&inoc(d, &["run", "s.inoc"]))
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let prov: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join(&folder).join("provenance.json")).unwrap())
+            .unwrap();
+    let m = prov["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "m")
+        .unwrap();
+    assert_eq!(m["provenance"]["revision"], "org/tiny@abc123");
+    assert_eq!(m["files"].as_object().unwrap().len(), 5);
+    let key = m["key"].as_str().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            d.join("cache/objects")
+                .join(&key[..2])
+                .join(key)
+                .join("out/model.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["source"], "hub");
+    assert_eq!(manifest["commit"], "abc123");
+    assert!(stdout(&inoc(d, &["plan", "s.inoc"])).contains("2 cached, 0 to run"));
+
+    // The same revision name with different weights is a different model.
+    let cfg = std::fs::canonicalize(d.join("hub/models--org--tiny/snapshots/abc123/config.json"))
+        .unwrap();
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push('\n');
+    std::fs::write(&cfg, text).unwrap();
+    let plan = stdout(&inoc(d, &["plan", "s.inoc"]));
+    let line = plan.lines().find(|l| l.starts_with("m ")).unwrap();
+    assert!(
+        line.contains("run") && line.contains("content of config.json changed"),
+        "{plan}"
+    );
+    assert!(
+        plan.lines()
+            .any(|l| l.starts_with("l ") && l.contains("cached")),
+        "{plan}"
+    );
+
+    // A revision that is not cached is an error naming it, before any compute.
+    std::fs::write(d.join("t.inoc"), "model m = hf(\"org/other\")\n").unwrap();
+    let o = inoc(d, &["plan", "t.inoc"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("org/other@main is not in the Hugging Face cache"));
+}
