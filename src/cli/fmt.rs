@@ -1,7 +1,7 @@
 //! `inoc fmt`: rewrite specs in the canonical layout, or check that they are.
 
 use crate::diag::{render_all, Diagnostic, RenderOptions, SourceMap};
-use crate::syntax::{self, fmt::format};
+use crate::syntax::fmt::format;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -112,13 +112,12 @@ fn format_stdin(check: bool) -> Result<bool, ()> {
 }
 
 fn decode(shown: &str, bytes: &[u8]) -> Result<String, ()> {
-    match syntax::decode_source(0, bytes) {
-        Ok(s) => Ok(s.to_string()),
-        Err(d) => {
-            report(shown, &String::from_utf8_lossy(bytes), &[*d]);
-            Err(())
-        }
-    }
+    String::from_utf8(bytes.to_vec()).map_err(|e| {
+        eprintln!(
+            "error: {shown}: not valid UTF-8 (byte {}); save it as UTF-8",
+            e.utf8_error().valid_up_to()
+        );
+    })
 }
 
 fn format_or_report(shown: &str, src: &str) -> Result<String, ()> {

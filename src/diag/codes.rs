@@ -110,9 +110,6 @@ pub const CODES: &[CodeInfo] = &[
       "A `.` after a value must be followed by the name of a field or member, as in `world.math`."),
     e("E0024", "empty index",
       "Indexing a family needs at least one coordinate: `control[0]` or `grid[p = 0, s = 2]`."),
-    e("E0025", "file is not valid UTF-8",
-      "inoc reads specs as UTF-8 text. Re-save the file as UTF-8 (most editors have an encoding \
-       option)."),
     w("W0001", "dangling-doc-comment", "doc comment documents nothing",
       "A `##` doc comment must sit directly above the declaration it documents (other `##` lines \
        may follow it). Use `#` for an ordinary comment."),

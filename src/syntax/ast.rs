@@ -23,6 +23,9 @@ use super::Span;
 /// One parsed file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Module {
+    /// The file's own documentation: a `##` block before the first item that
+    /// is separated from it by a blank line (or ends the file).
+    pub doc: Option<DocComment>,
     /// The file's items in source order.
     pub items: Vec<Item>,
     /// Every comment of the file in source order (`#` and `##`), including
@@ -341,6 +344,9 @@ pub trait ClearSpans {
 impl ClearSpans for Module {
     fn clear_spans(&mut self) {
         self.span = Span::default();
+        if let Some(d) = &mut self.doc {
+            d.span = Span::default();
+        }
         self.items.iter_mut().for_each(ClearSpans::clear_spans);
         for c in &mut self.comments {
             c.span = Span::default();

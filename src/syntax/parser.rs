@@ -74,12 +74,13 @@ pub fn parse(file: FileId, src: &str) -> (Option<Module>, Vec<Diagnostic>) {
     }
     let mut diags = b.errors;
     let mut comments = scan.comments;
-    attach_docs(file, src, &mut items, &mut comments, &mut diags);
+    let doc = attach_docs(file, src, &mut items, &mut comments, &mut diags);
     diags.sort_by_key(|d| (d.severity, d.primary.span.start));
     if crate::diag::has_errors(&diags) {
         return (None, diags);
     }
     let module = Module {
+        doc,
         items,
         comments,
         span: Span::new(file, 0, src.len()),
@@ -132,7 +133,7 @@ fn attach_docs(
     items: &mut [Item],
     comments: &mut [Comment],
     diags: &mut Vec<Diagnostic>,
-) {
+) -> Option<DocComment> {
     let blank_between = |a: u32, b: u32| {
         let region = src.get(a as usize..b as usize).unwrap_or("");
         region
@@ -143,6 +144,46 @@ fn attach_docs(
             .is_some_and(|(_, mid)| mid.iter().any(|l| l.trim().is_empty()))
     };
     let mut used = vec![false; comments.len()];
+    // The file's doc: the first `##` run before the first item, when a blank
+    // line (or the end of the file) separates it from what follows.
+    let first_item = items.first().map_or(u32::MAX, |i| i.span.start);
+    let mut module_doc = None;
+    let mut run: Vec<usize> = Vec::new();
+    for (i, c) in comments
+        .iter()
+        .enumerate()
+        .take_while(|(_, c)| c.span.start < first_item)
+    {
+        if c.kind == CommentKind::Doc
+            && c.own_line
+            && run
+                .last()
+                .is_none_or(|&l| l + 1 == i && !blank_between(comments[l].span.end, c.span.start))
+        {
+            run.push(i);
+        } else if !run.is_empty() {
+            break;
+        }
+    }
+    if let Some(&last) = run.last() {
+        let next = comments
+            .get(last + 1)
+            .map_or(first_item, |c| c.span.start.min(first_item));
+        if next == u32::MAX || blank_between(comments[last].span.end, next) {
+            let text = run
+                .iter()
+                .map(|&i| comments[i].text.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let span = Span::new(
+                file,
+                comments[run[0]].span.start as usize,
+                comments[last].span.end as usize,
+            );
+            module_doc = Some(DocComment { text, span });
+            run.iter().for_each(|&i| used[i] = true);
+        }
+    }
     let mut ci = 0; // first comment not before the previous item
     for item in items.iter_mut() {
         let start = item.span.start;
@@ -197,6 +238,7 @@ fn attach_docs(
             );
         }
     }
+    module_doc
 }
 
 // ---------------------------------------------------------------------------

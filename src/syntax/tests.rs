@@ -556,3 +556,24 @@ fn never_panics_and_every_rejection_is_coded() {
         }
     }
 }
+
+#[test]
+fn a_leading_doc_block_followed_by_a_blank_line_documents_the_file() {
+    let (m, diags) = parse(
+        0,
+        "# expect: nothing\n## The world.\n## Second line.\n\n## Seeds.\nlet seeds = [0]\n",
+    );
+    let m = m.unwrap();
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(
+        m.doc.as_ref().map(|d| d.text.as_str()),
+        Some("The world.\nSecond line.")
+    );
+    assert_eq!(
+        m.items[0].doc.as_ref().map(|d| d.text.as_str()),
+        Some("Seeds.")
+    );
+    let m = ok("## Only the item.\nlet a = 1\n");
+    assert!(m.doc.is_none() && m.items[0].doc.is_some());
+    assert!(ok("## A file with no items.\n").doc.is_some());
+}
