@@ -192,3 +192,18 @@ fn cli_check_write_and_errors() {
     assert_eq!(code, 1);
     assert!(stderr.contains("missing.inoc"), "{stderr}");
 }
+
+/// The ```inoc examples of docs/language.md parse and are formatted.
+#[test]
+fn language_reference_examples_are_formatted() {
+    let doc = std::fs::read_to_string(root().join("docs/language.md")).unwrap();
+    let mut n = 0;
+    for block in doc.split("```inoc\n").skip(1) {
+        let code = block.split("```").next().unwrap();
+        let out =
+            format(0, code).unwrap_or_else(|d| panic!("example does not parse: {d:#?}\n{code}"));
+        similar_asserts::assert_eq!(out, code, "docs/language.md example is not formatted");
+        n += 1;
+    }
+    assert!(n >= 4, "only {n} examples found");
+}
