@@ -521,6 +521,44 @@ mod tests {
         assert!(max_diff(&with, &m.forward(&ids(), None, Mode::Infer).unwrap()) < 1e-5);
     }
 
+    /// The frozen-weight path (no gradient computed for base weights) gives
+    /// the adapter and the input the same gradients as plain matmuls do.
+    #[test]
+    fn frozen_base_gives_the_same_adapter_gradients() {
+        let grads_of = |trainable_base: bool| {
+            let mut m = tiny();
+            if trainable_base {
+                m.make_trainable().unwrap();
+            }
+            let vars = m.add_lora(&lcfg(&TARGETS), 5).unwrap();
+            perturb(&vars);
+            let loss = m
+                .forward(&ids(), None, Mode::Train)
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .mean_all()
+                .unwrap();
+            let g = loss.backward().unwrap();
+            vars.iter()
+                .map(|(_, v)| {
+                    g.get(v)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap()
+                })
+                .collect::<Vec<_>>()
+        };
+        let (frozen, plain) = (grads_of(false), grads_of(true));
+        for (a, b) in frozen.iter().zip(&plain) {
+            let scale = b.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let d = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(d <= 1e-5 * scale.max(1e-3), "{d} vs scale {scale}");
+        }
+    }
+
     #[test]
     fn bad_configs_are_errors() {
         assert!(lcfg(&["qkv"]).validate().is_err());
