@@ -521,8 +521,8 @@ mod tests {
         assert!(max_diff(&with, &m.forward(&ids(), None, Mode::Infer).unwrap()) < 1e-5);
     }
 
-    /// The frozen-weight path (no gradient computed for base weights) gives
-    /// the adapter and the input the same gradients as plain matmuls do.
+    /// Frozen base weights (whose gradient a fused linear may skip) give the
+    /// adapter the same gradients as trainable ones.
     #[test]
     fn frozen_base_gives_the_same_adapter_gradients() {
         let grads_of = |trainable_base: bool| {

@@ -84,20 +84,7 @@ impl Linear {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let (b, t, i) = x.dims3()?;
         let x2 = x.reshape((b * t, i))?;
-        let frozen = mode == Mode::Train
-            && !self.weight.is_variable()
-            && x.device().is_cpu()
-            && matches!(x.dtype(), DType::F32 | DType::F64);
-        let mut y = if frozen {
-            // candle's matmul backward always computes both operand
-            // gradients; for a frozen weight (LoRA) only x needs one. The
-            // product is taken off the tape and x gets its gradient
-            // (grad @ W) through a zero-valued op instead.
-            let w = self.weight.clone();
-            (x2.detach().matmul(&w.t()?)? + x2.apply_op1(FrozenWeightGrad { w })?)?
-        } else {
-            x2.matmul(&self.weight.t()?)?
-        };
+        let mut y = x2.matmul(&self.weight.t()?)?;
         if let Some(bias) = &self.bias {
             y = y.broadcast_add(bias)?;
         }
@@ -105,43 +92,6 @@ impl Linear {
             y = (y + lora.forward(&x2, mode)?)?;
         }
         Ok(y.reshape((b, t, ()))?)
-    }
-}
-
-/// Forward: zeros of shape (n, out). Backward: `grad @ W` for the input, and
-/// nothing for the frozen weight W (out, in).
-struct FrozenWeightGrad {
-    w: Tensor,
-}
-
-impl candle_core::CustomOp1 for FrozenWeightGrad {
-    fn name(&self) -> &'static str {
-        "frozen-weight-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s: &candle_core::CpuStorage,
-        l: &candle_core::Layout,
-    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        use candle_core::CpuStorage as S;
-        let n = l.shape().dims2()?.0;
-        let len = n * self.w.dim(0)?;
-        let zeros = match s {
-            S::F32(_) => S::F32(vec![0.0; len]),
-            S::F64(_) => S::F64(vec![0.0; len]),
-            _ => candle_core::bail!("frozen-weight-grad: only f32 and f64"),
-        };
-        Ok((zeros, (n, self.w.dim(0)?).into()))
-    }
-
-    fn bwd(
-        &self,
-        _x: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(grad.matmul(&self.w)?))
     }
 }
 
