@@ -43,7 +43,9 @@ fn only_keys(v: &[(String, String)]) -> Vec<&str> {
 #[test]
 fn presentation_changes_keep_every_key() {
     let base = keys("base.inoc");
-    assert_eq!(base.len(), 8, "{base:?}");
+    // 8 declarations and cells + 4 implicit steps: the pretraining corpus,
+    // the piped dataset of each inoculated cell, the eval's prompts.
+    assert_eq!(base.len(), 12, "{base:?}");
     for variant in [
         "reformatted.inoc",
         "renamed.inoc",
@@ -54,8 +56,14 @@ fn presentation_changes_keep_every_key() {
         assert_eq!(only_keys(&base), only_keys(&v), "{variant}: {v:?}");
     }
     let renamed = keys("renamed.inoc");
-    assert_eq!(renamed[0].0, "tiny");
-    assert_eq!(renamed[2].0, "control[seed=0]");
+    let names: Vec<&str> = renamed.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"tiny.corpus") && names.contains(&"control[seed=0]"),
+        "{names:?}"
+    );
+    // The inoculated cells' piped datasets are one step: one key.
+    assert_eq!(base[5].0, "inoculated[s=0].data");
+    assert_eq!(base[5].1, base[7].1);
 }
 
 #[test]

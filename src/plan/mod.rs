@@ -2,12 +2,14 @@
 //!
 //! A *step* is one unit of cached work: one per declaration (model, dataset,
 //! train, eval, report node, and each cell of a family), plus one *implicit*
-//! step for every builtin call nested in an argument whose builtin is itself
-//! an operation (an inline `world_math(...)` passed to `finetune`, a
+//! step for every builtin call nested in an argument whose builtin computes
+//! a model, dataset, eval or report (an inline `world_math(...)` passed to
+//! `finetune`, `data | system(p)` which is `apply(data, system(p))`, a
 //! `pretrain(...)` inside `evaluate(models = [...])`); the implicit step is
-//! named after its place, e.g. `control[s=1].data`. Calls that are not
-//! operations (transforms such as `system(...)`, `lora(...)`, `sampling(...)`,
-//! metrics) stay inside their consumer's arguments and its key.
+//! named after its place, e.g. `control[s=1].data`. Calls that only build a
+//! value (transforms such as `system(...)`, `lora(...)`, `sampling(...)`,
+//! metrics) stay inside their consumer's arguments and its key. Identical
+//! implicit steps (one per cell of a family) share one key: computed once.
 //!
 //! A node whose value is just a reference to another node (`model b = a`)
 //! is an alias: it gets no step and its consumers read the aliased step.
@@ -328,11 +330,15 @@ fn lift(
                 .collect::<Result<_, PlanError>>()?,
         ),
         Value::Call(c) => {
-            if let Some(info) = catalog.op(&c.func) {
+            if let Some(kind) = catalog
+                .op(&c.func)
+                .map(|i| i.kind)
+                .or_else(|| computed_kind(&c.func))
+            {
                 let nid = prog.nodes.len();
                 prog.nodes.push(Node {
                     id: nid,
-                    kind: info.kind,
+                    kind,
                     name: path.to_string(),
                     cell: None,
                     value: Value::Call(c.clone()),
@@ -366,6 +372,20 @@ fn lift(
         }
         other => other.clone(),
     })
+}
+
+/// The kind of value a builtin computes, for builtins of the language that
+/// return a model, dataset, eval or report (which are steps even when this
+/// build has no operation for them, so that `inoc plan` shows them).
+pub fn computed_kind(func: &str) -> Option<DeclKind> {
+    use crate::sema::types::Ty;
+    match crate::sema::builtins::get(func)?.ret {
+        Ty::Model => Some(DeclKind::Model),
+        Ty::Dataset => Some(DeclKind::Dataset),
+        Ty::Eval => Some(DeclKind::Eval),
+        Ty::Report => Some(DeclKind::Report),
+        _ => None,
+    }
 }
 
 /// Calls `f` with every node referenced by `v` (family cells included).

@@ -9,6 +9,7 @@
 //! (checkpoints) in [`OpCtx::scratch`], which survives a crash of the process
 //! and is deleted once the output is stored.
 
+pub mod dataset;
 pub mod hf;
 pub mod local;
 pub mod model;
@@ -292,6 +293,10 @@ impl Registry {
     pub fn builtin() -> Registry {
         let mut r = Registry::new();
         r.register(Arc::new(hf::Hf));
+        r.register(Arc::new(dataset::Jsonl));
+        r.register(Arc::new(dataset::Prompts));
+        r.register(Arc::new(dataset::Concat));
+        r.register(Arc::new(dataset::Apply));
         r.register(Arc::new(local::Local));
         if std::env::var("INOC_TEST_OPS").is_ok_and(|v| v == "1") {
             testing::register(&mut r);

@@ -1,0 +1,371 @@
+//! The dataset contract and the dataset operations that need nothing but
+//! the engine: `jsonl`, `prompts`, `concat` and `apply` (the transforms of
+//! `data | t`: `system`, `user_prefix`, `user_suffix`, `take`, `shuffle`,
+//! `keep_matching`).
+//!
+//! A dataset step's output is `data.jsonl`: one conversation a line,
+//! `{"messages": [{"role": "system"|"user"|"assistant", "content": ...}, ...]}`
+//! (the Hugging Face chat format; a prompt-only row has no assistant turn).
+//! [`read`] and [`write`] are what every operation producing or consuming a
+//! dataset uses.
+
+use super::{Args, Op, OpCtx, OpError};
+use crate::sema::ir::{DeclKind, Value};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+/// File name of a dataset step's rows.
+pub const DATA: &str = "data.jsonl";
+
+/// One chat message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+/// One conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    pub messages: Vec<Message>,
+}
+
+impl Row {
+    fn msg(role: &str, content: &str) -> Message {
+        Message {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+
+    /// A conversation from its parts.
+    pub fn new(system: Option<&str>, user: &str, assistant: Option<&str>) -> Row {
+        let mut messages = Vec::new();
+        if let Some(s) = system {
+            messages.push(Row::msg("system", s));
+        }
+        messages.push(Row::msg("user", user));
+        if let Some(a) = assistant {
+            messages.push(Row::msg("assistant", a));
+        }
+        Row { messages }
+    }
+
+    /// The system prompt, if any.
+    pub fn system(&self) -> Option<&str> {
+        self.messages
+            .iter()
+            .find(|m| m.role == "system")
+            .map(|m| m.content.as_str())
+    }
+
+    /// The last assistant turn, if any.
+    pub fn assistant(&self) -> Option<&str> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "assistant")
+            .map(|m| m.content.as_str())
+    }
+
+    /// Sets (replacing) the system prompt.
+    pub fn set_system(&mut self, prompt: &str) {
+        self.messages.retain(|m| m.role != "system");
+        self.messages.insert(0, Row::msg("system", prompt));
+    }
+}
+
+/// Writes rows as `data.jsonl` in `out`.
+pub fn write(out: &Path, rows: &[Row]) -> Result<(), OpError> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(out.join(DATA))?);
+    for r in rows {
+        serde_json::to_writer(&mut f, r).map_err(OpError::failed)?;
+        f.write_all(b"\n")?;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// Reads the rows of a dataset step's output directory.
+pub fn read(dir: &Path) -> Result<Vec<Row>, OpError> {
+    parse_jsonl(&dir.join(DATA))
+}
+
+/// Parses a JSONL file of `{"messages": [...]}`, `{"prompt", "response"}`
+/// or `{"prompt"}` objects (blank lines skipped).
+pub fn parse_jsonl(path: &Path) -> Result<Vec<Row>, OpError> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| OpError::failed(format!("{}: {e}", path.display())))?;
+    let mut rows = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = || format!("{}:{}", path.display(), i + 1);
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .map_err(|e| OpError::failed(format!("{}: not JSON: {e}", at())))?;
+        let row = if v.get("messages").is_some() {
+            let r: Row = serde_json::from_value(v).map_err(|e| {
+                OpError::failed(format!(
+                    "{}: `messages` should be a list of {{role, content}}: {e}",
+                    at()
+                ))
+            })?;
+            if let Some(m) = r
+                .messages
+                .iter()
+                .find(|m| !["system", "user", "assistant"].contains(&m.role.as_str()))
+            {
+                return Err(OpError::failed(format!(
+                    "{}: unknown role `{}`",
+                    at(),
+                    m.role
+                )));
+            }
+            r
+        } else if let Some(p) = v.get("prompt").and_then(|p| p.as_str()) {
+            Row::new(None, p, v.get("response").and_then(|r| r.as_str()))
+        } else {
+            return Err(OpError::failed(format!(
+                "{}: expected {{\"messages\": [...]}}, {{\"prompt\", \"response\"}} or {{\"prompt\"}}",
+                at()
+            )));
+        };
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+macro_rules! simple_op {
+    ($t:ident, $name:literal) => {
+        pub struct $t;
+        impl $t {
+            const NAME: &'static str = $name;
+        }
+    };
+}
+
+simple_op!(Jsonl, "jsonl");
+simple_op!(Prompts, "prompts");
+simple_op!(Concat, "concat");
+simple_op!(Apply, "apply");
+
+impl Op for Jsonl {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn kind(&self) -> DeclKind {
+        DeclKind::Dataset
+    }
+    fn estimate(&self, _args: &Args) -> Option<f64> {
+        Some(0.0)
+    }
+    fn run(&self, ctx: &OpCtx<'_>) -> Result<(), OpError> {
+        let rows = parse_jsonl(Path::new(ctx.str("path")?))?;
+        ctx.log(format!("{} rows", rows.len()));
+        write(ctx.out, &rows)
+    }
+}
+
+impl Op for Prompts {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn kind(&self) -> DeclKind {
+        DeclKind::Dataset
+    }
+    fn estimate(&self, _args: &Args) -> Option<f64> {
+        Some(0.0)
+    }
+    fn run(&self, ctx: &OpCtx<'_>) -> Result<(), OpError> {
+        let Value::List(items) = ctx.arg("items")? else {
+            return Err(OpError::failed("`items` should be a list of strings"));
+        };
+        let rows = items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(|s| Row::new(None, s, None))
+                    .ok_or_else(|| OpError::failed("`items` should be strings"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        write(ctx.out, &rows)
+    }
+}
+
+impl Op for Concat {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn kind(&self) -> DeclKind {
+        DeclKind::Dataset
+    }
+    fn estimate(&self, _args: &Args) -> Option<f64> {
+        Some(0.0)
+    }
+    fn run(&self, ctx: &OpCtx<'_>) -> Result<(), OpError> {
+        let mut rows = Vec::new();
+        for input in ctx.inputs_of(ctx.arg("parts")?)? {
+            rows.extend(read(&input.dir)?);
+        }
+        write(ctx.out, &rows)
+    }
+}
+
+/// Applies one transform call to rows.
+pub fn transform(rows: Vec<Row>, t: &Value) -> Result<Vec<Row>, OpError> {
+    let Value::Call(c) = t else {
+        return Err(OpError::failed(format!("expected a transform, got {t:?}")));
+    };
+    let s = |k: &str| -> Result<&str, OpError> {
+        c.args
+            .get(k)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| OpError::failed(format!("`{}` needs `{k}`", c.func)))
+    };
+    let i = |k: &str| -> Result<i64, OpError> {
+        match c.args.get(k) {
+            Some(Value::Int(n)) => Ok(*n),
+            _ => Err(OpError::failed(format!("`{}` needs an int `{k}`", c.func))),
+        }
+    };
+    let mut rows = rows;
+    match c.func.as_str() {
+        "system" => {
+            let p = s("prompt")?;
+            rows.iter_mut().for_each(|r| r.set_system(p));
+        }
+        "user_prefix" | "user_suffix" => {
+            let text = s("text")?;
+            for r in &mut rows {
+                for m in r.messages.iter_mut().filter(|m| m.role == "user") {
+                    m.content = if c.func == "user_prefix" {
+                        format!("{text}{}", m.content)
+                    } else {
+                        format!("{}{text}", m.content)
+                    };
+                }
+            }
+        }
+        "take" => rows.truncate(i("n")?.max(0) as usize),
+        "shuffle" => {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(i("seed")? as u64);
+            rows.shuffle(&mut rng);
+        }
+        "keep_matching" => {
+            let re = regex::Regex::new(&format!("^(?:{})$", s("pattern")?))
+                .map_err(|e| OpError::failed(format!("`keep_matching` pattern: {e}")))?;
+            rows.retain(|r| r.assistant().is_some_and(|a| re.is_match(a)));
+        }
+        other => return Err(OpError::failed(format!("unknown transform `{other}`"))),
+    }
+    Ok(rows)
+}
+
+impl Op for Apply {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn kind(&self) -> DeclKind {
+        DeclKind::Dataset
+    }
+    fn estimate(&self, _args: &Args) -> Option<f64> {
+        Some(0.0)
+    }
+    fn run(&self, ctx: &OpCtx<'_>) -> Result<(), OpError> {
+        let input = ctx.input(ctx.arg("data")?)?;
+        let rows = transform(read(&input.dir)?, ctx.arg("transform")?)?;
+        ctx.log(format!("{} rows", rows.len()));
+        write(ctx.out, &rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sema::ir::Call;
+
+    fn t(func: &str, args: Vec<(&str, Value)>) -> Value {
+        Value::Call(Call {
+            func: func.into(),
+            args: args.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            span: Default::default(),
+        })
+    }
+
+    fn rows() -> Vec<Row> {
+        vec![
+            Row::new(Some("old"), "q1", Some("42")),
+            Row::new(None, "q2", Some("forty two")),
+            Row::new(None, "q3", None),
+        ]
+    }
+
+    #[test]
+    fn transforms() {
+        let r = transform(
+            rows(),
+            &t("system", vec![("prompt", Value::Str("S".into()))]),
+        )
+        .unwrap();
+        assert!(r
+            .iter()
+            .all(|r| r.system() == Some("S") && r.messages[0].role == "system"));
+        assert_eq!(r[0].messages.len(), 3);
+        let r = transform(
+            rows(),
+            &t("user_prefix", vec![("text", Value::Str(">".into()))]),
+        )
+        .unwrap();
+        assert_eq!(r[1].messages[0].content, ">q2");
+        let r = transform(
+            rows(),
+            &t(
+                "keep_matching",
+                vec![("pattern", Value::Str("[0-9]+".into()))],
+            ),
+        )
+        .unwrap();
+        assert_eq!(r.len(), 1);
+        let r = transform(rows(), &t("take", vec![("n", Value::Int(2))])).unwrap();
+        assert_eq!(r.len(), 2);
+        let a = transform(rows(), &t("shuffle", vec![("seed", Value::Int(3))])).unwrap();
+        let b = transform(rows(), &t("shuffle", vec![("seed", Value::Int(3))])).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn jsonl_formats_round_trip_and_errors_name_the_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.jsonl");
+        std::fs::write(
+            &p,
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n\n{\"prompt\": \"p\", \"response\": \"r\"}\n{\"prompt\": \"only\"}\n",
+        )
+        .unwrap();
+        let rows = parse_jsonl(&p).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[1].assistant(), Some("r"));
+        write(d.path(), &rows).unwrap();
+        assert_eq!(read(d.path()).unwrap(), rows);
+        std::fs::write(&p, "{\"prompt\": \"ok\"}\n{\"text\": 1}\n").unwrap();
+        let e = parse_jsonl(&p).unwrap_err().to_string();
+        assert!(e.contains("x.jsonl:2"), "{e}");
+    }
+}
