@@ -1120,6 +1120,33 @@ fn explain_at(file: FileId, src: &str, toks: &[Tok<'_>], pos: usize) -> Diagnost
     let found_span = Span::new(file, found.start, found.end.max(found.start));
     let f = describe(&found);
 
+    // Floats written without a digit on one side of the point.
+    let digits_after = |at: usize| src[at..].bytes().take_while(u8::is_ascii_digit).count();
+    if found.is(".") && digits_after(found.end) > 0 {
+        let end = found.end + digits_after(found.end);
+        return Diagnostic::error(
+            "E0009",
+            format!("malformed number `{}`", &src[found.start..end]),
+            Span::new(file, found.start, end),
+            "this number",
+        )
+        .with_help(format!(
+            "write a digit before the point: `0{}`",
+            &src[found.start..end]
+        ));
+    }
+    if let [.., num, dot] = toks {
+        if dot.is(".") && num.kind == TokKind::Num && num.end == dot.start {
+            return Diagnostic::error(
+                "E0009",
+                format!("malformed number `{}.`", num.text),
+                Span::new(file, num.start, dot.end),
+                "this number",
+            )
+            .with_help(format!("write a digit after the point: `{}.0`", num.text));
+        }
+    }
+
     // Find the start of the current item: the last depth-0 item keyword that
     // does not continue an expression.
     let mut depth = 0usize;
@@ -1152,7 +1179,7 @@ fn explain_at(file: FileId, src: &str, toks: &[Tok<'_>], pos: usize) -> Diagnost
     let prev = item.last().cloned();
     let prev = match prev {
         Some(p) => p,
-        None => return generic(found_span, &f),
+        None => return generic(found_span, &found),
     };
 
     // Innermost open bracket and its role.
@@ -1266,7 +1293,7 @@ fn explain_at(file: FileId, src: &str, toks: &[Tok<'_>], pos: usize) -> Diagnost
             ));
         }
         if role == Role::Params && (found.is(":") || found.is("=")) {
-            return generic(found_span, &f);
+            return generic(found_span, &found);
         }
         if found.is(":") {
             return Diagnostic::error("E0019", "unexpected `:`", found_span, "not valid here")
@@ -1297,7 +1324,7 @@ fn explain_at(file: FileId, src: &str, toks: &[Tok<'_>], pos: usize) -> Diagnost
             )
             .with_help(format!("separate {el}s with commas: `a, b`"));
         }
-        return generic(found_span, &f);
+        return generic(found_span, &found);
     }
 
     // Depth 0: the item's head or value.
@@ -1325,7 +1352,7 @@ fn explain_at(file: FileId, src: &str, toks: &[Tok<'_>], pos: usize) -> Diagnost
         } else if n == 3 {
             name_error(&found, found_span, &f, "`as`")
         } else {
-            after_value(src, &found, found_span, &f)
+            after_value(src, &prev, &found, found_span)
         };
     }
     if !eq_seen {
@@ -1371,7 +1398,7 @@ fn explain_at(file: FileId, src: &str, toks: &[Tok<'_>], pos: usize) -> Diagnost
     if prev.is(".") {
         return expected_field(found_span, &f);
     }
-    after_value(src, &found, found_span, &f)
+    after_value(src, &prev, &found, found_span)
 }
 
 fn article(word: &str) -> &'static str {
@@ -1438,7 +1465,7 @@ fn expected_field(span: Span, f: &str) -> Diagnostic {
 }
 
 /// The value is complete but something follows it.
-fn after_value(src: &str, found: &Tok<'_>, span: Span, f: &str) -> Diagnostic {
+fn after_value(src: &str, prev: &Tok<'_>, found: &Tok<'_>, span: Span) -> Diagnostic {
     let line_start = src[..found.start].rfind('\n').map_or(0, |n| n + 1);
     let at_line_start = src[line_start..found.start].trim().is_empty();
     if at_line_start && found.kind == TokKind::Word {
@@ -1449,12 +1476,48 @@ fn after_value(src: &str, found: &Tok<'_>, span: Span, f: &str) -> Diagnostic {
             .with_help("inoc writes `=` here, not `:`");
     }
     if found.is("=") {
-        return Diagnostic::error("E0019", "unexpected `=`", span, "not valid here")
-            .with_help("a declaration has one `=`; only plain names can be given values in calls (`f(name = value)`)");
+        return Diagnostic::error("E0019", "unexpected `=`", span, "not valid here").with_help(
+            "a declaration has one `=`; only plain names can be given values in calls (`f(name = value)`)",
+        );
     }
-    Diagnostic::error("E0019", format!("unexpected {f} after the end of the value"), span, "unexpected here").with_help(
-        "start each declaration on its own line with a keyword; inside `[...]` or `(...)` separate elements with `,`",
-    )
+    let msg = format!("unexpected {} after the value", bare(found));
+    let d = Diagnostic::error("E0019", msg, span, "unexpected here");
+    if found.is(",") {
+        return d.with_help("declarations are not separated by commas; remove the `,`");
+    }
+    if found.starts_value() && !at_line_start {
+        let short =
+            |t: &Tok<'_>| t.text.len() <= 24 && matches!(t.kind, TokKind::Word | TokKind::Num);
+        if (prev.is(")") || prev.is("]")) && found.kind == TokKind::Word {
+            let what = if prev.is(")") {
+                "parentheses"
+            } else {
+                "brackets"
+            };
+            return d.with_help(format!(
+                "the value ends at `{}`; to pass `{}` as an argument, move it inside the {what}",
+                prev.text, found.text
+            ));
+        }
+        return d.with_help(if short(prev) && short(found) {
+            format!(
+                "the value ends at `{}`; combine values with an operator (`+`, `|`) or in a list `[{}, {}]`",
+                prev.text, prev.text, found.text
+            )
+        } else {
+            "the value ends before this; combine values with an operator (`+`, `|`) or in a list `[a, b]`".to_string()
+        });
+    }
+    d.with_help("each declaration starts on its own line with a keyword")
+}
+
+/// A token as a message names it after "unexpected".
+fn bare(t: &Tok<'_>) -> String {
+    match t.kind {
+        TokKind::Eof => "end of file".into(),
+        TokKind::Str => "string".into(),
+        _ => format!("`{}`", t.text),
+    }
 }
 
 fn expected_declaration(found: &Tok<'_>, span: Span) -> Diagnostic {
@@ -1485,7 +1548,12 @@ fn expected_declaration_word(found: &Tok<'_>, span: Span) -> Diagnostic {
     .with_help(help)
 }
 
-fn generic(span: Span, f: &str) -> Diagnostic {
-    Diagnostic::error("E0019", format!("unexpected {f}"), span, "unexpected here")
-        .with_help("see docs/language.md for the syntax of declarations and expressions")
+fn generic(span: Span, found: &Tok<'_>) -> Diagnostic {
+    Diagnostic::error(
+        "E0019",
+        format!("unexpected {}", bare(found)),
+        span,
+        "unexpected here",
+    )
+    .with_help("see docs/language.md for the syntax of declarations and expressions")
 }
