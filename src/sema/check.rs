@@ -1616,7 +1616,7 @@ impl<'l> Checker<'l> {
     fn bind(
         &mut self,
         fname: &str,
-        params: &[String],
+        params: &[&str],
         args: &[Arg],
         vals: Vec<SVal>,
         callee_span: Span,
@@ -1628,9 +1628,9 @@ impl<'l> Checker<'l> {
             match &a.name {
                 Some(n) => {
                     seen_named = true;
-                    if !params.contains(&n.name) {
-                        let help =
-                            did_you_mean(&n.name, params.iter().cloned()).unwrap_or_else(|| {
+                    if !params.contains(&n.name.as_str()) {
+                        let help = did_you_mean(&n.name, params.iter().map(|p| p.to_string()))
+                            .unwrap_or_else(|| {
                                 if params.is_empty() {
                                     format!("`{fname}` takes no arguments")
                                 } else {
@@ -1682,7 +1682,7 @@ impl<'l> Checker<'l> {
                     }
                     match params.get(k) {
                         Some(p) => {
-                            out.insert(p.clone(), (v, k));
+                            out.insert(p.to_string(), (v, k));
                         }
                         None => {
                             let d = Diagnostic::error(
@@ -1720,8 +1720,10 @@ impl<'l> Checker<'l> {
         span: Span,
         callee_span: Span,
     ) -> Option<SVal> {
-        let names: Vec<String> = b.params.iter().map(|p| p.name.to_string()).collect();
-        let bound = self.bind(b.name, &names, args, vals, callee_span)?;
+        let names: Vec<&str> = b.params.iter().map(|p| p.name).collect();
+        let mut bound = self.bind(b.name, &names, args, vals, callee_span)?;
+        let positions: BTreeMap<String, usize> =
+            bound.iter().map(|(n, (_, k))| (n.clone(), *k)).collect();
         let missing: Vec<&str> = b
             .params
             .iter()
@@ -1747,16 +1749,16 @@ impl<'l> Checker<'l> {
             );
             return None;
         }
-        let file_path = self.modules[env.module].path.clone();
+        let file_path = env.module;
         let mut out = BTreeMap::new();
         let mut ok = true;
         for p in &b.params {
-            let Some((v, k)) = bound.get(p.name) else {
+            let Some((v, k)) = bound.remove(p.name) else {
                 out.insert(p.name.to_string(), p.default.clone().unwrap_or(Value::None));
                 continue;
             };
-            let aspan = args[*k].value.span;
-            match self.coerce_arg(b.name, p, v.clone(), aspan, &file_path) {
+            let aspan = args[k].value.span;
+            match self.coerce_arg(b.name, p, v, aspan, file_path) {
                 Some(v) => {
                     out.insert(p.name.to_string(), v);
                 }
@@ -1772,12 +1774,12 @@ impl<'l> Checker<'l> {
             span,
         };
         let arg_span = |name: &str| {
-            bound
+            positions
                 .get(name)
-                .map(|(_, k)| args[*k].value.span)
+                .map(|k| args[*k].value.span)
                 .unwrap_or(span)
         };
-        let given = |name: &str| bound.contains_key(name);
+        let given = |name: &str| positions.contains_key(name);
         self.builtin_checks(&call, &arg_span, &given)?;
         Some(SVal::new(Value::Call(call), b.ret.clone()))
     }
@@ -1790,7 +1792,7 @@ impl<'l> Checker<'l> {
         p: &builtins::Param,
         v: SVal,
         span: Span,
-        file_path: &str,
+        file_path: usize,
     ) -> Option<Value> {
         let is_list = matches!(p.ty, Ty::List(_));
         let v = match (&v.v, is_list) {
@@ -1842,7 +1844,7 @@ impl<'l> Checker<'l> {
         ty: &Ty,
         v: Value,
         span: Span,
-        file_path: &str,
+        file_path: usize,
         ok: &mut bool,
     ) -> Value {
         match (ty, v) {
@@ -1862,7 +1864,8 @@ impl<'l> Checker<'l> {
                 self.convert(fname, p, ty, Value::Float(i as f64), span, file_path, ok)
             }
             (Ty::Path, Value::Str(s)) | (Ty::Path, Value::Path(s)) => {
-                let resolved = resolve(file_path, &s);
+                let file_path = self.modules[file_path].path.clone();
+                let resolved = resolve(&file_path, &s);
                 if !self.loader.exists(&resolved) {
                     let help = if resolved != s {
                         format!("`{s}` is resolved against the directory of {file_path}; see README.md for how to get the data files")
@@ -2161,7 +2164,7 @@ impl<'l> Checker<'l> {
             self.diags.push(d);
             return None;
         }
-        let names: Vec<String> = f.params.iter().map(|p| p.name.name.clone()).collect();
+        let names: Vec<&str> = f.params.iter().map(|p| p.name.name.as_str()).collect();
         let bound = self.bind(&f.name.name, &names, args, vals, callee_span)?;
         let missing: Vec<&str> = f
             .params

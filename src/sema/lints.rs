@@ -23,9 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Runs every lint on a checked program and appends the warnings.
 pub(crate) fn run(c: &mut Checker<'_>) {
     let mut out = Vec::new();
-    leaked_inoculation(&c.program, &mut out);
-    single_seed(&c.program, &mut out);
-    train_test_overlap(&c.program, &mut out);
+    let evals = evaluations(&c.program);
+    leaked_inoculation(&c.program, &evals, &mut out);
+    single_seed(&c.program, &evals, &mut out);
+    train_test_overlap(&c.program, &evals, &mut out);
     unused(c, &mut out);
     c.diags.extend(out);
 }
@@ -169,9 +170,9 @@ fn evaluations(p: &Program) -> Vec<&Call> {
     out
 }
 
-fn leaked_inoculation(p: &Program, out: &mut Vec<Diagnostic>) {
+fn leaked_inoculation(p: &Program, evals: &[&Call], out: &mut Vec<Diagnostic>) {
     let mut seen = BTreeSet::new();
-    for ev in evaluations(p) {
+    for &ev in evals {
         let mut test_texts: Vec<String> = Vec::new();
         if let Some(Value::List(sys)) = ev.args.get("system") {
             test_texts.extend(sys.iter().filter_map(|x| x.as_str().map(str::to_string)));
@@ -214,9 +215,9 @@ fn leaked_inoculation(p: &Program, out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn single_seed(p: &Program, out: &mut Vec<Diagnostic>) {
+fn single_seed(p: &Program, evals: &[&Call], out: &mut Vec<Diagnostic>) {
     let mut seen = BTreeSet::new();
-    for ev in evaluations(p) {
+    for &ev in evals {
         let Some(Value::List(ms)) = ev.args.get("models") else {
             continue;
         };
@@ -262,9 +263,9 @@ fn base_dataset<'p>(p: &'p Program, v: &'p Value, depth: usize) -> &'p Value {
     }
 }
 
-fn train_test_overlap(p: &Program, out: &mut Vec<Diagnostic>) {
+fn train_test_overlap(p: &Program, evals: &[&Call], out: &mut Vec<Diagnostic>) {
     let mut seen = BTreeSet::new();
-    for ev in evaluations(p) {
+    for &ev in evals {
         let Some(prompts) = ev.args.get("prompts") else {
             continue;
         };
