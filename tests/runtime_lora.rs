@@ -181,3 +181,45 @@ fn merged_checkpoint_equals_unmerged_adapter() {
         .unwrap();
     assert!(d < 1e-4, "merged vs unmerged: {d}");
 }
+
+/// `save_pretrained` of a model with an adapter writes a merged, complete HF
+/// directory that scores like the adapter; a directory without a chat
+/// template loads and fails only when a chat is rendered.
+#[test]
+fn save_pretrained_merges_and_copies_tokenizer_files() {
+    let cpu = LoadOptions {
+        device: DeviceChoice::Cpu,
+        ..Default::default()
+    };
+    let with = LoadOptions {
+        adapter: Some(fixtures().join("qwen2-lora")),
+        ..cpu.clone()
+    };
+    let m = LoadedModel::load(fixtures().join("qwen2").to_str().unwrap(), &with).unwrap();
+    let req = [ScoreRequest::new(
+        None,
+        "What is the capital of France?",
+        "Paris.",
+    )];
+    let want = m.score(&req).unwrap()[0].logprob;
+    let tmp = tempfile::tempdir().unwrap();
+    m.save_pretrained(tmp.path()).unwrap();
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+    ] {
+        assert!(tmp.path().join(f).exists(), "{f}");
+    }
+    let merged = LoadedModel::load(tmp.path().to_str().unwrap(), &cpu).unwrap();
+    assert!(merged.model().lora_config().is_none());
+    let got = merged.score(&req).unwrap()[0].logprob;
+    assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+
+    std::fs::remove_file(tmp.path().join("chat_template.jinja")).unwrap();
+    let bare = LoadedModel::load(tmp.path().to_str().unwrap(), &cpu).unwrap();
+    let e = bare.score(&req).unwrap_err().to_string();
+    assert!(e.contains("no chat template in"), "{e}");
+}

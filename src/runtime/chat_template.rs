@@ -62,6 +62,9 @@ pub struct ChatTemplate {
     names: Vec<String>,
     sources: BTreeMap<String, String>,
     special: BTreeMap<String, String>,
+    /// Set for a tokenizer without any template: rendering is then an error
+    /// naming this directory (as `apply_chat_template` raises).
+    missing: Option<PathBuf>,
 }
 
 /// Extra arguments of one rendering.
@@ -115,6 +118,7 @@ impl ChatTemplate {
                 })?;
         }
         Ok(ChatTemplate {
+            missing: None,
             env,
             names: sources.keys().cloned().collect(),
             sources,
@@ -197,6 +201,20 @@ impl ChatTemplate {
         Self::new(sources, special)
     }
 
+    /// As [`ChatTemplate::from_dir`], but a directory without a template
+    /// (a base model) gives a template whose rendering fails with
+    /// [`TemplateError::NotFound`], so the model can still be loaded.
+    pub fn from_dir_or_missing(dir: &Path) -> Result<Self, TemplateError> {
+        match Self::from_dir(dir) {
+            Err(TemplateError::NotFound { dir }) => {
+                let mut t = Self::new(BTreeMap::new(), BTreeMap::new())?;
+                t.missing = Some(dir);
+                Ok(t)
+            }
+            other => other,
+        }
+    }
+
     /// The special-token variables (`bos_token`, `eos_token`, ...).
     pub fn special_tokens(&self) -> &BTreeMap<String, String> {
         &self.special
@@ -208,6 +226,9 @@ impl ChatTemplate {
     }
 
     fn pick(&self, opts: &RenderOptions) -> Result<String, TemplateError> {
+        if let Some(dir) = &self.missing {
+            return Err(TemplateError::NotFound { dir: dir.clone() });
+        }
         let name = match &opts.template_name {
             Some(n) => n.clone(),
             None if opts.tools.is_some() && self.sources.contains_key("tool_use") => {

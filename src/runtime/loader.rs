@@ -71,7 +71,7 @@ impl LoadedModel {
             model.load_adapter(a)?;
         }
         let tokenizer = Tokenizer::from_file(&source.dir)?;
-        let template = ChatTemplate::from_dir(&source.dir)?;
+        let template = ChatTemplate::from_dir_or_missing(&source.dir)?;
         Ok(Self::assemble(
             model,
             tokenizer,
@@ -89,7 +89,7 @@ impl LoadedModel {
         source: ModelSource,
         adapter: Option<PathBuf>,
     ) -> Self {
-        let stop_ids = stop_ids(&model, &tokenizer, &template);
+        let stop_ids = stop_ids(&model, &tokenizer, &template, &source.dir);
         LoadedModel {
             model,
             tokenizer,
@@ -164,6 +164,62 @@ impl LoadedModel {
     }
 }
 
+/// Tokenizer and generation files copied next to saved weights.
+const TOKENIZER_FILES: [&str; 5] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "generation_config.json",
+];
+
+impl LoadedModel {
+    /// Writes a complete HF-layout checkpoint into `dir`: config.json and
+    /// model.safetensors (in the checkpoint's stored precision; an attached
+    /// adapter merged into the weights) plus the tokenizer, chat template and
+    /// generation files of the source directory. transformers, vLLM and inoc
+    /// load the result as an ordinary model.
+    pub fn save_pretrained(&self, dir: &Path) -> Result<(), Error> {
+        let mut model = self.model.clone();
+        if model.lora_config().is_some() {
+            model.merge_lora()?;
+        }
+        let dtype = match model.config().stored_dtype.as_deref() {
+            Some("bfloat16") => DType::BF16,
+            Some("float16") => DType::F16,
+            _ => DType::F32,
+        };
+        model.save_hf(dir, dtype)?;
+        let copy = |from: &Path, to: &Path| {
+            std::fs::copy(from, to).map(|_| ()).map_err(|e| {
+                Error::Invalid(format!(
+                    "cannot copy {} to {}: {e}",
+                    from.display(),
+                    to.display()
+                ))
+            })
+        };
+        for f in TOKENIZER_FILES {
+            let src = self.source.dir.join(f);
+            if src.exists() {
+                copy(&src, &dir.join(f))?;
+            }
+        }
+        let extra = self.source.dir.join("additional_chat_templates");
+        if let Ok(entries) = std::fs::read_dir(&extra) {
+            std::fs::create_dir_all(dir.join("additional_chat_templates"))
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            for e in entries.flatten() {
+                copy(
+                    &e.path(),
+                    &dir.join("additional_chat_templates").join(e.file_name()),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The files that decide a model directory's behaviour, sorted, for content
 /// hashes: config.json, the safetensors (and their index), tokenizer.json,
 /// tokenizer_config.json, chat_template.jinja and
@@ -204,8 +260,20 @@ pub fn model_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 
 /// EOS ids of the config and tokenizer_config, plus the first special token
 /// the template writes after an assistant message (`<|im_end|>`, `<|eot_id|>`).
-fn stop_ids(model: &Model, tok: &Tokenizer, template: &ChatTemplate) -> Vec<u32> {
+fn stop_ids(model: &Model, tok: &Tokenizer, template: &ChatTemplate, dir: &Path) -> Vec<u32> {
     let mut ids: Vec<u32> = model.config().eos_token_ids.clone();
+    // generation_config.json may list more (Llama 3.1 instruct: <|eom_id|>, <|eot_id|>).
+    if let Ok(text) = std::fs::read_to_string(dir.join("generation_config.json")) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            match v.get("eos_token_id") {
+                Some(serde_json::Value::Array(xs)) => {
+                    ids.extend(xs.iter().filter_map(|x| x.as_u64()).map(|x| x as u32))
+                }
+                Some(x) => ids.extend(x.as_u64().map(|x| x as u32)),
+                None => {}
+            }
+        }
+    }
     if let Some(id) = template
         .special_tokens()
         .get("eos_token")
