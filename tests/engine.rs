@@ -49,7 +49,15 @@ impl Env {
     fn write(&self, name: &str, p: &Program) {
         std::fs::write(self.path(name), serde_json::to_vec_pretty(p).unwrap()).unwrap();
     }
+    /// Operation starts (and training resumes), in order.
     fn oplog(&self) -> Vec<String> {
+        self.oplog_all()
+            .into_iter()
+            .filter(|l| !l.contains(".end "))
+            .collect()
+    }
+    /// Every line, the `.end` lines of training included.
+    fn oplog_all(&self) -> Vec<String> {
         std::fs::read_to_string(self.path("oplog"))
             .unwrap_or_default()
             .lines()
@@ -106,6 +114,7 @@ struct Exp {
     steps: [i64; 2],
     sleep_ms: [i64; 2],
     title: String,
+    exclusive: bool,
 }
 
 impl Default for Exp {
@@ -117,6 +126,7 @@ impl Default for Exp {
             steps: [5, 5],
             sleep_ms: [0, 0],
             title: "T".into(),
+            exclusive: false,
         }
     }
 }
@@ -141,7 +151,10 @@ fn program(x: &Exp) -> Program {
                 ("lr", x.lr.clone()),
                 ("seed", Value::Int(s as i64)),
                 ("sleep_ms", Value::Int(x.sleep_ms[s])),
-            ],
+            ]
+            .into_iter()
+            .chain(x.exclusive.then_some(("exclusive", Value::Bool(true))))
+            .collect(),
         )
     };
     let cell = |s: i64| {
@@ -598,4 +611,87 @@ fn graph_gc_and_errors() {
     let o = env.inoc(&["run", "bad.json"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no operation implements `not_an_op`"));
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_cleanly_and_the_rerun_resumes() {
+    let exp = Exp {
+        steps: [80, 3],
+        sleep_ms: [20, 0],
+        ..Exp::default()
+    };
+    let env = Env::new();
+    env.write("exp.json", &program(&exp));
+    let child = env
+        .cmd(&["run", "exp.json", "-j", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("a checkpoint", Duration::from_secs(60), || {
+        checkpoint_step(&env.path("cache")) >= 3
+    });
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("interrupted"));
+    // Nothing half-written: the store verifies and the checkpoint is kept.
+    assert!(env.ok(&["cache", "verify"]).contains("0 corrupt"));
+    let at_stop = checkpoint_step(&env.path("cache"));
+    assert!((3..80).contains(&at_stop));
+    assert_eq!(std::fs::read_dir(env.path("cache/tmp")).unwrap().count(), 0);
+    env.run("exp.json");
+    let log = env.oplog();
+    assert_eq!(count(&log, "t_data"), 1, "{log:?}");
+    assert!(
+        log.iter().any(|l| l.starts_with("t_train.resume t[s=0]")),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn exclusive_steps_run_alone_and_others_in_parallel() {
+    for exclusive in [false, true] {
+        let env = Env::new();
+        env.write(
+            "exp.json",
+            &program(&Exp {
+                steps: [5, 5],
+                sleep_ms: [40, 40],
+                exclusive,
+                ..Exp::default()
+            }),
+        );
+        let o = env.inoc(&["run", "exp.json", "-j", "2"]);
+        assert!(o.status.success());
+        let log: Vec<String> = env
+            .oplog_all()
+            .into_iter()
+            .filter(|l| l.starts_with("t_train"))
+            .collect();
+        let kinds: Vec<&str> = log.iter().map(|l| l.split(' ').next().unwrap()).collect();
+        if exclusive {
+            assert_eq!(
+                kinds,
+                vec!["t_train", "t_train.end", "t_train", "t_train.end"],
+                "{log:?}"
+            );
+        } else {
+            assert_eq!(
+                kinds,
+                vec!["t_train", "t_train", "t_train.end", "t_train.end"],
+                "{log:?}"
+            );
+        }
+    }
 }

@@ -439,12 +439,27 @@ pub fn run(
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<(StepId, Result<Done, ExecError>)>();
         let mut running = 0usize;
+        let mut exclusive_running = false;
         loop {
-            while running < jobs && failure.is_none() && !opts.cancel.load(Ordering::Relaxed) {
-                let Some((_, id)) = ready.pop_first() else {
+            while running < jobs
+                && !exclusive_running
+                && failure.is_none()
+                && !opts.cancel.load(Ordering::Relaxed)
+            {
+                let Some(&(pos, id)) = ready.first() else {
                     break;
                 };
                 let step = &plan.steps[id];
+                // A step whose operation uses every core itself runs alone.
+                let exclusive = jobs > 1
+                    && registry
+                        .get(&step.op)
+                        .is_some_and(|o| o.exclusive(&step.args));
+                if exclusive && running > 0 {
+                    break;
+                }
+                ready.remove(&(pos, id));
+                exclusive_running = exclusive;
                 let inputs: BTreeMap<StepId, (String, String)> = step
                     .deps
                     .iter()
@@ -471,6 +486,7 @@ pub fn run(
             }
             let Ok((id, r)) = rx.recv() else { break };
             running -= 1;
+            exclusive_running = false;
             match r {
                 Ok(d) => {
                     done[id] = Some(d);

@@ -47,6 +47,12 @@ pub trait Op: Send + Sync {
     fn estimate(&self, _args: &Args) -> Option<f64> {
         None
     }
+    /// True when the operation keeps every core busy itself (training,
+    /// batched sampling): the executor then runs it alone rather than beside
+    /// other steps. A cached step never runs, so this costs nothing then.
+    fn exclusive(&self, _args: &Args) -> bool {
+        false
+    }
     /// Computes the output into `ctx.out`.
     fn run(&self, ctx: &OpCtx<'_>) -> Result<(), OpError>;
     /// Writes the user-facing artefacts of a (cached) output into a run's

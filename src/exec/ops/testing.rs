@@ -7,9 +7,10 @@
 //!
 //! - `t_data(n: int, seed: int, cap: int, file: path|none, sleep_ms: int)`:
 //!   `min(n, cap)` pseudo-random numbers (and the hash of `file`).
-//! - `t_train(data, steps: int, lr: float, seed: int, sleep_ms: int)`: a
-//!   hash chain of `steps` links from the data, lr and seed; checkpoints
-//!   every link in scratch and resumes from it.
+//! - `t_train(data, steps: int, lr: float, seed: int, sleep_ms: int,
+//!   exclusive: bool)`: a hash chain of `steps` links from the data, lr and
+//!   seed; checkpoints every link in scratch and resumes from it; runs alone
+//!   when `exclusive`.
 //! - `t_eval(models: list|family, data, metric: str)`: one score per model.
 //! - `t_report(eval, title: str)`: a table; `present` names the models.
 
@@ -115,6 +116,9 @@ impl Op for Train {
     fn estimate(&self, args: &Args) -> Option<f64> {
         Some((int_or(args, "steps", 0) * int_or(args, "sleep_ms", 0)) as f64 / 1000.0)
     }
+    fn exclusive(&self, args: &Args) -> bool {
+        matches!(args.get("exclusive"), Some(Value::Bool(true)))
+    }
     fn run(&self, ctx: &OpCtx<'_>) -> Result<(), OpError> {
         oplog(&format!("t_train {} {}", ctx.name, &ctx.key[..12]));
         let data = ctx.input(ctx.arg("data")?)?;
@@ -156,6 +160,7 @@ impl Op for Train {
             });
             ctx.log(format!("step {} loss {loss:.4}", step + 1));
         }
+        oplog(&format!("t_train.end {}", ctx.name));
         write_json(
             &ctx.out.join("model.json"),
             &json!({"state": state, "steps": steps}),
