@@ -96,16 +96,26 @@ pub(crate) fn pick(logits: &[f32], temperature: f64, top_p: f64, rng: &mut ChaCh
         .collect();
     let total: f64 = probs.iter().map(|p| p.1).sum();
     if top_p < 1.0 {
-        probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let mut cum = 0.0;
-        let mut keep = probs.len();
-        for (k, p) in probs.iter().enumerate() {
-            cum += p.1 / total;
-            if cum >= top_p {
-                keep = k + 1;
-                break;
+        // The nucleus is usually a few hundred tokens: order only the best
+        // `k` (doubling k until they hold `top_p`) instead of the vocabulary.
+        let order = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        let mut k = 256.min(probs.len());
+        let keep = loop {
+            if k < probs.len() {
+                probs.select_nth_unstable_by(k, order);
             }
-        }
+            probs[..k].sort_by(order);
+            let mut cum = 0.0;
+            let found = probs[..k].iter().position(|p| {
+                cum += p.1 / total;
+                cum >= top_p
+            });
+            match found {
+                Some(i) => break i + 1,
+                None if k == probs.len() => break k,
+                None => k = (2 * k).min(probs.len()),
+            }
+        };
         probs.truncate(keep);
     }
     let mass: f64 = probs.iter().map(|p| p.1).sum();
@@ -287,6 +297,33 @@ mod tests {
             seen[pick(&logits, 10.0, 1.0, &mut rng) as usize] += 1;
         }
         assert!(seen.iter().all(|&c| c > 40), "{seen:?}");
+    }
+
+    /// The partial ordering keeps exactly the nucleus a full sort keeps.
+    #[test]
+    fn top_p_on_a_large_vocabulary() {
+        let logits: Vec<f32> = (0..5000)
+            .map(|i| ((i * 7919) % 5000) as f32 / 700.0)
+            .collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut sorted: Vec<(usize, f32)> = logits.iter().copied().enumerate().collect();
+        sorted.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let max = sorted[0].1;
+        let total: f64 = logits.iter().map(|&x| ((x - max) as f64).exp()).sum();
+        let mut cum = 0.0;
+        let nucleus: std::collections::BTreeSet<u32> = sorted
+            .iter()
+            .take_while(|(_, x)| {
+                let before = cum;
+                cum += ((x - max) as f64).exp() / total;
+                before < 0.9
+            })
+            .map(|(i, _)| *i as u32)
+            .collect();
+        assert!(nucleus.len() > 256, "the test must exercise the doubling");
+        for _ in 0..60 {
+            assert!(nucleus.contains(&pick(&logits, 1.0, 0.9, &mut rng)));
+        }
     }
 
     #[test]
