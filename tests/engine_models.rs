@@ -119,3 +119,75 @@ fn hub_and_local_models_are_keyed_by_content() {
     assert!(String::from_utf8_lossy(&o.stderr)
         .contains("org/other@main is not in the Hugging Face cache"));
 }
+
+fn output_hashes(dir: &Path, folder: &str) -> Vec<(String, String)> {
+    let prov: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(folder).join("provenance.json")).unwrap())
+            .unwrap();
+    prov["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["output_hash"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn generate_samples_from_a_model_deterministically() {
+    let spec = "model m = hf(\"org/tiny\")\n\
+                dataset p = prompts(items = [\"Hi\", \"2+2?\"])\n\
+                dataset g = generate(m, p, sampling(max_tokens = 4, n = 2, seed = 1), system = \"Be brief.\")\n";
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        hub_cache(&d.join("hub"));
+        std::fs::write(d.join("s.inoc"), spec).unwrap();
+        let folder = stdout(&inoc(d, &["run", "s.inoc"]))
+            .lines()
+            .last()
+            .unwrap()
+            .to_string();
+        let hashes = output_hashes(d, &folder);
+        let plan: serde_json::Value =
+            serde_json::from_str(&stdout(&inoc(d, &["plan", "s.inoc", "--format", "json"])))
+                .unwrap();
+        let key = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "g")
+            .unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let obj = std::fs::read_dir(d.join("cache/objects").join(&key[..2]))
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with(&key))
+            .unwrap();
+        let rows: Vec<serde_json::Value> =
+            std::fs::read_to_string(obj.path().join("out/data.jsonl"))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        assert_eq!(rows.len(), 4);
+        for r in &rows {
+            let roles: Vec<&str> = r["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["role"].as_str().unwrap())
+                .collect();
+            assert_eq!(roles, vec!["user", "assistant"], "{r}");
+        }
+        runs.push(hashes);
+    }
+    assert_eq!(runs[0], runs[1]);
+}

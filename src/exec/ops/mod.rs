@@ -10,6 +10,7 @@
 //! and is deleted once the output is stored.
 
 pub mod dataset;
+pub mod generate;
 pub mod hf;
 pub mod local;
 pub mod model;
@@ -303,6 +304,7 @@ impl Registry {
         r.register(Arc::new(dataset::Prompts));
         r.register(Arc::new(dataset::Concat));
         r.register(Arc::new(dataset::Apply));
+        r.register(Arc::new(generate::Generate));
         r.register(Arc::new(local::Local));
         if std::env::var("INOC_TEST_OPS").is_ok_and(|v| v == "1") {
             testing::register(&mut r);

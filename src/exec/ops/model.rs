@@ -108,3 +108,17 @@ fn resolve(
         }
     })
 }
+
+/// Loads a model input (base weights, tokenizer, chat template, adapter).
+pub fn load(
+    ctx: &OpCtx<'_>,
+    input: &Input,
+) -> Result<crate::runtime::loader::LoadedModel, OpError> {
+    let (source, adapter) = open(ctx, input)?;
+    let opts = crate::runtime::loader::LoadOptions {
+        adapter,
+        ..Default::default()
+    };
+    crate::runtime::loader::LoadedModel::load_source(source, &opts)
+        .map_err(|e| OpError::failed(format!("loading model `{}`: {e}", input.name)))
+}
