@@ -555,6 +555,30 @@ mod tests {
         ));
     }
 
+    /// The config.json files of real checkpoints parse, and the parameter
+    /// count implied by the parsed config equals what transformers builds
+    /// from the same file (counted on the meta device).
+    #[test]
+    fn real_configs_parse_with_transformers_parameter_counts() {
+        let dir =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/configs");
+        let cases = [
+            ("Qwen2.5-0.5B-Instruct.json", 494_032_768, Arch::Qwen2),
+            ("Llama-3.2-1B-Instruct.json", 1_235_814_400, Arch::Llama),
+            ("SmolLM2-135M-Instruct.json", 134_515_008, Arch::Llama),
+        ];
+        for (file, params, arch) in cases {
+            let c = ModelConfig::from_file(&dir.join(file)).unwrap();
+            assert_eq!((c.arch, c.num_parameters()), (arch, params), "{file}");
+            assert!(c.tie_word_embeddings, "{file}");
+        }
+        let llama = ModelConfig::from_file(&dir.join("Llama-3.2-1B-Instruct.json")).unwrap();
+        assert_eq!(llama.eos_token_ids, vec![128001, 128008, 128009]);
+        assert!(
+            matches!(llama.rope_scaling, Some(RopeScaling::Llama3 { factor, .. }) if factor == 32.0)
+        );
+    }
+
     #[test]
     fn small_config_round_trips_through_json() {
         let c = ModelConfig::small(512, 128, 2, 4, 2, 256, 256).unwrap();
