@@ -322,6 +322,13 @@ impl DeviceChoice {
 mod tests {
     use super::*;
 
+    /// The engine runs steps on worker threads and shares loaded models.
+    #[test]
+    fn loaded_models_cross_threads() {
+        fn send_sync<T: Send + Sync + Clone>() {}
+        send_sync::<LoadedModel>();
+    }
+
     #[test]
     fn model_files_of_a_sharded_fixture() {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/llama3");
