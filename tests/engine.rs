@@ -353,6 +353,11 @@ fn changing_one_argument_reruns_it_and_its_consumers_only() {
     assert_eq!(plan["r"].0, "run");
     let why = env.ok(&["why", "exp.json", "t[s=1]"]);
     assert!(why.contains("argument `steps` changed (5 -> 6)"), "{why}");
+    let why = env.ok(&["why", "exp.json", "e"]);
+    assert!(
+        why.contains("input `t[s=1]` (argument `models[1]`) will be recomputed"),
+        "{why}"
+    );
     env.clear_oplog();
     env.run("exp.json");
     let log = env.oplog();

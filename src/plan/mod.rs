@@ -588,10 +588,10 @@ pub fn explain_change(
             .and_then(|x| x.as_str())
             .map(str::to_string)
     };
-    let arg = c
-        .path
-        .strip_prefix("args.")
-        .map(|p| p.replace(".args.", "."));
+    let arg = c.path.strip_prefix("args.").map(|p| {
+        let p = p.replace(".args.", ".").replace(".$family", "");
+        p.strip_suffix(".in").map(str::to_string).unwrap_or(p)
+    });
     if c.path == "schema" {
         return (
             "key schema".into(),
