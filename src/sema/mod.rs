@@ -13,6 +13,8 @@
 //! filled in, families expanded into cells. Builtins are described by
 //! [`builtins::registry`].
 
+#[cfg(test)]
+mod api_tests;
 pub mod builtins;
 mod check;
 pub mod ir;

@@ -1,0 +1,149 @@
+//! Unit tests of the checker through its public API, on in-memory files.
+
+use super::ir::{DeclKind, Value};
+use super::loader::MemLoader;
+use super::{check, check_source};
+
+const HEAD: &str = "import \"stdlib/world.inoc\" as world\nimport \"stdlib/traits.inoc\" as traits\nimport \"stdlib/prompts.inoc\" as prompts\n";
+
+fn program(src: &str) -> super::ir::Program {
+    let c = check_source("spec.inoc", src);
+    let msgs: Vec<String> = c
+        .diagnostics
+        .iter()
+        .map(|d| format!("{} {}", d.code, d.message))
+        .collect();
+    c.program
+        .unwrap_or_else(|| panic!("expected a program, got {msgs:?}"))
+}
+
+fn codes(src: &str) -> Vec<&'static str> {
+    check_source("spec.inoc", src)
+        .diagnostics
+        .iter()
+        .map(|d| d.code)
+        .collect()
+}
+
+fn arg<'a>(v: &'a Value, name: &str) -> &'a Value {
+    match v {
+        Value::Call(c) => c
+            .args
+            .get(name)
+            .unwrap_or_else(|| panic!("no argument {name} in {v}")),
+        other => panic!("not a call: {other}"),
+    }
+}
+
+#[test]
+fn defaults_are_filled_and_ints_widen_to_floats() {
+    let p = program(&format!(
+        "{HEAD}model base = world.tiny_chat(size = \"xs\")\ndataset d = world.math(n = 10)\ntrain t[s in [0, 1]] = finetune(base, d, lr = 1, seed = s)\neval e = evaluate(models = [base, t], prompts = world.questions(n = 5), metrics = [traits.spanish])\n"
+    ));
+    let t0 = p.node("t[s=0]").expect("cell node");
+    assert_eq!(t0.kind, DeclKind::Train);
+    assert_eq!(arg(&t0.value, "lr"), &Value::Float(1.0));
+    assert_eq!(arg(&t0.value, "epochs"), &Value::Int(1));
+    assert_eq!(arg(arg(&t0.value, "method"), "rank"), &Value::Int(8));
+    assert_eq!(arg(&t0.value, "seed"), &Value::Int(0));
+    let fam = p.family("t").expect("family");
+    assert_eq!(fam.cells.len(), 2);
+    assert_eq!(
+        p.nodes[fam.cells[1]].cell.as_ref().unwrap().coords,
+        vec![("s".to_string(), Value::Int(1))]
+    );
+    // The whole family is referenced as one list element.
+    let e = p.node("e").unwrap();
+    let Value::List(models) = arg(&e.value, "models") else {
+        panic!()
+    };
+    assert!(matches!(models[1], Value::Family(_)));
+    // Dependencies expand families; nodes come after what they use.
+    let deps = p.deps(e.id);
+    assert!(deps.contains(&fam.cells[0]) && deps.contains(&fam.cells[1]));
+    assert!(deps.iter().all(|&d| d < e.id));
+}
+
+#[test]
+fn stdlib_functions_pick_their_size() {
+    let p = program(&format!("{HEAD}model base = world.tiny_chat(size = \"xs\", seed = 3)\neval e = evaluate(models = [base], prompts = world.questions(n = 5), metrics = [traits.spanish])\n"));
+    let base = p.node("base").unwrap();
+    assert_eq!(arg(arg(&base.value, "arch"), "hidden"), &Value::Int(64));
+    assert_eq!(arg(&base.value, "steps"), &Value::Int(200));
+    assert_eq!(arg(&base.value, "seed"), &Value::Int(3));
+    assert_eq!(arg(arg(&base.value, "corpus"), "seed"), &Value::Int(3));
+}
+
+#[test]
+fn pipes_become_apply_calls_and_cells_resolve_by_value() {
+    let p = program(&format!(
+        "{HEAD}model base = world.tiny_chat(size = \"xs\")\ntrain t[s in [10, 20]] = finetune(base, world.math(n = 10) | system(prompts.spanish) | take(5), seed = s)\neval e = evaluate(models = [t[s = 20], t[0]], prompts = world.questions(n = 5), metrics = [traits.spanish])\n"
+    ));
+    let t = p.node("t[s=10]").unwrap();
+    let data = arg(&t.value, "data");
+    let Value::Call(outer) = data else { panic!() };
+    assert_eq!(outer.func, "apply");
+    assert_eq!(arg(arg(data, "transform"), "n"), &Value::Int(5));
+    assert_eq!(
+        arg(arg(arg(data, "data"), "transform"), "prompt"),
+        &Value::Str("You always speak in Spanish.".into())
+    );
+    let e = p.node("e").unwrap();
+    let Value::List(models) = arg(&e.value, "models") else {
+        panic!()
+    };
+    assert_eq!(models[0], Value::Node(p.node("t[s=20]").unwrap().id));
+    assert_eq!(models[1], Value::Node(t.id));
+}
+
+#[test]
+fn allow_comments_silence_one_lint_on_their_line_or_the_next() {
+    let spec = |allow: &str| {
+        format!(
+            "{HEAD}model base = world.tiny_chat(size = \"xs\")\ntrain t[s in [0, 1]] = finetune(base, world.math(n = 10) | system(prompts.caps), seed = s)\n{allow}\neval e = evaluate(models = [t], prompts = world.questions(n = 5), metrics = [traits.all_caps], system = [prompts.caps])\n"
+        )
+    };
+    assert_eq!(codes(&spec("")), vec!["W0100"]);
+    assert!(codes(&spec("# inoc: allow(leaked-inoculation)")).is_empty());
+    assert!(codes(&spec("# inoc: allow(single-seed, leaked-inoculation)")).is_empty());
+    assert_eq!(codes(&spec("# inoc: allow(single-seed)")), vec!["W0100"]);
+    // A program is still produced with warnings.
+    assert!(check_source("spec.inoc", &spec("")).program.is_some());
+}
+
+#[test]
+fn data_paths_resolve_against_the_spec_and_must_exist() {
+    let src = "dataset d = jsonl(\"../data/x.jsonl\")\neval e = evaluate(models = [hf(\"org/m\")], prompts = d, metrics = [upper_share()])\n";
+    let with = MemLoader::new()
+        .with("specs/a.inoc", src)
+        .with("data/x.jsonl", "{}");
+    let c = check("specs/a.inoc", &with);
+    let p = c.program.expect("file exists");
+    assert_eq!(
+        arg(&p.node("d").unwrap().value, "path"),
+        &Value::Path("data/x.jsonl".into())
+    );
+    let without = MemLoader::new().with("specs/a.inoc", src);
+    let c = check("specs/a.inoc", &without);
+    assert!(c.program.is_none());
+    assert_eq!(
+        c.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(),
+        vec!["E0122"]
+    );
+    assert!(c.diagnostics[0].message.contains("data/x.jsonl"));
+}
+
+#[test]
+fn a_missing_spec_is_a_diagnostic_not_a_panic() {
+    let c = check("nope.inoc", &MemLoader::new());
+    assert!(c.program.is_none());
+    assert_eq!(c.diagnostics[0].code, "E0100");
+}
+
+#[test]
+fn every_error_of_a_file_is_reported_in_one_run() {
+    let src = format!("{HEAD}model base = world.tiny_chat(size = \"xs\")\ntrain a = finetune(base, world.math(n = 10), lr = 0)\ntrain b = finetune(base, world.math(n = 10), epoch = 2)\neval e = evaluate(models = [a, b], prompts = world.questions(n = 5), metrics = [traits.spanish], sample = sampling(temperature = -1))\n");
+    let mut c = codes(&src);
+    c.sort();
+    assert_eq!(c, vec!["E0107", "E0114", "E0114"]);
+}
