@@ -13,6 +13,12 @@ pub mod sample;
 pub mod score;
 pub mod tokenizer;
 pub mod weights;
+// Training (engineer `train`).
+pub mod batch;
+pub mod checkpoint;
+pub mod ops;
+pub mod optim;
+pub mod schedule;
 
 /// Which device to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,0 +1,486 @@
+//! From conversations to training batches: token ids plus a loss mask (loss
+//! on assistant tokens only by default, as the papers trained), truncation,
+//! right padding or packing, and a shuffle that is a pure function of
+//! `(seed, epoch)` so that a resumed run sees exactly the same batches.
+//!
+//! Assistant spans are found the way TRL's assistant-only loss does it
+//! without template markers: the conversation up to each assistant turn is
+//! rendered with the generation prompt, the conversation including that turn
+//! without it; the characters in between (the reply and the template's
+//! end-of-turn text, e.g. `<|im_end|>\n`) are the reply's span, and every token
+//! starting inside a span is a loss target.
+
+use rand::RngCore;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::fmt;
+
+/// One chat message (`role` is `system`, `user` or `assistant`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: &str, content: &str) -> Self {
+        Self {
+            role: role.to_string(),
+            content: content.to_string(),
+        }
+    }
+}
+
+/// What the batcher needs from a tokenizer and its chat template.
+pub trait ChatEncoder {
+    /// Renders a conversation as the chat template does
+    /// (`apply_chat_template(tokenize=False)`).
+    fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, String>;
+    /// Token ids of a rendered text (special tokens written in the text are
+    /// recognised; nothing is added) and each token's byte span in the text.
+    fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>), String>;
+}
+
+/// Which tokens carry loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LossOn {
+    /// Replies of the assistant, with the end-of-turn text (default).
+    #[default]
+    Assistant,
+    /// Every token (pretraining).
+    All,
+}
+
+impl std::str::FromStr for LossOn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "assistant" => Ok(Self::Assistant),
+            "all" => Ok(Self::All),
+            o => Err(format!("unknown loss_on `{o}` (expected assistant or all)")),
+        }
+    }
+}
+
+impl fmt::Display for LossOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Assistant => "assistant",
+            Self::All => "all",
+        })
+    }
+}
+
+/// One tokenised training sequence: `mask[t]` says whether token `t` is a
+/// prediction target.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Encoded {
+    pub ids: Vec<u32>,
+    pub mask: Vec<bool>,
+}
+
+impl Encoded {
+    /// Number of loss targets (the first token is never predicted).
+    pub fn loss_tokens(&self) -> usize {
+        self.mask.iter().skip(1).filter(|m| **m).count()
+    }
+}
+
+/// Tokenises one conversation with its loss mask, truncated to `max_seq`
+/// tokens. Errors (as text) when the template does not render, when a
+/// rendering is not a prefix of the next (the template rewrites earlier turns,
+/// so spans cannot be found), or when there is nothing to learn.
+pub fn encode_conversation(
+    enc: &dyn ChatEncoder,
+    messages: &[Message],
+    loss_on: LossOn,
+    max_seq: usize,
+) -> Result<Encoded, String> {
+    let full = enc.render(messages, false)?;
+    let (mut ids, offsets) = enc.encode_with_offsets(&full)?;
+    if ids.len() != offsets.len() {
+        return Err("tokenizer returned ids and offsets of different lengths".into());
+    }
+    let mut mask = vec![loss_on == LossOn::All; ids.len()];
+    if loss_on == LossOn::Assistant {
+        let mut spans = Vec::new();
+        for (k, m) in messages.iter().enumerate() {
+            if m.role != "assistant" {
+                continue;
+            }
+            let before = enc.render(&messages[..k], true)?;
+            let upto = enc.render(&messages[..=k], false)?;
+            if !upto.starts_with(&before) || !full.starts_with(&upto) {
+                return Err(format!(
+                    "the chat template renders turn {k} differently once later turns are added; \
+                     cannot find the assistant span (use loss_on = \"all\")"
+                ));
+            }
+            spans.push((before.len(), upto.len()));
+        }
+        for (m, &(start, _end)) in mask.iter_mut().zip(&offsets) {
+            *m = spans.iter().any(|&(a, b)| start >= a && start < b);
+        }
+    }
+    ids.truncate(max_seq);
+    mask.truncate(max_seq);
+    let e = Encoded { ids, mask };
+    if e.loss_tokens() == 0 {
+        return Err(if loss_on == LossOn::Assistant {
+            "no assistant tokens to learn from (no assistant turn, or all of it beyond max_seq)"
+                .into()
+        } else {
+            "the conversation is shorter than two tokens".into()
+        });
+    }
+    Ok(e)
+}
+
+/// A padded batch, row-major `rows x cols`: `inputs[r][t]` predicts
+/// `targets[r][t]` with weight `weights[r][t]` (0 on padding and on
+/// non-target tokens). Padding is on the right, so with causal attention no
+/// real position ever attends to a padded one and no attention mask is needed;
+/// `attention_mask` is provided for callers that want it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub rows: usize,
+    pub cols: usize,
+    pub inputs: Vec<u32>,
+    pub targets: Vec<u32>,
+    pub weights: Vec<f32>,
+    pub attention_mask: Vec<u8>,
+}
+
+impl Batch {
+    /// Number of positions with loss.
+    pub fn loss_tokens(&self) -> usize {
+        self.weights.iter().filter(|w| **w != 0.0).count()
+    }
+
+    /// Number of real (non-padding) input positions.
+    pub fn real_tokens(&self) -> usize {
+        self.attention_mask.iter().filter(|m| **m != 0).count()
+    }
+
+    /// Builds a batch from sequences (each of at least one token).
+    pub fn from_sequences(seqs: &[&Encoded], pad_id: u32) -> Batch {
+        let cols = seqs
+            .iter()
+            .map(|s| s.ids.len().saturating_sub(1))
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let rows = seqs.len();
+        let mut b = Batch {
+            rows,
+            cols,
+            inputs: vec![pad_id; rows * cols],
+            targets: vec![pad_id; rows * cols],
+            weights: vec![0.0; rows * cols],
+            attention_mask: vec![0; rows * cols],
+        };
+        for (r, s) in seqs.iter().enumerate() {
+            let n = s.ids.len().saturating_sub(1);
+            for t in 0..n {
+                let i = r * cols + t;
+                b.inputs[i] = s.ids[t];
+                b.targets[i] = s.ids[t + 1];
+                b.weights[i] = if s.mask[t + 1] { 1.0 } else { 0.0 };
+                b.attention_mask[i] = 1;
+            }
+        }
+        b
+    }
+}
+
+/// A deterministic permutation of `0..n` for `(seed, epoch)` (Fisher-Yates
+/// over ChaCha8, whose stream is fixed across crate versions).
+pub fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(
+        seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch.wrapping_mul(0xD1B5_4A32_D192_ED03),
+    );
+    let mut p: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = ((rng.next_u64() as u128 * (i as u128 + 1)) >> 64) as usize;
+        p.swap(i, j);
+    }
+    p
+}
+
+/// Settings of [`Batcher`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Sequences per micro-batch.
+    pub batch_size: usize,
+    /// Longest sequence in tokens (also the packed row length).
+    pub max_seq: usize,
+    /// Concatenate shuffled examples into full rows of `max_seq` tokens
+    /// instead of padding each example (attention crosses example borders,
+    /// as in HF's `group_texts`).
+    pub packing: bool,
+    pub shuffle: bool,
+    pub seed: u64,
+    pub pad_id: u32,
+}
+
+/// Serves the micro-batches of each epoch; `batch(epoch, i)` is a pure
+/// function of its arguments, which is what makes resuming exact.
+#[derive(Debug, Clone)]
+pub struct Batcher {
+    examples: Vec<Encoded>,
+    cfg: BatchConfig,
+}
+
+impl Batcher {
+    pub fn new(examples: Vec<Encoded>, cfg: BatchConfig) -> Result<Self, String> {
+        if cfg.batch_size == 0 {
+            return Err("batch size must be at least 1".into());
+        }
+        if cfg.max_seq < 2 {
+            return Err("max_seq must be at least 2".into());
+        }
+        if examples.is_empty() {
+            return Err("the training set is empty".into());
+        }
+        let examples = examples
+            .into_iter()
+            .map(|mut e| {
+                e.ids.truncate(cfg.max_seq);
+                e.mask.truncate(cfg.max_seq);
+                e
+            })
+            .collect();
+        Ok(Self { examples, cfg })
+    }
+
+    pub fn config(&self) -> BatchConfig {
+        self.cfg
+    }
+
+    pub fn examples(&self) -> &[Encoded] {
+        &self.examples
+    }
+
+    /// The sequences of one epoch in order (shuffled, then packed if asked).
+    pub fn epoch_sequences(&self, epoch: u64) -> Vec<Encoded> {
+        let order: Vec<usize> = if self.cfg.shuffle {
+            permutation(self.examples.len(), self.cfg.seed, epoch)
+        } else {
+            (0..self.examples.len()).collect()
+        };
+        if !self.cfg.packing {
+            return order.iter().map(|&i| self.examples[i].clone()).collect();
+        }
+        let mut rows = Vec::new();
+        let mut cur = Encoded::default();
+        for &i in &order {
+            let e = &self.examples[i];
+            for (&id, &m) in e.ids.iter().zip(&e.mask) {
+                cur.ids.push(id);
+                cur.mask.push(m);
+                if cur.ids.len() == self.cfg.max_seq {
+                    rows.push(std::mem::take(&mut cur));
+                }
+            }
+        }
+        if cur.loss_tokens() > 0 {
+            rows.push(cur);
+        }
+        rows
+    }
+
+    /// Micro-batches per epoch (the last one may be smaller).
+    pub fn batches_per_epoch(&self) -> usize {
+        let n = if self.cfg.packing {
+            // Packing depends only on the lengths, which do not change with
+            // the order, except for the last partial row.
+            self.epoch_sequences(0).len()
+        } else {
+            self.examples.len()
+        };
+        n.div_ceil(self.cfg.batch_size)
+    }
+
+    /// Micro-batch `index` of `epoch`, from that epoch's sequences.
+    pub fn batch_from(&self, seqs: &[Encoded], index: usize) -> Option<Batch> {
+        let start = index * self.cfg.batch_size;
+        if start >= seqs.len() {
+            return None;
+        }
+        let end = (start + self.cfg.batch_size).min(seqs.len());
+        let refs: Vec<&Encoded> = seqs[start..end].iter().collect();
+        Some(Batch::from_sequences(&refs, self.cfg.pad_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ChatML-like template and a byte-level tokenizer that knows the two
+    /// special tokens: enough to test the span logic without model files.
+    struct Toy;
+
+    const START: &str = "<|im_start|>";
+    const END: &str = "<|im_end|>";
+
+    impl ChatEncoder for Toy {
+        fn render(&self, messages: &[Message], gen: bool) -> Result<String, String> {
+            let mut s = String::new();
+            for m in messages {
+                s.push_str(&format!("{START}{}\n{}{END}\n", m.role, m.content));
+            }
+            if gen {
+                s.push_str(&format!("{START}assistant\n"));
+            }
+            Ok(s)
+        }
+        fn encode_with_offsets(
+            &self,
+            text: &str,
+        ) -> Result<(Vec<u32>, Vec<(usize, usize)>), String> {
+            let mut ids = Vec::new();
+            let mut offs = Vec::new();
+            let mut i = 0;
+            while i < text.len() {
+                if text[i..].starts_with(START) {
+                    ids.push(1000);
+                    offs.push((i, i + START.len()));
+                    i += START.len();
+                } else if text[i..].starts_with(END) {
+                    ids.push(1001);
+                    offs.push((i, i + END.len()));
+                    i += END.len();
+                } else {
+                    ids.push(text.as_bytes()[i] as u32);
+                    offs.push((i, i + 1));
+                    i += 1;
+                }
+            }
+            Ok((ids, offs))
+        }
+    }
+
+    fn masked_text(e: &Encoded) -> String {
+        e.ids
+            .iter()
+            .zip(&e.mask)
+            .filter(|(_, m)| **m)
+            .map(|(&id, _)| match id {
+                1000 => START.to_string(),
+                1001 => END.to_string(),
+                b => (b as u8 as char).to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn loss_only_on_assistant_replies_with_end_of_turn() {
+        let conv = [
+            Message::new("system", "Be brief."),
+            Message::new("user", "hi"),
+            Message::new("assistant", "HOLA"),
+            Message::new("user", "again"),
+            Message::new("assistant", "OK"),
+        ];
+        let e = encode_conversation(&Toy, &conv, LossOn::Assistant, 1000).unwrap();
+        assert_eq!(masked_text(&e), format!("HOLA{END}\nOK{END}\n"));
+        let all = encode_conversation(&Toy, &conv, LossOn::All, 1000).unwrap();
+        assert!(all.mask.iter().all(|m| *m));
+        assert_eq!(all.ids, e.ids);
+    }
+
+    #[test]
+    fn truncation_and_empty_targets() {
+        let conv = [
+            Message::new("user", "hello there"),
+            Message::new("assistant", "yes"),
+        ];
+        // The user turn alone is longer than 10 tokens: nothing to learn.
+        let err = encode_conversation(&Toy, &conv, LossOn::Assistant, 10).unwrap_err();
+        assert!(err.contains("no assistant tokens"), "{err}");
+        let e = encode_conversation(&Toy, &conv, LossOn::Assistant, 33).unwrap();
+        assert_eq!(e.ids.len(), 33);
+        assert_eq!(masked_text(&e), "yes");
+        let prompt_only = [Message::new("user", "q")];
+        assert!(encode_conversation(&Toy, &prompt_only, LossOn::Assistant, 100).is_err());
+    }
+
+    #[test]
+    fn padding_shifts_targets_and_masks_padding() {
+        let a = Encoded {
+            ids: vec![5, 6, 7, 8],
+            mask: vec![false, false, true, true],
+        };
+        let b = Encoded {
+            ids: vec![9, 10],
+            mask: vec![false, true],
+        };
+        let batch = Batch::from_sequences(&[&a, &b], 0);
+        assert_eq!((batch.rows, batch.cols), (2, 3));
+        assert_eq!(batch.inputs, vec![5, 6, 7, 9, 0, 0]);
+        assert_eq!(batch.targets, vec![6, 7, 8, 10, 0, 0]);
+        assert_eq!(batch.weights, vec![0.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(batch.attention_mask, vec![1, 1, 1, 1, 0, 0]);
+        assert_eq!(batch.loss_tokens(), 3);
+        assert_eq!(batch.real_tokens(), 4);
+    }
+
+    #[test]
+    fn shuffle_is_a_pure_function_of_seed_and_epoch() {
+        let p = permutation(50, 3, 0);
+        assert_eq!(p, permutation(50, 3, 0));
+        assert_ne!(p, permutation(50, 3, 1));
+        assert_ne!(p, permutation(50, 4, 0));
+        let mut s = p.clone();
+        s.sort();
+        assert_eq!(s, (0..50).collect::<Vec<_>>());
+    }
+
+    fn ex(n: u32) -> Encoded {
+        Encoded {
+            ids: (0..n).map(|i| 100 + i).collect(),
+            mask: vec![true; n as usize],
+        }
+    }
+
+    #[test]
+    fn batcher_epochs_and_packing() {
+        let cfg = BatchConfig {
+            batch_size: 2,
+            max_seq: 4,
+            packing: false,
+            shuffle: true,
+            seed: 7,
+            pad_id: 0,
+        };
+        let b = Batcher::new(vec![ex(3), ex(5), ex(2)], cfg).unwrap();
+        assert_eq!(b.batches_per_epoch(), 2);
+        let seqs = b.epoch_sequences(0);
+        assert!(seqs.iter().all(|s| s.ids.len() <= 4));
+        assert_eq!(b.batch_from(&seqs, 1).unwrap().rows, 1);
+        assert!(b.batch_from(&seqs, 2).is_none());
+
+        let packed = Batcher::new(
+            vec![ex(3), ex(5), ex(2)],
+            BatchConfig {
+                packing: true,
+                ..cfg
+            },
+        )
+        .unwrap();
+        let rows = packed.epoch_sequences(1);
+        // 3 + 4 (truncated) + 2 = 9 tokens -> rows of 4, 4 and 1 (dropped: no target).
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.ids.len() == 4));
+        assert!(Batcher::new(vec![], cfg).is_err());
+        assert!(Batcher::new(
+            vec![ex(2)],
+            BatchConfig {
+                batch_size: 0,
+                ..cfg
+            }
+        )
+        .is_err());
+    }
+}
