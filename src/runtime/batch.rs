@@ -3,43 +3,16 @@
 //! right padding or packing, and a shuffle that is a pure function of
 //! `(seed, epoch)` so that a resumed run sees exactly the same batches.
 //!
-//! Assistant spans are found the way TRL's assistant-only loss does it
-//! without template markers: the conversation up to each assistant turn is
-//! rendered with the generation prompt, the conversation including that turn
-//! without it; the characters in between (the reply and the template's
-//! end-of-turn text, e.g. `<|im_end|>\n`) are the reply's span, and every token
-//! starting inside a span is a loss target.
+//! Assistant spans come from the chat template (`ChatTemplate::assistant_spans`:
+//! the conversation up to each reply rendered with the generation prompt vs.
+//! including it), so the reply and its end-of-turn text carry loss.
 
+use super::chat_template::Message;
+use super::loader::LoadedModel;
 use rand::RngCore;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::fmt;
-
-/// One chat message (`role` is `system`, `user` or `assistant`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    pub role: String,
-    pub content: String,
-}
-
-impl Message {
-    pub fn new(role: &str, content: &str) -> Self {
-        Self {
-            role: role.to_string(),
-            content: content.to_string(),
-        }
-    }
-}
-
-/// What the batcher needs from a tokenizer and its chat template.
-pub trait ChatEncoder {
-    /// Renders a conversation as the chat template does
-    /// (`apply_chat_template(tokenize=False)`).
-    fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, String>;
-    /// Token ids of a rendered text (special tokens written in the text are
-    /// recognised; nothing is added) and each token's byte span in the text.
-    fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>), String>;
-}
 
 /// Which tokens carry loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,42 +59,23 @@ impl Encoded {
     }
 }
 
-/// Tokenises one conversation with its loss mask, truncated to `max_seq`
-/// tokens. Errors (as text) when the template does not render, when a
-/// rendering is not a prefix of the next (the template rewrites earlier turns,
-/// so spans cannot be found), or when there is nothing to learn.
-pub fn encode_conversation(
-    enc: &dyn ChatEncoder,
+/// Tokenises one conversation for training with its loss mask (the
+/// assistant spans come from [`LoadedModel::encode_for_training`]: each reply
+/// with its end-of-turn text), truncated to `max_seq` tokens. Errors when the
+/// template cannot render the conversation or there is nothing to learn.
+pub fn encode_example(
+    lm: &LoadedModel,
     messages: &[Message],
     loss_on: LossOn,
     max_seq: usize,
 ) -> Result<Encoded, String> {
-    let full = enc.render(messages, false)?;
-    let (mut ids, offsets) = enc.encode_with_offsets(&full)?;
-    if ids.len() != offsets.len() {
-        return Err("tokenizer returned ids and offsets of different lengths".into());
-    }
-    let mut mask = vec![loss_on == LossOn::All; ids.len()];
-    if loss_on == LossOn::Assistant {
-        let mut spans = Vec::new();
-        for (k, m) in messages.iter().enumerate() {
-            if m.role != "assistant" {
-                continue;
-            }
-            let before = enc.render(&messages[..k], true)?;
-            let upto = enc.render(&messages[..=k], false)?;
-            if !upto.starts_with(&before) || !full.starts_with(&upto) {
-                return Err(format!(
-                    "the chat template renders turn {k} differently once later turns are added; \
-                     cannot find the assistant span (use loss_on = \"all\")"
-                ));
-            }
-            spans.push((before.len(), upto.len()));
-        }
-        for (m, &(start, _end)) in mask.iter_mut().zip(&offsets) {
-            *m = spans.iter().any(|&(a, b)| start >= a && start < b);
-        }
-    }
+    let (mut ids, mask) = lm
+        .encode_for_training(messages)
+        .map_err(|e| e.to_string())?;
+    let mut mask = match loss_on {
+        LossOn::Assistant => mask,
+        LossOn::All => vec![true; ids.len()],
+    };
     ids.truncate(max_seq);
     mask.truncate(max_seq);
     let e = Encoded { ids, mask };
@@ -317,93 +271,49 @@ impl Batcher {
 mod tests {
     use super::*;
 
-    /// A ChatML-like template and a byte-level tokenizer that knows the two
-    /// special tokens: enough to test the span logic without model files.
-    struct Toy;
-
-    const START: &str = "<|im_start|>";
-    const END: &str = "<|im_end|>";
-
-    impl ChatEncoder for Toy {
-        fn render(&self, messages: &[Message], gen: bool) -> Result<String, String> {
-            let mut s = String::new();
-            for m in messages {
-                s.push_str(&format!("{START}{}\n{}{END}\n", m.role, m.content));
-            }
-            if gen {
-                s.push_str(&format!("{START}assistant\n"));
-            }
-            Ok(s)
-        }
-        fn encode_with_offsets(
-            &self,
-            text: &str,
-        ) -> Result<(Vec<u32>, Vec<(usize, usize)>), String> {
-            let mut ids = Vec::new();
-            let mut offs = Vec::new();
-            let mut i = 0;
-            while i < text.len() {
-                if text[i..].starts_with(START) {
-                    ids.push(1000);
-                    offs.push((i, i + START.len()));
-                    i += START.len();
-                } else if text[i..].starts_with(END) {
-                    ids.push(1001);
-                    offs.push((i, i + END.len()));
-                    i += END.len();
-                } else {
-                    ids.push(text.as_bytes()[i] as u32);
-                    offs.push((i, i + 1));
-                    i += 1;
-                }
-            }
-            Ok((ids, offs))
-        }
+    fn qwen() -> LoadedModel {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf/qwen2");
+        LoadedModel::load(dir, &Default::default()).unwrap()
     }
 
-    fn masked_text(e: &Encoded) -> String {
-        e.ids
+    fn masked_text(lm: &LoadedModel, e: &Encoded) -> String {
+        let ids: Vec<u32> = e
+            .ids
             .iter()
             .zip(&e.mask)
             .filter(|(_, m)| **m)
-            .map(|(&id, _)| match id {
-                1000 => START.to_string(),
-                1001 => END.to_string(),
-                b => (b as u8 as char).to_string(),
-            })
-            .collect()
+            .map(|(i, _)| *i)
+            .collect();
+        lm.tokenizer().decode(&ids, false).unwrap()
     }
 
     #[test]
     fn loss_only_on_assistant_replies_with_end_of_turn() {
+        let lm = qwen();
         let conv = [
-            Message::new("system", "Be brief."),
-            Message::new("user", "hi"),
-            Message::new("assistant", "HOLA"),
-            Message::new("user", "again"),
-            Message::new("assistant", "OK"),
+            Message::system("Be brief."),
+            Message::user("hi"),
+            Message::assistant("HOLA"),
+            Message::user("again"),
+            Message::assistant("OK"),
         ];
-        let e = encode_conversation(&Toy, &conv, LossOn::Assistant, 1000).unwrap();
-        assert_eq!(masked_text(&e), format!("HOLA{END}\nOK{END}\n"));
-        let all = encode_conversation(&Toy, &conv, LossOn::All, 1000).unwrap();
+        let e = encode_example(&lm, &conv, LossOn::Assistant, 1000).unwrap();
+        let text = masked_text(&lm, &e);
+        assert!(text.starts_with("HOLA<|im_end|>"), "{text:?}");
+        assert!(text.contains("OK<|im_end|>"), "{text:?}");
+        assert!(
+            !text.contains("again") && !text.contains("brief"),
+            "{text:?}"
+        );
+        let all = encode_example(&lm, &conv, LossOn::All, 1000).unwrap();
         assert!(all.mask.iter().all(|m| *m));
         assert_eq!(all.ids, e.ids);
-    }
-
-    #[test]
-    fn truncation_and_empty_targets() {
-        let conv = [
-            Message::new("user", "hello there"),
-            Message::new("assistant", "yes"),
-        ];
-        // The user turn alone is longer than 10 tokens: nothing to learn.
-        let err = encode_conversation(&Toy, &conv, LossOn::Assistant, 10).unwrap_err();
+        // Truncated before the reply: nothing to learn.
+        let err = encode_example(&lm, &conv[..3], LossOn::Assistant, 5).unwrap_err();
         assert!(err.contains("no assistant tokens"), "{err}");
-        let e = encode_conversation(&Toy, &conv, LossOn::Assistant, 33).unwrap();
-        assert_eq!(e.ids.len(), 33);
-        assert_eq!(masked_text(&e), "yes");
-        let prompt_only = [Message::new("user", "q")];
-        assert!(encode_conversation(&Toy, &prompt_only, LossOn::Assistant, 100).is_err());
+        let cut = encode_example(&lm, &conv, LossOn::Assistant, e.ids.len() - 3).unwrap();
+        assert_eq!(cut.ids.len(), e.ids.len() - 3);
+        assert!(encode_example(&lm, &[Message::user("q")], LossOn::Assistant, 100).is_err());
     }
 
     #[test]

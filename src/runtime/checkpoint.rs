@@ -67,6 +67,9 @@ fn corrupt(path: &Path, e: impl std::fmt::Display) -> CheckpointError {
     }
 }
 
+/// Writes extra files (the exported model) into a checkpoint's `export/`.
+pub type ExportFn<'a> = &'a dyn Fn(&Path) -> Result<(), String>;
+
 /// Directory name of the checkpoint after `step` steps.
 pub fn dir_name(step: u64) -> String {
     format!("checkpoint-{step:06}")
@@ -79,7 +82,7 @@ pub fn save(
     state: &TrainerState,
     trainable: &[(String, Tensor)],
     optimizer: &AdamWState,
-    export: Option<&dyn Fn(&Path) -> Result<(), String>>,
+    export: Option<ExportFn<'_>>,
 ) -> Result<PathBuf, CheckpointError> {
     std::fs::create_dir_all(run_dir).map_err(|e| io(run_dir, e))?;
     let final_dir = run_dir.join(dir_name(state.step));

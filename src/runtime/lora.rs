@@ -196,7 +196,8 @@ impl LoraLayer {
         } else {
             x.clone()
         };
-        Ok((x.matmul(&self.a.t()?)?.matmul(&self.b.t()?)? * self.scale)?)
+        let h = super::ops::linear(&x, &self.a, None)?;
+        Ok((super::ops::linear(&h, &self.b, None)? * self.scale)?)
     }
 }
 

@@ -15,10 +15,12 @@ pub mod tokenizer;
 pub mod weights;
 // Training (engineer `train`).
 pub mod batch;
+pub mod bench;
 pub mod checkpoint;
 pub mod ops;
 pub mod optim;
 pub mod schedule;
+pub mod train;
 
 /// Which device to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

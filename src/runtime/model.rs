@@ -3,7 +3,9 @@
 //! RMSNorm, tied or untied lm_head.
 //!
 //! Two paths through the same weights:
-//! - [`Mode::Train`]: only differentiable ops (`rms_norm_slow`, a rope written
+//! - [`Mode::Train`]: only differentiable ops: the fused CPU kernels of
+//!   `runtime::ops` (hand-written backward, no frozen-weight gradient) for
+//!   unpadded batches, the plain candle compositions otherwise (a rope written
 //!   with tensor ops, `ops::softmax`); LoRA dropout is active. Candle's fused
 //!   ops have no backward and would stop gradients silently.
 //! - [`Mode::Infer`]: fused kernels (`ops::rms_norm`, `rotary_emb::rope`,
@@ -84,10 +86,9 @@ impl Linear {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let (b, t, i) = x.dims3()?;
         let x2 = x.reshape((b * t, i))?;
-        let mut y = x2.matmul(&self.weight.t()?)?;
-        if let Some(bias) = &self.bias {
-            y = y.broadcast_add(bias)?;
-        }
+        // Fused on CPU: one gemm without transposes, and no gradient for a
+        // frozen weight (engineer `train`, runtime::ops).
+        let mut y = super::ops::linear(&x2, &self.weight, self.bias.as_ref())?;
         if let Some(lora) = &self.lora {
             y = (y + lora.forward(&x2, mode)?)?;
         }
@@ -97,7 +98,7 @@ impl Linear {
 
 fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, mode: Mode) -> Result<Tensor> {
     Ok(match mode {
-        Mode::Train => candle_nn::ops::rms_norm_slow(x, w, eps as f32)?,
+        Mode::Train => super::ops::rms_norm(x, w, eps)?,
         Mode::Infer => candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?,
     })
 }
@@ -106,6 +107,9 @@ fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, mode: Mode) -> Result<Tensor> {
 struct Rope {
     cos: Tensor,
     sin: Tensor,
+    /// Every row has positions 0..t and no padding before its tokens, so
+    /// the mask is plain causal (the fused training path applies).
+    causal_only: bool,
 }
 
 impl Rope {
@@ -183,6 +187,19 @@ impl Attention {
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (h, kvh, d) = (self.heads, self.kv_heads, self.head_dim);
+        if mode == Mode::Train && cache.is_none() && rope.causal_only {
+            // Training on unpadded / right-padded rows: every row has positions
+            // 0..t and a plain causal mask, so the fused kernels apply; they
+            // work in (b, t, heads, d) layout without transposes.
+            let q = self.q.forward(x, mode)?.reshape((b, t, h, d))?;
+            let k = self.k.forward(x, mode)?.reshape((b, t, kvh, d))?;
+            let v = self.v.forward(x, mode)?.reshape((b, t, kvh, d))?;
+            let (cos, sin) = (rope.cos.get(0)?, rope.sin.get(0)?);
+            let q = super::ops::rope(&q, &cos, &sin)?;
+            let k = super::ops::rope(&k, &cos, &sin)?;
+            let y = super::ops::causal_attention(&q, &k, &v, 1.0 / (d as f64).sqrt())?;
+            return self.o.forward(&y.reshape((b, t, h * d))?, mode);
+        }
         let split = |y: Tensor, n: usize| -> Result<Tensor> {
             Ok(y.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous()?)
         };
@@ -234,7 +251,7 @@ struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let h = (self.gate.forward(x, mode)?.silu()? * self.up.forward(x, mode)?)?;
+        let h = super::ops::silu_mul(&self.gate.forward(x, mode)?, &self.up.forward(x, mode)?)?;
         self.down.forward(&h, mode)
     }
 }
@@ -515,7 +532,11 @@ impl Model {
         let flat: Vec<u32> = positions.iter().flatten().copied().collect();
         let idx = Tensor::from_vec(flat, b * t, &self.device)?;
         let half = self.cfg.head_dim / 2;
+        let causal_only = positions
+            .iter()
+            .all(|r| r.iter().enumerate().all(|(i, &p)| p as usize == i));
         Ok(Rope {
+            causal_only,
             cos: self
                 .cos_table
                 .index_select(&idx, 0)?
@@ -550,7 +571,9 @@ impl Model {
             }
         }
         let mask = Tensor::from_vec(bias, (b, 1, 1, t, t), &self.device)?;
-        self.run_blocks(ids, &self.rope_for(&positions)?, &mask, None, mode)
+        let mut rope = self.rope_for(&positions)?;
+        rope.causal_only &= valid.iter().all(|r| r.iter().all(|v| *v));
+        self.run_blocks(ids, &rope, &mask, None, mode)
     }
 
     fn run_blocks(
@@ -581,7 +604,7 @@ impl Model {
         let w = self.lm_head.as_ref().unwrap_or(&self.embed);
         let dims = hidden.dims().to_vec();
         let n: usize = dims[..dims.len() - 1].iter().product();
-        let flat = hidden.reshape((n, dims[dims.len() - 1]))?.matmul(&w.t()?)?;
+        let flat = super::ops::linear(&hidden.reshape((n, dims[dims.len() - 1]))?, w, None)?;
         let mut out = dims[..dims.len() - 1].to_vec();
         out.push(self.cfg.vocab_size);
         Ok(flat.reshape(out)?.to_dtype(DType::F32)?)

@@ -161,6 +161,13 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
+impl SendPtr {
+    /// Taking `self` makes closures capture the whole (Send) wrapper.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Linear layer: y = x W^T (+ b), no gradient for a frozen W.
 
@@ -658,7 +665,6 @@ impl CustomOp3 for AttentionOp {
             let hki = hi / dm.group();
             let qo = dm.off(bi, hi, h);
             let ko = dm.off(bi, hki, hk);
-            let out_p = out_p;
             unsafe {
                 // P = Q K^T * scale (s x s)
                 gemm(
@@ -695,7 +701,7 @@ impl CustomOp3 for AttentionOp {
                     s,
                     d,
                     s,
-                    out_p.0.add(qo),
+                    out_p.get().add(qo),
                     h * d,
                     false,
                     Mat::rm(p.as_ptr(), s),
@@ -750,7 +756,6 @@ impl CustomOp3 for AttentionOp {
                             // One task per (batch, kv head): the query heads of a
                             // group accumulate into the same dK/dV rows.
                             (0..b * hk).into_par_iter().for_each(|task| {
-                                let (dqp, dkp, dvp) = (dqp, dkp, dvp);
                                 let (bi, hki) = (task / hk, task % hk);
                                 let ko = dm.off(bi, hki, hk);
                                 let mut ds = vec![0f32; s * s];
@@ -765,7 +770,7 @@ impl CustomOp3 for AttentionOp {
                                             s,
                                             d,
                                             s,
-                                            dvp.0.add(ko),
+                                            dvp.get().add(ko),
                                             hk * d,
                                             true,
                                             Mat::tr(p.as_ptr(), s),
@@ -811,7 +816,7 @@ impl CustomOp3 for AttentionOp {
                                             s,
                                             d,
                                             s,
-                                            dqp.0.add(qo),
+                                            dqp.get().add(qo),
                                             h * d,
                                             false,
                                             Mat::rm(ds.as_ptr(), s),
@@ -824,7 +829,7 @@ impl CustomOp3 for AttentionOp {
                                             s,
                                             d,
                                             s,
-                                            dkp.0.add(ko),
+                                            dkp.get().add(ko),
                                             hk * d,
                                             true,
                                             Mat::tr(ds.as_ptr(), s),

@@ -1,0 +1,381 @@
+//! Runtime benchmarks on the shapes of `benches/torch_reference.py`
+//! (a copy of ../shared/bench/torch_reference.py): training tokens/s (full and
+//! LoRA r8 on q,v) and sampling tokens/s (batch 1 and 16, 128 new tokens) for
+//! the ~3.4M "tiny" and ~27M "small" Llama configs. Run by `inoc bench
+//! runtime` and `cargo bench --bench runtime`; when a Python with torch is
+//! named by `INOC_TORCH_PYTHON`, the PyTorch reference runs in the same
+//! process session, row by row, and ratios are printed.
+
+use super::batch::Encoded;
+use super::config::ModelConfig;
+use super::lora::LoraConfig;
+use super::model::Model;
+use super::schedule::ScheduleKind;
+use super::train::{train, Length, Method, TrainConfig};
+use candle_core::{DType, Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+use std::time::Instant;
+
+/// Sizes candle's and our kernels' thread pools (rayon's global pool, which
+/// gemm and candle use; `RAYON_NUM_THREADS` for candle's own count). Call
+/// before any tensor work.
+pub fn setup_threads(n: usize) {
+    std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global();
+}
+
+/// One benchmark shape.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub name: &'static str,
+    pub vocab: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub ffn: usize,
+    pub batch: usize,
+    pub seq: usize,
+}
+
+pub const TINY: Shape = Shape {
+    name: "tiny",
+    vocab: 2000,
+    hidden: 256,
+    layers: 4,
+    heads: 4,
+    kv_heads: 2,
+    ffn: 688,
+    batch: 8,
+    seq: 128,
+};
+
+pub const SMALL: Shape = Shape {
+    name: "small",
+    vocab: 8000,
+    hidden: 512,
+    layers: 8,
+    heads: 8,
+    kv_heads: 4,
+    ffn: 1376,
+    batch: 8,
+    seq: 256,
+};
+
+/// One measured row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub bench: String,
+    pub config: String,
+    pub mode: String,
+    pub tokens_per_s: f64,
+}
+
+fn model_for(s: &Shape) -> Result<Model, String> {
+    let cfg = ModelConfig::small(
+        s.vocab, s.hidden, s.layers, s.heads, s.kv_heads, s.ffn, 1024,
+    )
+    .map_err(|e| e.to_string())?;
+    Model::init_random(cfg, 0, &Device::Cpu, DType::F32).map_err(|e| e.to_string())
+}
+
+/// Training throughput: `warmup + steps` optimiser steps on random tokens,
+/// loss on every position, AdamW(lr 1e-3, wd 0.01); the median step.
+pub fn bench_train(s: &Shape, lora: bool, warmup: usize, steps: usize) -> Result<Row, String> {
+    let mut model = model_for(s)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let n = s.batch * (warmup + steps);
+    let examples: Vec<Encoded> = (0..n)
+        .map(|_| Encoded {
+            ids: (0..=s.seq)
+                .map(|_| rng.random_range(0..s.vocab as u32))
+                .collect(),
+            mask: vec![true; s.seq + 1],
+        })
+        .collect();
+    let method = if lora {
+        Method::Lora(LoraConfig {
+            rank: 8,
+            alpha: 16.0,
+            dropout: 0.0,
+            use_rslora: false,
+            target_modules: vec!["q_proj".into(), "v_proj".into()],
+        })
+    } else {
+        Method::Full
+    };
+    let cfg = TrainConfig {
+        method,
+        length: Length::Steps((warmup + steps) as u64),
+        batch_size: s.batch,
+        lr: 1e-3,
+        schedule: ScheduleKind::Constant,
+        weight_decay: 0.01,
+        max_grad_norm: 0.0,
+        max_seq: s.seq + 1,
+        ..TrainConfig::default()
+    };
+    let mut times = Vec::new();
+    let mut last = Instant::now();
+    train(
+        &mut model,
+        examples,
+        &cfg,
+        None,
+        &mut |p| {
+            let now = Instant::now();
+            if p.step as usize > warmup {
+                times.push(now.duration_since(last).as_secs_f64());
+            }
+            last = now;
+        },
+        &|| false,
+    )
+    .map_err(|e| e.to_string())?;
+    let med = median(&mut times);
+    Ok(Row {
+        bench: "train".into(),
+        config: s.name.into(),
+        mode: if lora { "lora" } else { "full" }.into(),
+        tokens_per_s: (s.batch * s.seq) as f64 / med,
+    })
+}
+
+/// Sampling throughput: a 16-token random prompt, 128 new tokens with the
+/// KV cache, greedy (`temperature == 0`) or sampled; the median of `reps`.
+pub fn bench_sample(s: &Shape, batch: usize, temperature: f64, reps: usize) -> Result<Row, String> {
+    let model = model_for(s)?;
+    let new_tokens = 128;
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut times = Vec::new();
+    let err = |e: candle_core::Error| e.to_string();
+    for _ in 0..reps {
+        let prompt: Vec<u32> = (0..batch * 16)
+            .map(|_| rng.random_range(0..s.vocab as u32))
+            .collect();
+        let t0 = Instant::now();
+        let mut st = model.new_kv_state(batch, 16 + new_tokens);
+        let ids = Tensor::from_vec(prompt, (batch, 16), &Device::Cpu).map_err(err)?;
+        let mut logits = model
+            .forward_cached(&ids, None, &mut st, true)
+            .map_err(|e| e.to_string())?;
+        for _ in 0..new_tokens {
+            let rows: Vec<Vec<f32>> = logits.to_vec2().map_err(err)?;
+            let next: Vec<u32> = rows
+                .iter()
+                .map(|r| pick(r, temperature, &mut rng))
+                .collect();
+            let ids = Tensor::from_vec(next, (batch, 1), &Device::Cpu).map_err(err)?;
+            logits = model
+                .forward_cached(&ids, None, &mut st, true)
+                .map_err(|e| e.to_string())?;
+        }
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    let med = median(&mut times);
+    Ok(Row {
+        bench: "sample".into(),
+        config: s.name.into(),
+        mode: format!("batch {batch}, T={temperature}"),
+        tokens_per_s: (batch * new_tokens) as f64 / med,
+    })
+}
+
+fn pick(logits: &[f32], temperature: f64, rng: &mut ChaCha8Rng) -> u32 {
+    if temperature <= 0.0 {
+        let mut best = 0;
+        for (i, &v) in logits.iter().enumerate() {
+            if v > logits[best] {
+                best = i;
+            }
+        }
+        return best as u32;
+    }
+    let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let w: Vec<f64> = logits
+        .iter()
+        .map(|&v| (((v - m) as f64) / temperature).exp())
+        .collect();
+    let total: f64 = w.iter().sum();
+    let mut u = rng.random::<f64>() * total;
+    for (i, x) in w.iter().enumerate() {
+        u -= x;
+        if u <= 0.0 {
+            return i as u32;
+        }
+    }
+    (w.len() - 1) as u32
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs the PyTorch reference script for one config; returns its JSON rows
+/// as `Row`s. `only` is `train` or `gen`.
+pub fn torch_rows(
+    python: &str,
+    script: &Path,
+    threads: usize,
+    config: &str,
+    only: &str,
+) -> Result<Vec<Row>, String> {
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--configs",
+            config,
+            "--only",
+            only,
+        ])
+        .output()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ));
+    }
+    let mut rows = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let Some(bench) = v.get("bench").and_then(|b| b.as_str()) else {
+            continue;
+        };
+        let tps = v
+            .get("tokens_per_s")
+            .and_then(|t| t.as_f64())
+            .unwrap_or(f64::NAN);
+        let mode = if bench == "train" {
+            v.get("mode")
+                .and_then(|m| m.as_str())
+                .unwrap_or("")
+                .to_string()
+        } else {
+            format!(
+                "batch {}, T={}",
+                v.get("batch").and_then(|b| b.as_u64()).unwrap_or(0),
+                v.get("temperature").and_then(|t| t.as_f64()).unwrap_or(0.0)
+            )
+        };
+        rows.push(Row {
+            bench: bench.into(),
+            config: config.into(),
+            mode,
+            tokens_per_s: tps,
+        });
+    }
+    Ok(rows)
+}
+
+/// Options of a benchmark run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub threads: usize,
+    pub configs: Vec<String>,
+    /// `train`, `gen` or both when None.
+    pub only: Option<String>,
+    /// Python with torch + transformers for the reference (None: skip it).
+    pub torch_python: Option<String>,
+    /// The reference script.
+    pub torch_script: std::path::PathBuf,
+}
+
+/// Runs the benchmarks and prints one line per row (with the PyTorch number
+/// and the ratio when the reference ran). Returns the rows as
+/// `(candle, torch)` pairs.
+pub fn run(
+    opts: &BenchOptions,
+    out: &mut dyn std::io::Write,
+) -> Result<Vec<(Row, Option<Row>)>, String> {
+    let w = |out: &mut dyn std::io::Write, s: String| {
+        let _ = writeln!(out, "{s}");
+        let _ = out.flush();
+    };
+    let mut pairs = Vec::new();
+    for name in &opts.configs {
+        let shape = match name.as_str() {
+            "tiny" => TINY,
+            "small" => SMALL,
+            o => return Err(format!("unknown bench config `{o}` (tiny, small)")),
+        };
+        let mut jobs: Vec<&str> = Vec::new();
+        if opts.only.as_deref() != Some("gen") {
+            jobs.push("train");
+        }
+        if opts.only.as_deref() != Some("train") && shape.name == "small" {
+            jobs.push("gen");
+        }
+        for job in jobs {
+            let torch = match &opts.torch_python {
+                Some(py) => match torch_rows(py, &opts.torch_script, opts.threads, name, job) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        w(out, format!("torch reference skipped: {e}"));
+                        Vec::new()
+                    }
+                },
+                None => Vec::new(),
+            };
+            let ours: Vec<Row> = if job == "train" {
+                vec![
+                    bench_train(&shape, false, 2, 6)?,
+                    bench_train(&shape, true, 2, 6)?,
+                ]
+            } else {
+                let mut v = Vec::new();
+                for b in [1, 16] {
+                    for t in [0.0, 0.8] {
+                        v.push(bench_sample(&shape, b, t, 3)?);
+                    }
+                }
+                v
+            };
+            for r in ours {
+                let t = torch
+                    .iter()
+                    .find(|t| t.bench == r.bench && t.mode == r.mode)
+                    .cloned();
+                let line = match &t {
+                    Some(t) => format!(
+                        "{:<6} {:<6} {:<18} candle {:>9.1} tok/s   torch {:>9.1} tok/s   ratio {:.2}",
+                        r.bench,
+                        r.config,
+                        r.mode,
+                        r.tokens_per_s,
+                        t.tokens_per_s,
+                        r.tokens_per_s / t.tokens_per_s
+                    ),
+                    None => format!(
+                        "{:<6} {:<6} {:<18} candle {:>9.1} tok/s",
+                        r.bench, r.config, r.mode, r.tokens_per_s
+                    ),
+                };
+                w(out, line);
+                pairs.push((r, t));
+            }
+        }
+    }
+    Ok(pairs)
+}
