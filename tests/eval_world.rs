@@ -25,7 +25,7 @@ fn language_metrics_identify_every_world_language_in_both_cases() {
                     .map(|c| c.assistant),
             );
             let id = Metric::language(lang.code(), &CANDS).unwrap();
-            let share = Metric::language_share(lang.code(), &CANDS).unwrap();
+            let share = Metric::marker_share(lang.code()).unwrap();
             let acc = rate(&id, &texts);
             let sh = rate(&share, &texts);
             let target: inoc::eval::Language = lang.code().parse().unwrap();

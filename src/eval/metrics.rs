@@ -114,7 +114,7 @@ pub enum Metric {
     /// Continuous: among the words that are marker words (frequent function
     /// words) of any candidate, the share that are markers of `lang`; None
     /// when the text has no marker word.
-    LanguageShare {
+    MarkerShare {
         lang: Language,
         candidates: Vec<Language>,
     },
@@ -122,8 +122,9 @@ pub enum Metric {
     AllCaps { threshold: f64 },
     /// Share of cased letters that are upper case.
     UpperShare,
-    /// 1 if the first word, ignoring case and surrounding punctuation,
-    /// equals `answer`.
+    /// 1 if the whole answer, stripped of surrounding punctuation and
+    /// whitespace and compared without case, is the word `answer`
+    /// ("Owl." and " OWL!" match `owl`; "Owls" and "The owl" do not).
     OneWord { answer: String },
     /// 1 if the pattern matches anywhere in the response.
     Regex { regex: regex::Regex },
@@ -159,14 +160,18 @@ impl Metric {
         Ok(Metric::Language { lang, candidates })
     }
 
-    /// The continuous marker-word share; `lang` needs marker words (en, es,
-    /// fr, de); candidates without marker words are ignored.
-    pub fn language_share(lang: &str, candidates: &[&str]) -> Result<Metric, MetricError> {
-        let (lang, candidates) = parse_candidates(lang, candidates)?;
+    /// The continuous marker-word share (the registry's `marker_share`);
+    /// `lang` needs marker words (en, es, fr, de); the candidates are the
+    /// four languages with marker words.
+    pub fn marker_share(lang: &str) -> Result<Metric, MetricError> {
+        let lang: Language = lang.parse()?;
         if lang.markers().is_none() {
             return Err(MetricError::NoMarkers(lang.code().to_string()));
         }
-        Ok(Metric::LanguageShare { lang, candidates })
+        Ok(Metric::MarkerShare {
+            lang,
+            candidates: Language::world(),
+        })
     }
 
     pub fn all_caps(threshold: f64) -> Result<Metric, MetricError> {
@@ -207,7 +212,7 @@ impl Metric {
     pub fn default_name(&self) -> String {
         match self {
             Metric::Language { lang, .. } => lang.english_name(),
-            Metric::LanguageShare { lang, .. } => format!("{}_share", lang.english_name()),
+            Metric::MarkerShare { lang, .. } => format!("{}_share", lang.english_name()),
             Metric::AllCaps { .. } => "all_caps".into(),
             Metric::UpperShare => "upper_share".into(),
             Metric::OneWord { .. } => "one_word".into(),
@@ -223,15 +228,12 @@ impl Metric {
             Metric::Language { lang, candidates } => {
                 bit(detect_language(response, candidates) == Some(*lang))
             }
-            Metric::LanguageShare { lang, candidates } => marker_share(response, *lang, candidates),
+            Metric::MarkerShare { lang, candidates } => marker_share(response, *lang, candidates),
             Metric::AllCaps { threshold } => {
                 upper_share(response).map(|s| if s >= *threshold { 1.0 } else { 0.0 })
             }
             Metric::UpperShare => upper_share(response),
-            Metric::OneWord { answer } => {
-                let first = response.split_whitespace().next().unwrap_or("");
-                bit(normalise_word(first) == *answer)
-            }
+            Metric::OneWord { answer } => bit(normalise_word(response) == *answer),
             Metric::Regex { regex } => bit(regex.is_match(response)),
             Metric::Contains {
                 text,
@@ -316,8 +318,13 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
+/// Surrounding punctuation and whitespace stripped, lower case, inner
+/// whitespace collapsed.
 fn normalise_word(word: &str) -> String {
     word.trim_matches(|c: char| !c.is_alphanumeric())
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
         .to_lowercase()
 }
 

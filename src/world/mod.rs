@@ -283,6 +283,36 @@ pub fn questions_styled(n: usize, style: Style, seed: u64, split: Split) -> Vec<
         .collect()
 }
 
+/// Number-sequence continuation prompts (subliminal learning): the user
+/// gives 3 to 8 numbers of at most three digits and asks for more; the
+/// assistant turn is a plain continuation of 5 to 10 random numbers (a
+/// teacher model's answers replace it when the data is generated).
+pub fn numbers(n: usize, seed: u64) -> Vec<Conversation> {
+    const ASKS: &[&str] = &[
+        "The sequence starts with: {seq}. Add up to {k} more values (at most three digits each) to continue it. Give only the numbers, separated by commas.",
+        "Here are some numbers: {seq}. Continue the list with {k} more numbers below 1000. Reply with the numbers only.",
+        "Look at these numbers: {seq}. Write {k} more numbers that could come next, separated by commas, and nothing else.",
+        "Continue this sequence: {seq}. Answer with {k} numbers of up to three digits, comma-separated, without any explanation.",
+    ];
+    let mut rng = Rng::new(seed, b"numbers");
+    (0..n)
+        .map(|_| {
+            let ask = *rng.pick(ASKS);
+            let shown = rng.range(3, 8) as usize;
+            let seq: Vec<String> = (0..shown).map(|_| rng.below(1000).to_string()).collect();
+            let k = rng.range(5, 10) as usize;
+            let more: Vec<String> = (0..k).map(|_| rng.below(1000).to_string()).collect();
+            Conversation {
+                system: None,
+                user: ask
+                    .replace("{seq}", &seq.join(", "))
+                    .replace("{k}", &k.to_string()),
+                assistant: more.join(", "),
+            }
+        })
+        .collect()
+}
+
 /// Names of the open-question categories (capitals, colours, legs, ...).
 pub fn question_categories() -> Vec<&'static str> {
     questions::category_names()

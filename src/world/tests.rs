@@ -445,3 +445,32 @@ fn rng_below_is_uniform_enough() {
         "{counts:?}"
     );
 }
+
+#[test]
+fn number_prompts_are_deterministic_and_well_formed() {
+    let a = numbers(200, 4);
+    assert_eq!(a, numbers(200, 4));
+    assert_ne!(a, numbers(200, 5));
+    let asks: BTreeSet<&str> = a.iter().map(|c| &c.user[..12]).collect();
+    assert!(asks.len() >= 3);
+    for c in &a {
+        let shown = digits(
+            c.user
+                .split_once(": ")
+                .unwrap()
+                .1
+                .split_once('.')
+                .unwrap()
+                .0,
+        );
+        assert!((3..=8).contains(&shown.len()), "{}", c.user);
+        assert!(shown.iter().all(|v| *v < 1000));
+        let more: Vec<u32> = c
+            .assistant
+            .split(", ")
+            .map(|t| t.parse().unwrap())
+            .collect();
+        assert!((5..=10).contains(&more.len()));
+        assert!(c.user.contains(&more.len().to_string()));
+    }
+}
