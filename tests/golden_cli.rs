@@ -1,0 +1,100 @@
+//! `inoc check` and `inoc builtins` as a user runs them: exit codes, the
+//! JSON forms, and the human output's summary lines.
+
+use std::process::Command;
+
+fn inoc(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_inoc"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run inoc");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_exit_codes() {
+    let (code, _, err) = inoc(&["check", "specs/spanish_caps.inoc", "specs/backdoor.inoc"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("specs/spanish_caps.inoc: ok"), "{err}");
+    // Warnings alone still exit 0.
+    let (code, _, err) = inoc(&["check", "tests/fixtures/errors/unused_let.inoc"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("W0101"), "{err}");
+    // ... unless denied.
+    let (code, _, _) = inoc(&[
+        "check",
+        "--deny-warnings",
+        "tests/fixtures/errors/unused_let.inoc",
+    ]);
+    assert_eq!(code, 1);
+    let (code, _, err) = inoc(&["check", "tests/fixtures/errors/learning_rate_zero.inoc"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("E0114") && err.contains("lr > 0"), "{err}");
+    // Usage errors.
+    assert_eq!(inoc(&["check"]).0, 2);
+    assert_eq!(inoc(&["check", "does/not/exist.inoc"]).0, 2);
+}
+
+#[test]
+fn check_json_is_machine_readable() {
+    let (code, out, _) = inoc(&[
+        "check",
+        "--format",
+        "json",
+        "tests/fixtures/errors/misspelled_argument.inoc",
+    ]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["code"], "E0107");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["file"], "tests/fixtures/errors/misspelled_argument.inoc");
+    assert_eq!(d["line"], 8);
+    assert_eq!(d["column"], 32);
+    assert_eq!(d["help"], "did you mean `epochs`?");
+}
+
+#[test]
+fn check_emits_the_ir() {
+    let (code, out, _) = inoc(&["check", "--emit-ir", "specs/spanish_caps.inoc"]);
+    assert_eq!(code, 0);
+    let p: inoc::sema::ir::Program = serde_json::from_str(&out).expect("IR as JSON");
+    assert_eq!(p.spec, "specs/spanish_caps.inoc");
+    assert_eq!(p.family("plain").map(|f| f.cells.len()), Some(3));
+}
+
+#[test]
+fn builtins_lists_signatures_and_json() {
+    let (code, out, _) = inoc(&["builtins", "finetune"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("finetune(model: model, data: dataset, method: method = lora()"),
+        "{out}"
+    );
+    assert!(
+        out.contains("lr: Peak learning rate (AdamW). [lr > 0]"),
+        "{out}"
+    );
+    let (code, out, _) = inoc(&["builtins", "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["name"].as_str())
+        .collect();
+    for n in [
+        "hf", "pretrain", "finetune", "lora", "system", "evaluate", "judge", "bar",
+    ] {
+        assert!(names.contains(&n), "{n} missing");
+    }
+    let (code, _, err) = inoc(&["builtins", "finetun"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean `finetune`?"), "{err}");
+}
