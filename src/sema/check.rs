@@ -432,6 +432,21 @@ impl<'l> Checker<'l> {
                 }
             }
         }
+        // Functions of the spec whose parameters all have defaults are
+        // evaluated once with them, so that mistakes in a function nobody
+        // calls yet are reported too.
+        let ast = match self.modules.first() {
+            Some(root) => root.ast.clone(),
+            None => return,
+        };
+        for (i, item) in ast.items.iter().enumerate() {
+            if let ItemKind::Fn(f) = &item.kind {
+                let all_defaults = f.params.iter().all(|p| p.default.is_some());
+                if all_defaults && self.modules[0].scope.get(&f.name.name) == Some(&i) {
+                    let _ = self.call_fn(0, i, &[], Vec::new(), item.span, f.name.span);
+                }
+            }
+        }
     }
 
     /// The value of a let or declaration (memoised; cycles reported).
