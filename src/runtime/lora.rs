@@ -210,6 +210,23 @@ fn short_name(module: &str) -> &str {
 }
 
 impl Model {
+    /// Restarts the LoRA dropout stream from `seed` (all layers share it).
+    /// The trainer calls it before every step so that dropout masks depend on
+    /// (seed, step) only and a resumed run draws the same masks (engineer
+    /// `train`).
+    pub fn reseed_lora_dropout(&self, seed: u64) -> Result<()> {
+        for (_, lin) in self.linears() {
+            if let Some(l) = &lin.lora {
+                let mut rng = l
+                    .rng
+                    .lock()
+                    .map_err(|_| ModelError::Lora("dropout rng poisoned".into()))?;
+                *rng = ChaCha8Rng::seed_from_u64(seed);
+            }
+        }
+        Ok(())
+    }
+
     /// Attaches a fresh adapter (A kaiming-uniform, B zero, seeded) to every
     /// targeted projection and returns its trainable tensors under PEFT's
     /// names. The base weights stay as they are (frozen unless made

@@ -17,6 +17,7 @@ pub mod weights;
 pub mod batch;
 pub mod bench;
 pub mod checkpoint;
+pub mod jobs;
 pub mod ops;
 pub mod optim;
 pub mod schedule;

@@ -363,6 +363,12 @@ pub fn train(
                 batches.push(b);
             }
         }
+        if let Method::Lora(l) = &cfg.method {
+            if l.dropout > 0.0 {
+                let seed = cfg.seed ^ (step + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                model.reseed_lora_dropout(seed)?;
+            }
+        }
         let loss_tokens: usize = batches.iter().map(|b| b.loss_tokens()).sum();
         let mut step_loss = 0f32;
         let mut tokens = 0u64;
