@@ -1795,7 +1795,10 @@ impl<'l> Checker<'l> {
                 .unwrap_or(span)
         };
         let given = |name: &str| positions.contains_key(name);
-        self.builtin_checks(&call, &arg_span, &given)?;
+        // Errors of value (ranges, files, templates, ...) do not poison the
+        // call: its type is right, so checking goes on downstream and one
+        // run reports every mistake of the spec.
+        let _ = self.builtin_checks(&call, &arg_span, &given);
         Some(SVal::new(Value::Call(call), b.ret.clone()))
     }
 
@@ -1846,9 +1849,7 @@ impl<'l> Checker<'l> {
             );
             return None;
         }
-        let mut ok = true;
-        let out = self.convert(fname, p, &p.ty, v.v, span, file_path, &mut ok);
-        ok.then_some(out)
+        Some(self.convert(fname, p, &p.ty, v.v, span, file_path))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1860,23 +1861,22 @@ impl<'l> Checker<'l> {
         v: Value,
         span: Span,
         file_path: usize,
-        ok: &mut bool,
     ) -> Value {
         match (ty, v) {
             (Ty::Optional(inner), v) => {
                 if v == Value::None {
                     Value::None
                 } else {
-                    self.convert(fname, p, inner, v, span, file_path, ok)
+                    self.convert(fname, p, inner, v, span, file_path)
                 }
             }
             (Ty::List(inner), Value::List(xs)) => Value::List(
                 xs.into_iter()
-                    .map(|x| self.convert(fname, p, inner, x, span, file_path, ok))
+                    .map(|x| self.convert(fname, p, inner, x, span, file_path))
                     .collect(),
             ),
             (Ty::Float, Value::Int(i)) => {
-                self.convert(fname, p, ty, Value::Float(i as f64), span, file_path, ok)
+                self.convert(fname, p, ty, Value::Float(i as f64), span, file_path)
             }
             (Ty::Path, Value::Str(s)) | (Ty::Path, Value::Path(s)) => {
                 let file_path = self.modules[file_path].path.clone();
@@ -1894,14 +1894,13 @@ impl<'l> Checker<'l> {
                         "no such file",
                         Some(help),
                     );
-                    *ok = false;
                 }
                 Value::Path(resolved)
             }
             (_, v) => {
                 match &v {
-                    Value::Int(i) => self.check_range(fname, p, *i as f64, span, ok),
-                    Value::Float(x) => self.check_range(fname, p, *x, span, ok),
+                    Value::Int(i) => self.check_range(fname, p, *i as f64, span),
+                    Value::Float(x) => self.check_range(fname, p, *x, span),
                     Value::Str(s) if !p.choices.is_empty() && !p.choices.contains(&s.as_str()) => {
                         let lora = fname == "lora" && p.name == "targets";
                         let code = if lora { "E0124" } else { "E0115" };
@@ -1919,7 +1918,6 @@ impl<'l> Checker<'l> {
                             None => format!("allowed: {}", p.choices.join(", ")),
                         };
                         self.err(code, msg, span, "not allowed here", Some(help));
-                        *ok = false;
                     }
                     _ => {}
                 }
@@ -1928,7 +1926,7 @@ impl<'l> Checker<'l> {
         }
     }
 
-    fn check_range(&mut self, fname: &str, p: &builtins::Param, x: f64, span: Span, ok: &mut bool) {
+    fn check_range(&mut self, fname: &str, p: &builtins::Param, x: f64, span: Span) {
         if let Some(r) = p.range {
             if !r.contains(x) {
                 let shown = if x.fract() == 0.0 && x.abs() < 1e15 {
@@ -1947,7 +1945,6 @@ impl<'l> Checker<'l> {
                     "out of range",
                     Some(format!("{}: {}", p.name, p.doc)),
                 );
-                *ok = false;
             }
         }
     }
