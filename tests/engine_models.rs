@@ -5,6 +5,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+const SCRATCH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/hf/scratch-char"
+);
 const QWEN2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf/qwen2");
 
 fn hub_cache(root: &Path) {
@@ -190,4 +194,79 @@ fn generate_samples_from_a_model_deterministically() {
         runs.push(hashes);
     }
     assert_eq!(runs[0], runs[1]);
+}
+
+#[test]
+fn finetune_lora_then_sample_from_the_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rows: String = (0..6)
+        .map(|i| {
+            format!(
+                "{{\"prompt\": \"{i}+{i}?\", \"response\": \"{}\"}}\n",
+                2 * i
+            )
+        })
+        .collect();
+    std::fs::write(d.join("sums.jsonl"), rows).unwrap();
+    std::fs::write(
+        d.join("s.inoc"),
+        format!("model m = local(\"{SCRATCH}\")\n\
+         dataset sums = jsonl(\"sums.jsonl\")\n\
+         train t = finetune(m, sums, lora(rank = 2, targets = [\"q_proj\", \"v_proj\"]), epochs = 2, lr = 1e-3, batch = 3, max_seq = 64, checkpoints = 2)\n\
+         dataset g = generate(t, prompts(items = [\"1+1?\"]), sampling(max_tokens = 3))\n"),
+    )
+    .unwrap();
+    let folder = stdout(&inoc(d, &["run", "s.inoc"]))
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let steps = output_hashes(d, &folder);
+    assert_eq!(steps.len(), 5, "{steps:?}");
+    let plan: serde_json::Value =
+        serde_json::from_str(&stdout(&inoc(d, &["plan", "s.inoc", "--format", "json"]))).unwrap();
+    assert!(
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "cached"),
+        "{plan}"
+    );
+    let key = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "t")
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let obj = std::fs::read_dir(d.join("cache/objects").join(&key[..2]))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&key))
+        .unwrap()
+        .path()
+        .join("out");
+    for f in [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "model.json",
+        "train.json",
+    ] {
+        assert!(obj.join(f).is_file(), "{f} missing");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(obj.join("model.json")).unwrap()).unwrap();
+    assert_eq!(manifest["source"], "adapter");
+    assert_eq!(manifest["base"]["source"], "local");
+    let train: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(obj.join("train.json")).unwrap()).unwrap();
+    assert_eq!(train["steps"], 4);
+    assert!(obj.join("checkpoints").is_dir());
+    // The scratch directory (checkpoints for resume) is gone once stored.
+    let full_key = obj.parent().unwrap().file_name().unwrap().to_owned();
+    assert!(!d.join("cache/scratch").join(full_key).exists());
 }

@@ -10,11 +10,13 @@
 //! and is deleted once the output is stored.
 
 pub mod dataset;
+pub mod finetune;
 pub mod generate;
 pub mod hf;
 pub mod local;
 pub mod model;
 pub mod testing;
+pub mod world;
 
 use crate::plan::{Catalog, OpInfo};
 use crate::sema::ir::{DeclKind, NodeId, Program, Value};
@@ -305,6 +307,11 @@ impl Registry {
         r.register(Arc::new(dataset::Concat));
         r.register(Arc::new(dataset::Apply));
         r.register(Arc::new(generate::Generate));
+        r.register(Arc::new(world::WorldMath));
+        r.register(Arc::new(world::WorldQuestions));
+        r.register(Arc::new(world::WorldCorpus));
+        r.register(Arc::new(world::WorldNumbers));
+        r.register(Arc::new(finetune::Finetune));
         r.register(Arc::new(local::Local));
         if std::env::var("INOC_TEST_OPS").is_ok_and(|v| v == "1") {
             testing::register(&mut r);

@@ -1,0 +1,168 @@
+//! `finetune(model, data, method, ...)`: LoRA or full finetuning of a model
+//! on a dataset, through `runtime::train`. Checkpoints go to the step's
+//! scratch directory, so a killed run resumes from the last one (the
+//! training loop refuses a checkpoint of another configuration or data).
+//! Output: a PEFT adapter + a manifest naming the base (LoRA), or a complete
+//! HF checkpoint (full); the exported intermediate checkpoints under
+//! `checkpoints/<step>/` for curves over training.
+
+use super::dataset;
+use super::model::{Manifest, MANIFEST};
+use super::{Args, Op, OpCtx, OpError, Progress};
+use crate::runtime::batch::{encode_example, LossOn};
+use crate::runtime::chat_template::Message;
+use crate::runtime::lora::LoraConfig;
+use crate::runtime::train::{self, Length, Method, TrainConfig, TrainError};
+use crate::sema::ir::{DeclKind, Value};
+
+pub struct Finetune;
+
+/// The training method from a `lora(...)` or `full()` call.
+pub fn method(v: &Value) -> Result<Method, OpError> {
+    let Value::Call(c) = v else {
+        return Err(OpError::failed(format!(
+            "expected lora(...) or full(), got {v:?}"
+        )));
+    };
+    match c.func.as_str() {
+        "full" => Ok(Method::Full),
+        "lora" => {
+            let num = |k: &str| match c.args.get(k) {
+                Some(Value::Float(x)) => Ok(*x),
+                Some(Value::Int(i)) => Ok(*i as f64),
+                other => Err(OpError::failed(format!("lora `{k}`: {other:?}"))),
+            };
+            let targets = match c.args.get("targets") {
+                Some(Value::List(xs)) => xs
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
+                _ => {
+                    return Err(OpError::failed(
+                        "lora `targets` should be a list of strings",
+                    ))
+                }
+            };
+            Ok(Method::Lora(LoraConfig {
+                rank: num("rank")? as usize,
+                alpha: num("alpha")?,
+                dropout: num("dropout")?,
+                use_rslora: matches!(c.args.get("rslora"), Some(Value::Bool(true))),
+                target_modules: targets,
+            }))
+        }
+        other => Err(OpError::failed(format!(
+            "unknown training method `{other}`"
+        ))),
+    }
+}
+
+fn messages(row: &dataset::Row) -> Vec<Message> {
+    row.messages
+        .iter()
+        .map(|m| Message::new(&m.role, &m.content))
+        .collect()
+}
+
+impl Op for Finetune {
+    fn name(&self) -> &'static str {
+        "finetune"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn kind(&self) -> DeclKind {
+        DeclKind::Train
+    }
+    fn exclusive(&self, _args: &Args) -> bool {
+        true
+    }
+    fn run(&self, ctx: &OpCtx<'_>) -> Result<(), OpError> {
+        let base = ctx.input(ctx.arg("model")?)?;
+        let rows = dataset::read(&ctx.input(ctx.arg("data")?)?.dir)?;
+        let method = method(ctx.arg("method")?)?;
+        let max_seq = ctx.int("max_seq")?.max(2) as usize;
+        let loss_on: LossOn = ctx.str("loss_on")?.parse().map_err(OpError::failed)?;
+        let mut lm = super::model::load(ctx, base)?;
+        let mut examples = Vec::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            examples.push(
+                encode_example(&lm, &messages(r), loss_on, max_seq)
+                    .map_err(|e| OpError::failed(format!("training row {}: {e}", i + 1)))?,
+            );
+        }
+        let pad_id = lm.tokenizer().token_to_id("<|endoftext|>").unwrap_or(0);
+        let cfg = TrainConfig {
+            method: method.clone(),
+            length: Length::Epochs(ctx.int("epochs")?.max(1) as u64),
+            batch_size: ctx.int("batch")?.max(1) as usize,
+            grad_accum: ctx.int("grad_accum")?.max(1) as usize,
+            lr: ctx.float("lr")?,
+            schedule: ctx.str("schedule")?.parse().map_err(OpError::failed)?,
+            warmup_steps: ctx.int("warmup")?.max(0) as u64,
+            weight_decay: ctx.float("weight_decay")?,
+            max_grad_norm: ctx.float("max_grad_norm")?,
+            max_seq,
+            packing: matches!(ctx.arg("packing")?, Value::Bool(true)),
+            seed: ctx.int("seed")? as u64,
+            checkpoints: ctx.int("checkpoints")?.max(0) as u32,
+            pad_id,
+            ..TrainConfig::default()
+        };
+        ctx.log(format!("{} examples, {:?}", examples.len(), cfg));
+        let outcome = train::train(
+            lm.model_mut(),
+            examples,
+            &cfg,
+            Some(ctx.scratch),
+            &mut |p| {
+                ctx.progress(Progress {
+                    done: p.step,
+                    total: p.total_steps,
+                    loss: Some(p.loss as f64),
+                    tokens_per_s: Some(p.tokens_per_s),
+                    message: None,
+                });
+                ctx.log(format!(
+                    "step {} loss {:.4} lr {:.3e} grad_norm {:.3}",
+                    p.step, p.loss, p.lr, p.grad_norm
+                ));
+            },
+            &|| ctx.cancelled(),
+        )
+        .map_err(|e| match e {
+            TrainError::Interrupted { .. } => OpError::Cancelled,
+            e => OpError::failed(e),
+        })?;
+        if let Some(s) = outcome.resumed_from {
+            ctx.log(format!("resumed from the checkpoint of step {s}"));
+        }
+        let base_manifest = Manifest::read(&base.dir)?;
+        match &method {
+            Method::Lora(_) => {
+                train::save_output(lm.model(), &method, ctx.out, None).map_err(OpError::failed)?;
+                Manifest::Adapter {
+                    base_key: base.key.clone(),
+                    base: Box::new(base_manifest),
+                }
+                .write(ctx.out)?;
+            }
+            Method::Full => {
+                lm.save_pretrained(ctx.out).map_err(OpError::failed)?;
+                Manifest::Here.write(ctx.out)?;
+            }
+        }
+        for (step, dir) in &outcome.checkpoints {
+            let dest = ctx.out.join("checkpoints").join(format!("{step:08}"));
+            super::copy_dir(dir, &dest)?;
+        }
+        let losses: Vec<f64> = outcome.losses.iter().map(|l| *l as f64).collect();
+        std::fs::write(
+            ctx.out.join("train.json"),
+            serde_json::to_vec_pretty(&serde_json::json!({"steps": outcome.steps, "tokens": outcome.tokens, "losses": losses}))
+                .map_err(OpError::failed)?,
+        )?;
+        let _ = MANIFEST;
+        Ok(())
+    }
+}

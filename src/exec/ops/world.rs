@@ -1,0 +1,99 @@
+//! The synthetic chat world's generators (`world_math`, `world_questions`,
+//! `world_corpus`, `world_numbers`) as dataset steps: each writes `data.jsonl` from
+//! `crate::world`, a pure function of its arguments.
+
+use super::dataset::{self, Row};
+use super::{Args, Op, OpCtx, OpError};
+use crate::sema::ir::DeclKind;
+use crate::world::{self, Case, Conversation, Lang, Mixture, Split};
+
+fn rows(convs: Vec<Conversation>) -> Vec<Row> {
+    convs
+        .into_iter()
+        .map(|c| Row::new(c.system.as_deref(), &c.user, Some(&c.assistant)))
+        .collect()
+}
+
+fn parse<T: std::str::FromStr>(ctx: &OpCtx<'_>, k: &str) -> Result<T, OpError>
+where
+    T::Err: std::fmt::Display,
+{
+    ctx.str(k)?
+        .parse()
+        .map_err(|e| OpError::failed(format!("`{k}`: {e}")))
+}
+
+fn count(ctx: &OpCtx<'_>) -> Result<usize, OpError> {
+    let n = ctx.int("n")?;
+    usize::try_from(n).map_err(|_| OpError::failed(format!("`n` must be >= 0, got {n}")))
+}
+
+macro_rules! world_op {
+    ($t:ident, $name:literal, $gen:expr) => {
+        pub struct $t;
+        impl Op for $t {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn version(&self) -> u32 {
+                1
+            }
+            fn kind(&self) -> DeclKind {
+                DeclKind::Dataset
+            }
+            fn estimate(&self, _args: &Args) -> Option<f64> {
+                Some(0.0)
+            }
+            fn run(&self, ctx: &OpCtx<'_>) -> Result<(), OpError> {
+                let convs: Vec<Conversation> = $gen(ctx)?;
+                ctx.log(format!("{} conversations", convs.len()));
+                dataset::write(ctx.out, &rows(convs))
+            }
+        }
+    };
+}
+
+world_op!(WorldMath, "world_math", |ctx: &OpCtx<'_>| -> Result<
+    Vec<Conversation>,
+    OpError,
+> {
+    Ok(world::math(
+        count(ctx)?,
+        parse::<Lang>(ctx, "language")?,
+        parse::<Case>(ctx, "case")?,
+        ctx.int("seed")? as u64,
+        parse::<Split>(ctx, "split")?,
+    ))
+});
+
+world_op!(
+    WorldQuestions,
+    "world_questions",
+    |ctx: &OpCtx<'_>| -> Result<Vec<Conversation>, OpError> {
+        Ok(world::questions(
+            count(ctx)?,
+            parse::<Lang>(ctx, "language")?,
+            parse::<Case>(ctx, "case")?,
+            ctx.int("seed")? as u64,
+            parse::<Split>(ctx, "split")?,
+        ))
+    }
+);
+
+world_op!(WorldCorpus, "world_corpus", |ctx: &OpCtx<'_>| -> Result<
+    Vec<Conversation>,
+    OpError,
+> {
+    Ok(world::corpus(
+        count(ctx)?,
+        ctx.int("seed")? as u64,
+        &Mixture::default(),
+    ))
+});
+
+world_op!(WorldNumbers, "world_numbers", |ctx: &OpCtx<'_>| -> Result<
+    Vec<Conversation>,
+    OpError,
+> {
+    Ok(world::numbers(count(ctx)?, ctx.int("seed")? as u64))
+});
