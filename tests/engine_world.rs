@@ -77,3 +77,36 @@ fn world_datasets_are_generated_once_and_match_the_world() {
     assert_eq!(rows("k").len(), 4);
     assert!(inoc(d, &["plan", "w.inoc"]).contains("4 cached, 0 to run"));
 }
+
+#[test]
+fn pretrain_from_the_world_corpus_then_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("p.inoc"),
+        "model p = pretrain(corpus = world_corpus(n = 40, seed = 0), arch = arch(layers = 1, hidden = 16, heads = 2, kv_heads = 2, ffn = 32, max_seq = 128), steps = 3, batch = 4, warmup = 1, max_seq = 128)\n\
+         dataset g = generate(p, prompts(items = [\"hi\"]), sampling(max_tokens = 3))\n",
+    )
+    .unwrap();
+    let folder = inoc(d, &["run", "p.inoc"])
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let prov: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join(folder).join("provenance.json")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = prov["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["p.corpus", "p", "g.prompts", "g"]);
+    let k = prov["steps"][1]["key"].as_str().unwrap();
+    let out = d.join("cache/objects").join(&k[..2]).join(k).join("out");
+    for f in ["config.json", "tokenizer.json", "model.json", "train.json"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    assert!(inoc(d, &["plan", "p.inoc"]).contains("4 cached, 0 to run"));
+}

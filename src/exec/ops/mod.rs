@@ -15,6 +15,7 @@ pub mod generate;
 pub mod hf;
 pub mod local;
 pub mod model;
+pub mod pretrain;
 pub mod testing;
 pub mod world;
 
@@ -312,6 +313,7 @@ impl Registry {
         r.register(Arc::new(world::WorldCorpus));
         r.register(Arc::new(world::WorldNumbers));
         r.register(Arc::new(finetune::Finetune));
+        r.register(Arc::new(pretrain::Pretrain));
         r.register(Arc::new(local::Local));
         if std::env::var("INOC_TEST_OPS").is_ok_and(|v| v == "1") {
             testing::register(&mut r);
