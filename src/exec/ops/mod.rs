@@ -10,12 +10,15 @@
 //! and is deleted once the output is stored.
 
 pub mod dataset;
+pub mod evaluate;
 pub mod finetune;
 pub mod generate;
 pub mod hf;
 pub mod local;
+pub mod mechanism;
 pub mod model;
 pub mod pretrain;
+pub mod report;
 pub mod testing;
 pub mod world;
 
@@ -315,6 +318,12 @@ impl Registry {
         r.register(Arc::new(finetune::Finetune));
         r.register(Arc::new(pretrain::Pretrain));
         r.register(Arc::new(local::Local));
+        r.register(Arc::new(evaluate::Evaluate));
+        r.register(Arc::new(mechanism::LogprobGap));
+        r.register(Arc::new(mechanism::ProbeCurve));
+        r.register(Arc::new(report::Table));
+        r.register(Arc::new(report::Bar));
+        r.register(Arc::new(report::Curve));
         if std::env::var("INOC_TEST_OPS").is_ok_and(|v| v == "1") {
             testing::register(&mut r);
         }
