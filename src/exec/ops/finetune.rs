@@ -64,12 +64,23 @@ fn messages(row: &dataset::Row) -> Vec<Message> {
         .collect()
 }
 
+/// Files of a model directory that describe its tokenizer and chat template.
+const TOKENIZER_FILES: [&str; 5] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+    "special_tokens_map.json",
+    "generation_config.json",
+];
+
 impl Op for Finetune {
     fn name(&self) -> &'static str {
         "finetune"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: exported checkpoints of full finetunes carry the tokenizer and
+        // chat template, so evaluations and probe curves can load them.
+        2
     }
     fn kind(&self) -> DeclKind {
         DeclKind::Train
@@ -155,6 +166,18 @@ impl Op for Finetune {
         for (step, dir) in &outcome.checkpoints {
             let dest = ctx.out.join("checkpoints").join(format!("{step:08}"));
             super::copy_dir(dir, &dest)?;
+            if matches!(method, Method::Full) {
+                // A full checkpoint holds weights only; give it the final
+                // directory's tokenizer and template so it loads on its own.
+                let export = dest.join("export");
+                let export = if export.is_dir() { export } else { dest };
+                for file in TOKENIZER_FILES {
+                    let from = ctx.out.join(file);
+                    if from.is_file() && !export.join(file).exists() {
+                        std::fs::copy(&from, export.join(file))?;
+                    }
+                }
+            }
         }
         let losses: Vec<f64> = outcome.losses.iter().map(|l| *l as f64).collect();
         std::fs::write(
