@@ -90,6 +90,10 @@ impl Op for Pretrain {
             min_lr_ratio: ctx.float("min_lr_ratio")?,
             max_seq: ctx.int("max_seq")?.max(2) as usize,
             seed: ctx.int("seed")? as u64,
+            // Resumable after a kill: 8 checkpoints in the step's scratch.
+            // They do not change the weights (resume is bitwise), so the
+            // op version stays.
+            checkpoints: 8,
             ..TrainConfig::default()
         };
         let outcome = jobs::pretrain(
