@@ -21,14 +21,7 @@ use candle_core::{DType, Device};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Files of a model directory that describe its tokenizer and template.
-const TOKENIZER_FILES: [&str; 5] = [
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "chat_template.jinja",
-    "special_tokens_map.json",
-    "generation_config.json",
-];
+use super::loader::TOKENIZER_FILES;
 
 fn encode_all(
     lm: &LoadedModel,

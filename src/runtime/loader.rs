@@ -164,8 +164,9 @@ impl LoadedModel {
     }
 }
 
-/// Tokenizer and generation files copied next to saved weights.
-const TOKENIZER_FILES: [&str; 5] = [
+/// Tokenizer, chat template and generation files of a model directory:
+/// copied next to saved weights wherever a checkpoint must load on its own.
+pub const TOKENIZER_FILES: [&str; 5] = [
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",

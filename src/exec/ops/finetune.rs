@@ -64,15 +64,6 @@ fn messages(row: &dataset::Row) -> Vec<Message> {
         .collect()
 }
 
-/// Files of a model directory that describe its tokenizer and chat template.
-const TOKENIZER_FILES: [&str; 5] = [
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "chat_template.jinja",
-    "special_tokens_map.json",
-    "generation_config.json",
-];
-
 impl Op for Finetune {
     fn name(&self) -> &'static str {
         "finetune"
@@ -171,7 +162,7 @@ impl Op for Finetune {
                 // directory's tokenizer and template so it loads on its own.
                 let export = dest.join("export");
                 let export = if export.is_dir() { export } else { dest };
-                for file in TOKENIZER_FILES {
+                for file in crate::runtime::loader::TOKENIZER_FILES {
                     let from = ctx.out.join(file);
                     if from.is_file() && !export.join(file).exists() {
                         std::fs::copy(&from, export.join(file))?;
