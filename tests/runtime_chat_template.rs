@@ -133,3 +133,59 @@ fn training_mask_covers_assistant_turns() {
         );
     }
 }
+
+/// `{% generation %}` blocks (transformers' AssistantTracker) render their
+/// body unchanged under every whitespace-control variant, and their output
+/// becomes the assistant loss spans exactly where transformers'
+/// `return_assistant_tokens_mask` puts them (fixture written by
+/// scripts/make_generation_fixture.py; its ranges are in code points).
+#[test]
+fn generation_blocks_render_and_give_the_spans_transformers_tracks() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hf/generation_templates.json");
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut checked = 0;
+    for case in fixture["cases"].as_array().unwrap() {
+        let name = case["template"].as_str().unwrap();
+        let src = fixture["templates"][name].as_str().unwrap().to_string();
+        let template = ChatTemplate::new(
+            [("default".to_string(), src)].into_iter().collect(),
+            Default::default(),
+        )
+        .unwrap();
+        let messages: Vec<Message> = serde_json::from_value(case["messages"].clone()).unwrap();
+        let gen = case["add_generation_prompt"].as_bool().unwrap();
+        let want = case["text"].as_str().unwrap();
+        let opts = RenderOptions {
+            add_generation_prompt: gen,
+            ..Default::default()
+        };
+        assert_eq!(
+            template.render_with(&messages, &opts).unwrap(),
+            want,
+            "{name}"
+        );
+        let byte = |cp: u64| {
+            want.char_indices()
+                .map(|(i, _)| i)
+                .chain([want.len()])
+                .nth(cp as usize)
+                .unwrap()
+        };
+        let want_spans: Vec<std::ops::Range<usize>> = case["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| byte(s[0].as_u64().unwrap())..byte(s[1].as_u64().unwrap()))
+            .collect();
+        let (text, spans) = template.render_tracked(&messages, &opts).unwrap();
+        assert_eq!(text, want, "{name}");
+        assert_eq!(spans, want_spans, "{name}: {messages:?}");
+        if !gen {
+            let (text, spans) = template.assistant_spans(&messages).unwrap();
+            assert_eq!((text.as_str(), spans), (want, want_spans), "{name}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 24);
+}

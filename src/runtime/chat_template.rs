@@ -6,6 +6,13 @@
 //! `json.dumps` writes (transformers overrides Jinja's HTML-escaping one).
 //! Python string/dict methods (`.strip()`, `.items()`, ...) come from
 //! minijinja-contrib's pycompat layer.
+//!
+//! `{% generation %}...{% endgeneration %}` (transformers' AssistantTracker
+//! extension, used for `return_assistant_tokens_mask`) renders its body
+//! unchanged; minijinja has no custom tags, so the tags are rewritten before
+//! compiling into `if true` blocks with the same whitespace control around a
+//! marker variable, and [`ChatTemplate::assistant_spans`] takes the loss
+//! spans from those markers when a template has them.
 
 use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, Error, ErrorKind};
@@ -55,12 +62,45 @@ pub enum TemplateError {
     NotIncremental { detail: String },
 }
 
+/// Markers that the rewritten `{% generation %}` tags print when spans are
+/// tracked (private-use code points; empty otherwise).
+const GEN_OPEN: &str = "\u{F0001}";
+const GEN_CLOSE: &str = "\u{F0002}";
+const GEN_OPEN_VAR: &str = "__inoc_generation_open";
+const GEN_CLOSE_VAR: &str = "__inoc_generation_close";
+
+/// Rewrites `{% generation %}` / `{% endgeneration %}` (with any `-`/`+`
+/// whitespace control) into plain Jinja that renders the same text plus a
+/// marker variable at the body's start and end. The left control stays on
+/// the first tag and the right control on the last, so `trim_blocks`,
+/// `lstrip_blocks` and `-` strip exactly what they stripped around the
+/// original tag. Returns whether any tag was found.
+fn rewrite_generation_tags(src: &str) -> (String, bool) {
+    static TAG: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = TAG.get_or_init(|| {
+        regex::Regex::new(r"\{%([-+]?)\s*(end)?generation\s*([-+]?)%\}").expect("valid regex")
+    });
+    let mut found = false;
+    let out = re.replace_all(src, |c: &regex::Captures| {
+        found = true;
+        let (left, right) = (&c[1], &c[3]);
+        if c.get(2).is_some() {
+            format!("{{%{left} endif %}}{{{{ {GEN_CLOSE_VAR} }}}}{{% endif {right}%}}")
+        } else {
+            format!("{{%{left} if true %}}{{{{ {GEN_OPEN_VAR} }}}}{{% if true {right}%}}")
+        }
+    });
+    (out.into_owned(), found)
+}
+
 /// A tokenizer's chat template(s) plus the special-token variables they see.
 #[derive(Debug, Clone)]
 pub struct ChatTemplate {
     env: Environment<'static>,
     names: Vec<String>,
     sources: BTreeMap<String, String>,
+    /// Templates that had `{% generation %}` blocks.
+    tracked: std::collections::BTreeSet<String>,
     special: BTreeMap<String, String>,
     /// Set for a tokenizer without any template: rendering is then an error
     /// naming this directory (as `apply_chat_template` raises).
@@ -110,8 +150,13 @@ impl ChatTemplate {
             chrono::Local::now().format(&fmt).to_string()
         });
         env.add_filter("tojson", tojson);
+        let mut tracked = std::collections::BTreeSet::new();
         for (name, src) in &sources {
-            env.add_template_owned(name.clone(), src.clone())
+            let (src, has_generation) = rewrite_generation_tags(src);
+            if has_generation {
+                tracked.insert(name.clone());
+            }
+            env.add_template_owned(name.clone(), src)
                 .map_err(|e| TemplateError::Syntax {
                     name: name.clone(),
                     message: e.to_string(),
@@ -119,6 +164,7 @@ impl ChatTemplate {
         }
         Ok(ChatTemplate {
             missing: None,
+            tracked,
             env,
             names: sources.keys().cloned().collect(),
             sources,
@@ -268,6 +314,60 @@ impl ChatTemplate {
         messages: &[Message],
         opts: &RenderOptions,
     ) -> Result<String, TemplateError> {
+        self.render_inner(messages, opts, false)
+    }
+
+    /// Whether the template [`ChatTemplate::render_with`] would use marks
+    /// its assistant text with `{% generation %}` blocks.
+    pub fn has_generation_blocks(&self, opts: &RenderOptions) -> bool {
+        self.pick(opts)
+            .map(|n| self.tracked.contains(&n))
+            .unwrap_or(false)
+    }
+
+    /// Renders and returns the character ranges of the `{% generation %}`
+    /// blocks' output, as transformers' `return_assistant_tokens_mask`
+    /// tracks them (empty when the template has none).
+    pub fn render_tracked(
+        &self,
+        messages: &[Message],
+        opts: &RenderOptions,
+    ) -> Result<(String, Vec<std::ops::Range<usize>>), TemplateError> {
+        let marked = self.render_inner(messages, opts, true)?;
+        let mut text = String::with_capacity(marked.len());
+        let mut spans = vec![];
+        let mut open: Vec<usize> = vec![];
+        let mut rest = marked.as_str();
+        loop {
+            let next = [GEN_OPEN, GEN_CLOSE]
+                .iter()
+                .filter_map(|m| rest.find(m).map(|i| (i, *m)))
+                .min();
+            let Some((i, m)) = next else {
+                text.push_str(rest);
+                break;
+            };
+            text.push_str(&rest[..i]);
+            rest = &rest[i + m.len()..];
+            if m == GEN_OPEN {
+                open.push(text.len());
+            } else if let Some(start) = open.pop() {
+                // Nested blocks: transformers records each; the outer one
+                // covers the inner, so keep outermost spans only.
+                if open.is_empty() {
+                    spans.push(start..text.len());
+                }
+            }
+        }
+        Ok((text, spans))
+    }
+
+    fn render_inner(
+        &self,
+        messages: &[Message],
+        opts: &RenderOptions,
+        track: bool,
+    ) -> Result<String, TemplateError> {
         let name = self.pick(opts)?;
         let tmpl = self
             .env
@@ -295,6 +395,13 @@ impl ChatTemplate {
                 .map_or(Value::from(()), Value::from_serialize),
         );
         ctx.entry("documents".into()).or_insert(Value::from(()));
+        let (open, close) = if track {
+            (GEN_OPEN, GEN_CLOSE)
+        } else {
+            ("", "")
+        };
+        ctx.insert(GEN_OPEN_VAR.into(), Value::from(open));
+        ctx.insert(GEN_CLOSE_VAR.into(), Value::from(close));
         tmpl.render(ctx).map_err(|e| TemplateError::Render {
             name,
             message: render_message(&e),
@@ -304,10 +411,19 @@ impl ChatTemplate {
     /// Character ranges of each assistant turn (content plus its end-of-turn
     /// text) in `render(messages, false)`, found by rendering the prefixes.
     /// The training loss is taken on these spans.
+    ///
+    /// A template with `{% generation %}` blocks says itself which text the
+    /// assistant generates: its blocks' output is used instead (what
+    /// transformers' `return_assistant_tokens_mask` and TRL's
+    /// `assistant_only_loss` train on).
     pub fn assistant_spans(
         &self,
         messages: &[Message],
     ) -> Result<(String, Vec<std::ops::Range<usize>>), TemplateError> {
+        let plain = RenderOptions::default();
+        if self.has_generation_blocks(&plain) {
+            return self.render_tracked(messages, &plain);
+        }
         let full = self.render(messages, false)?;
         let mut spans = vec![];
         for (i, m) in messages.iter().enumerate() {
