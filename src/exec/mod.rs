@@ -743,6 +743,7 @@ fn run_step(
         progress: &progress,
         cancel: &opts.cancel,
         provenance: Mutex::new(BTreeMap::new()),
+        warnings: Mutex::new(Vec::new()),
         store,
     };
     let started = chrono::Utc::now();
@@ -758,8 +759,15 @@ fn run_step(
         });
     let seconds = t.elapsed().as_secs_f64();
     pb.finish_and_clear();
-    let provenance = ctx.provenance.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut provenance = ctx.provenance.lock().map(|m| m.clone()).unwrap_or_default();
+    let warnings = ctx.warnings.lock().map(|w| w.clone()).unwrap_or_default();
     drop(ctx);
+    for w in &warnings {
+        ui.say(&format!("warning  {}: {w}", step.name));
+    }
+    if !warnings.is_empty() {
+        provenance.insert("warnings".into(), warnings.join("\n"));
+    }
     drop(log);
     let log_copy = folder
         .join("logs")

@@ -90,6 +90,86 @@ pub fn encode_example(
     Ok(e)
 }
 
+/// The training set of a finetune: every conversation encoded, except those
+/// left with nothing to learn (e.g. the reply lies beyond `max_seq`), which
+/// are dropped and counted, as Axolotl and TRL drop over-long rows. A
+/// conversation the template cannot render is an error, and so is a set
+/// where no row is left.
+#[derive(Debug)]
+pub struct EncodedSet {
+    pub examples: Vec<Encoded>,
+    /// 1-based numbers of the dropped rows, with the reason.
+    pub dropped: Vec<(usize, String)>,
+}
+
+impl EncodedSet {
+    /// One line for the user about the dropped rows (`None` if none).
+    pub fn dropped_summary(&self, max_seq: usize) -> Option<String> {
+        if self.dropped.is_empty() {
+            return None;
+        }
+        let total = self.examples.len() + self.dropped.len();
+        let first: Vec<String> = self
+            .dropped
+            .iter()
+            .take(5)
+            .map(|(i, _)| i.to_string())
+            .collect();
+        let more = if self.dropped.len() > 5 { ", ..." } else { "" };
+        Some(format!(
+            "dropped {} of {total} training rows with nothing to learn within max_seq {max_seq} \
+             (rows {}{more}: {}); raise max_seq to keep them",
+            self.dropped.len(),
+            first.join(", "),
+            self.dropped[0].1
+        ))
+    }
+}
+
+/// Encodes `conversations` for training (see [`EncodedSet`]).
+pub fn encode_set<'a>(
+    lm: &LoadedModel,
+    conversations: impl IntoIterator<Item = &'a [Message]>,
+    loss_on: LossOn,
+    max_seq: usize,
+) -> Result<EncodedSet, String> {
+    let mut examples = vec![];
+    let mut dropped = vec![];
+    for (i, conv) in conversations.into_iter().enumerate() {
+        let (mut ids, mask) = lm
+            .encode_for_training(conv)
+            .map_err(|e| format!("training row {}: {e}", i + 1))?;
+        let mut mask = match loss_on {
+            LossOn::Assistant => mask,
+            LossOn::All => vec![true; ids.len()],
+        };
+        let before = mask.iter().skip(1).filter(|m| **m).count();
+        ids.truncate(max_seq);
+        mask.truncate(max_seq);
+        let e = Encoded { ids, mask };
+        if e.loss_tokens() > 0 {
+            examples.push(e);
+            continue;
+        }
+        let why = match (loss_on, before) {
+            (LossOn::Assistant, 0) => "no assistant reply",
+            (LossOn::All, 0) => "shorter than two tokens",
+            _ => "all of it beyond max_seq",
+        };
+        dropped.push((i + 1, why.to_string()));
+    }
+    if examples.is_empty() {
+        return Err(match dropped.first() {
+            Some((_, why)) => format!(
+                "no training row has anything to learn within max_seq {max_seq} (all {} rows dropped; first: {why})",
+                dropped.len()
+            ),
+            None => "the training set is empty".into(),
+        });
+    }
+    Ok(EncodedSet { examples, dropped })
+}
+
 /// A padded batch, row-major `rows x cols`: `inputs[r][t]` predicts
 /// `targets[r][t]` with weight `weights[r][t]` (0 on padding and on
 /// non-target tokens). Padding is on the right, so with causal attention no
@@ -314,6 +394,42 @@ mod tests {
         let cut = encode_example(&lm, &conv, LossOn::Assistant, e.ids.len() - 3).unwrap();
         assert_eq!(cut.ids.len(), e.ids.len() - 3);
         assert!(encode_example(&lm, &[Message::user("q")], LossOn::Assistant, 100).is_err());
+    }
+
+    #[test]
+    fn a_set_drops_rows_with_nothing_to_learn_and_says_which() {
+        let lm = qwen();
+        let short = [Message::user("hi"), Message::assistant("HOLA")];
+        let long = [
+            Message::user(&"many words here ".repeat(40)),
+            Message::assistant("LATE"),
+        ];
+        let no_reply = [Message::user("q")];
+        let convs: Vec<&[Message]> = vec![&short, &long, &short, &no_reply];
+        // Room for the short conversation (its template adds a default
+        // system prompt), not for the long one's reply.
+        let max = encode_example(&lm, &short, LossOn::Assistant, 4000)
+            .unwrap()
+            .ids
+            .len();
+        let set = encode_set(&lm, convs.clone(), LossOn::Assistant, max).unwrap();
+        assert_eq!(set.examples.len(), 2);
+        assert_eq!(
+            set.dropped,
+            vec![
+                (2, "all of it beyond max_seq".to_string()),
+                (4, "no assistant reply".to_string())
+            ]
+        );
+        let line = set.dropped_summary(max).unwrap();
+        assert!(line.starts_with("dropped 2 of 4 training rows"), "{line}");
+        assert!(line.contains("rows 2, 4"), "{line}");
+        // Long enough: nothing dropped, no summary.
+        let all = encode_set(&lm, convs[..3].to_vec(), LossOn::Assistant, 4000).unwrap();
+        assert_eq!((all.examples.len(), all.dropped_summary(4000)), (3, None));
+        // Nothing left at all is an error naming the reason.
+        let err = encode_set(&lm, vec![&long[..]], LossOn::Assistant, max).unwrap_err();
+        assert!(err.contains("all 1 rows dropped"), "{err}");
     }
 
     #[test]

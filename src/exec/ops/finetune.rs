@@ -9,7 +9,7 @@
 use super::dataset;
 use super::model::{Manifest, MANIFEST};
 use super::{Args, Op, OpCtx, OpError, Progress};
-use crate::runtime::batch::{encode_example, LossOn};
+use crate::runtime::batch::{encode_set, LossOn};
 use crate::runtime::chat_template::Message;
 use crate::runtime::lora::LoraConfig;
 use crate::runtime::train::{self, Length, Method, TrainConfig, TrainError};
@@ -86,13 +86,18 @@ impl Op for Finetune {
         let max_seq = ctx.int("max_seq")?.max(2) as usize;
         let loss_on: LossOn = ctx.str("loss_on")?.parse().map_err(OpError::failed)?;
         let mut lm = super::model::load(ctx, base)?;
-        let mut examples = Vec::with_capacity(rows.len());
-        for (i, r) in rows.iter().enumerate() {
-            examples.push(
-                encode_example(&lm, &messages(r), loss_on, max_seq)
-                    .map_err(|e| OpError::failed(format!("training row {}: {e}", i + 1)))?,
-            );
+        let conversations: Vec<Vec<Message>> = rows.iter().map(messages).collect();
+        let set = encode_set(
+            &lm,
+            conversations.iter().map(Vec::as_slice),
+            loss_on,
+            max_seq,
+        )
+        .map_err(OpError::failed)?;
+        if let Some(w) = set.dropped_summary(max_seq) {
+            ctx.warn(w);
         }
+        let examples = set.examples;
         let pad_id = lm.tokenizer().token_to_id("<|endoftext|>").unwrap_or(0);
         let cfg = TrainConfig {
             method: method.clone(),

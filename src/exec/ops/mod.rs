@@ -131,6 +131,8 @@ pub struct OpCtx<'a> {
     pub(crate) progress: &'a (dyn Fn(&Progress) + Sync),
     pub(crate) cancel: &'a AtomicBool,
     pub(crate) provenance: Mutex<BTreeMap<String, String>>,
+    /// Warnings for the user, printed when the step ends.
+    pub(crate) warnings: Mutex<Vec<String>>,
     pub(crate) store: &'a crate::cache::Store,
 }
 
@@ -205,6 +207,17 @@ impl<'a> OpCtx<'a> {
     pub fn log(&self, line: impl Display) {
         if let Ok(mut f) = self.log.lock() {
             let _ = writeln!(f, "{line}");
+        }
+    }
+
+    /// Something the user should know about a step that still succeeds
+    /// (rows skipped, a setting clamped): written to the log, printed when
+    /// the step ends and kept in its metadata (`warnings` in provenance).
+    pub fn warn(&self, line: impl Display) {
+        let line = line.to_string();
+        self.log(format_args!("warning: {line}"));
+        if let Ok(mut w) = self.warnings.lock() {
+            w.push(line);
         }
     }
 
