@@ -2247,9 +2247,34 @@ impl<'l> Checker<'l> {
             return None;
         }
         self.fn_stack.push((m, i));
+        let first_new = self.diags.len();
         let r = self.eval(&Env { module: m, locals }, &f.body);
         self.fn_stack.pop();
+        self.anchor_at_call_site(first_new, &f.name.name, span);
         r
+    }
+
+    /// Diagnostics raised while evaluating a function defined in another
+    /// file (a stdlib piece, an imported module) point at the caller's call,
+    /// where the user can act; the place inside the function stays as a
+    /// secondary label.
+    fn anchor_at_call_site(&mut self, first_new: usize, fname: &str, call: Span) {
+        for d in &mut self.diags[first_new..] {
+            if d.primary.span.file == call.file {
+                continue;
+            }
+            let inner = std::mem::replace(
+                &mut d.primary,
+                crate::diag::Label::new(call, format!("in this call to `{fname}`")),
+            );
+            let label = if inner.message.is_empty() {
+                format!("inside `{fname}`")
+            } else {
+                format!("{} (inside `{fname}`)", inner.message)
+            };
+            d.secondary
+                .insert(0, crate::diag::Label::new(inner.span, label));
+        }
     }
 }
 
