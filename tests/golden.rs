@@ -116,7 +116,15 @@ fn every_fixture_matches_its_header_and_golden_file() {
 #[test]
 fn every_registered_code_has_a_fixture() {
     let mut covered: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for path in fixtures() {
+    // Errors of `inoc run` have their fixtures in tests/fixtures/run_errors
+    // (tests/run_errors.rs runs them).
+    let mut run_errors: Vec<PathBuf> = std::fs::read_dir("tests/fixtures/run_errors")
+        .expect("run-error fixture folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "inoc"))
+        .collect();
+    run_errors.sort();
+    for path in fixtures().into_iter().chain(run_errors) {
         let text = std::fs::read_to_string(&path).expect("fixture readable");
         for code in expected(&text) {
             covered

@@ -1,6 +1,6 @@
 //! `inoc graph`: the step graph as Graphviz dot or Mermaid.
 
-use super::plan::{fail, load_plan, open_store};
+use super::plan::{fail_exec, load_plan, open_store_for};
 use crate::exec;
 use crate::plan::graph;
 
@@ -28,18 +28,19 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> u8 {
-    let (plan, registry, _) = match load_plan(&args.spec) {
+    let loaded = match load_plan(&args.spec) {
         Ok(x) => x,
         Err(c) => return c,
     };
+    let (plan, registry) = (&loaded.plan, &loaded.registry);
     let statuses = if args.status {
-        let store = match open_store() {
+        let store = match open_store_for(&loaded) {
             Ok(s) => s,
             Err(c) => return c,
         };
-        match exec::inspect(&plan, &store, &registry) {
+        match exec::inspect(plan, &store, registry) {
             Ok(s) => Some(s),
-            Err(e) => return fail(e, None),
+            Err(e) => return fail_exec(&e, &loaded),
         }
     } else {
         None
@@ -54,8 +55,8 @@ pub fn run(args: Args) -> u8 {
         })
     };
     let text = match args.format {
-        GraphFormat::Dot => graph::dot(&plan, &status),
-        GraphFormat::Mermaid => graph::mermaid(&plan, &status),
+        GraphFormat::Dot => graph::dot(plan, &status),
+        GraphFormat::Mermaid => graph::mermaid(plan, &status),
     };
     print!("{text}");
     0

@@ -3,6 +3,7 @@
 
 use super::Format;
 use crate::cache::Store;
+use crate::diag::SourceMap;
 use crate::exec::{self, ops::Registry, StepStatus};
 use crate::plan::{self, Plan};
 use crate::sema::ir::Program;
@@ -31,7 +32,7 @@ pub(super) fn fail(msg: impl std::fmt::Display, help: Option<&str>) -> u8 {
 /// included); also returns the bytes of every source read (the spec and its
 /// imports), for the spec hash in provenance. A `.json` file is taken as an
 /// already checked IR program (`inoc check --emit-ir`).
-pub(super) fn load_program(spec: &str) -> Result<(Program, Vec<u8>), u8> {
+pub(super) fn load_program(spec: &str) -> Result<(Program, Vec<u8>, Option<SourceMap>), u8> {
     if !Path::new(spec).is_file() {
         eprintln!("error: {spec}: no such file");
         return Err(2);
@@ -46,7 +47,7 @@ pub(super) fn load_program(spec: &str) -> Result<(Program, Vec<u8>), u8> {
             )
         })?;
         program.spec = spec.to_string();
-        return Ok((program, bytes));
+        return Ok((program, bytes, None));
     }
     let checked = crate::sema::check_path(spec);
     let opts = crate::diag::render::RenderOptions::terminal();
@@ -67,7 +68,7 @@ pub(super) fn load_program(spec: &str) -> Result<(Program, Vec<u8>), u8> {
     match checked.program {
         Some(mut program) if !checked.has_errors() => {
             program.spec = spec.to_string();
-            Ok((program, bytes))
+            Ok((program, bytes, Some(checked.sources)))
         }
         _ => {
             eprintln!(
@@ -91,9 +92,25 @@ pub(super) fn open_store() -> Result<Store, u8> {
     })
 }
 
+/// Opens the cache store for a loaded spec: a failure is a coded
+/// diagnostic (E1004).
+pub(super) fn open_store_for(loaded: &Loaded) -> Result<Store, u8> {
+    Store::open_default().map_err(|e| fail_exec(&exec::ExecError::Store(e), loaded))
+}
+
+/// A planned spec and what the engine commands need beside it.
+pub(super) struct Loaded {
+    pub plan: Plan,
+    pub registry: Registry,
+    /// Every source read (the spec and its imports), for the spec hash.
+    pub bytes: Vec<u8>,
+    /// The sources, to render diagnostics (`None` for a `.json` IR).
+    pub sources: Option<SourceMap>,
+}
+
 /// Loads and plans a spec.
-pub(super) fn load_plan(spec: &str) -> Result<(Plan, Registry, Vec<u8>), u8> {
-    let (program, bytes) = load_program(spec)?;
+pub(super) fn load_plan(spec: &str) -> Result<Loaded, u8> {
+    let (program, bytes, sources) = load_program(spec)?;
     let registry = Registry::builtin();
     let plan = plan::build(&program, &registry).map_err(|e| {
         fail(
@@ -101,7 +118,29 @@ pub(super) fn load_plan(spec: &str) -> Result<(Plan, Registry, Vec<u8>), u8> {
             Some("this is a bug in the checker: it should have rejected the spec"),
         )
     })?;
-    Ok((plan, registry, bytes))
+    Ok(Loaded {
+        plan,
+        registry,
+        bytes,
+        sources,
+    })
+}
+
+/// Prints an engine error as coded diagnostics at the steps' declarations
+/// (plainly when the spec was a `.json` IR); returns exit code 1.
+pub(super) fn fail_exec(e: &exec::ExecError, loaded: &Loaded) -> u8 {
+    let diags = e.diagnostics(&loaded.plan);
+    match &loaded.sources {
+        Some(sources) if !diags.is_empty() => {
+            let opts = crate::diag::render::RenderOptions::terminal();
+            eprint!(
+                "{}",
+                crate::diag::render::render_all(&diags, sources, &opts)
+            );
+            1
+        }
+        _ => fail(e, None),
+    }
 }
 
 /// "~3s", "~2 min", "~1.5 h".
@@ -122,21 +161,22 @@ fn short(key: &str) -> &str {
 }
 
 pub fn run(args: Args) -> u8 {
-    let (plan, registry, _) = match load_plan(&args.spec) {
+    let loaded = match load_plan(&args.spec) {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let store = match open_store() {
+    let (plan, registry) = (&loaded.plan, &loaded.registry);
+    let store = match open_store_for(&loaded) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let statuses = match exec::inspect(&plan, &store, &registry) {
+    let statuses = match exec::inspect(plan, &store, registry) {
         Ok(s) => s,
-        Err(e) => return fail(e, None),
+        Err(e) => return fail_exec(&e, &loaded),
     };
     match args.format {
-        Format::Json => print_json(&plan, &statuses),
-        Format::Human => print_human(&plan, &statuses),
+        Format::Json => print_json(plan, &statuses),
+        Format::Human => print_human(plan, &statuses),
     }
     0
 }

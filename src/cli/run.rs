@@ -1,7 +1,7 @@
 //! `inoc run`: computes every step that is not cached and prints the path of
 //! the run's results folder on its last line.
 
-use super::plan::{fail, load_plan, open_store};
+use super::plan::{fail, fail_exec, load_plan, open_store_for};
 use crate::exec::{self, ExecError, Options};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -25,11 +25,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> u8 {
-    let (plan, registry, bytes) = match load_plan(&args.spec) {
+    let loaded = match load_plan(&args.spec) {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let store = match open_store() {
+    let store = match open_store_for(&loaded) {
         Ok(s) => s,
         Err(c) => return c,
     };
@@ -54,9 +54,9 @@ pub fn run(args: Args) -> u8 {
         runs_dir: args.runs_dir,
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         cancel,
-        spec_bytes: bytes,
+        spec_bytes: loaded.bytes.clone(),
     };
-    match exec::run(&plan, &store, &registry, &opts) {
+    match exec::run(&loaded.plan, &store, &loaded.registry, &opts) {
         Ok(summary) => {
             let ran = summary.steps.iter().filter(|s| s.status == "ran").count();
             let reused = summary
@@ -80,10 +80,6 @@ pub fn run(args: Args) -> u8 {
             fail(ExecError::Interrupted, None);
             130
         }
-        Err(e @ ExecError::Unimplemented(_)) => fail(
-            e,
-            Some("`inoc builtins` lists the operations this build can run"),
-        ),
-        Err(e) => fail(e, None),
+        Err(e) => fail_exec(&e, &loaded),
     }
 }

@@ -1,7 +1,7 @@
 //! `inoc why`: which key component of a step changed since the version of it
 //! last run under the same name.
 
-use super::plan::{fail, load_plan, open_store};
+use super::plan::{fail, fail_exec, load_plan, open_store_for};
 use crate::exec;
 use crate::plan::{canon, explain_change};
 use std::collections::BTreeMap;
@@ -16,10 +16,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> u8 {
-    let (plan, registry, _) = match load_plan(&args.spec) {
+    let loaded = match load_plan(&args.spec) {
         Ok(x) => x,
         Err(c) => return c,
     };
+    let (plan, registry) = (&loaded.plan, &loaded.registry);
     let Some(step) = plan.step(&args.node) else {
         let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
         let best = names
@@ -33,13 +34,13 @@ pub fn run(args: Args) -> u8 {
             Some(&best.unwrap_or_else(|| "`inoc plan SPEC` lists every step".into())),
         );
     };
-    let store = match open_store() {
+    let store = match open_store_for(&loaded) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let statuses = match exec::inspect(&plan, &store, &registry) {
+    let statuses = match exec::inspect(plan, &store, registry) {
         Ok(s) => s,
-        Err(e) => return fail(e, None),
+        Err(e) => return fail_exec(&e, &loaded),
     };
     let st = &statuses[step.id];
     let spec = exec::spec_id(&plan.spec);

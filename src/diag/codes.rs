@@ -2,7 +2,8 @@
 //! an explanation (what `inoc explain CODE` and the editor show).
 //!
 //! Ranges: `E0001`–`E0099` syntax (owned by `syntax`), `E0100`–`E0999`
-//! semantics (owned by `sema`), `W0001`–`W0099` syntax lints, `W0100`+
+//! semantics (owned by `sema`), `E1000`–`E1099` running a spec (owned by
+//! `exec`: `inoc run`, `plan`, `why`, `graph`), `W0001`–`W0099` syntax lints, `W0100`+
 //! semantic lints. To add a code, append one [`CodeInfo`] row to [`CODES`]
 //! in the section of your layer; a unit test checks that codes are unique,
 //! well formed and documented, and [`crate::diag::Diagnostic::new`] checks in
@@ -218,6 +219,21 @@ pub const CODES: &[CodeInfo] = &[
       "An import alias names a module, not a value; use one of its members: `world.math(...)`."),
     e("E0142", "duplicate sweep value",
       "A sweep lists the same value twice: two cells would be the same experiment."),
+    // --- running a spec (exec) ---
+    e("E1001", "step failed",
+      "A step's operation stopped with an error while `inoc run` computed it: bad data in an input \
+       file, a training set with nothing to learn, a loss that became NaN, ... The message says what; \
+       the step's log has the details. Steps that finished are cached, so the next run continues."),
+    e("E1002", "inputs unavailable",
+      "A step's inputs could not be read to compute its cache key: a data file vanished after \
+       checking, or a hub model is not in the local Hugging Face cache and the hub cannot be \
+       reached. Make the input available (e.g. `huggingface-cli download ORG/NAME`) and run again."),
+    e("E1003", "not runnable yet",
+      "The spec is valid, but this build has no operation that computes the builtin a step uses. \
+       `inoc builtins` lists what this build runs."),
+    e("E1004", "cache store failed",
+      "The content-addressed store (INOC_CACHE, default ~/.cache/inoc) could not be opened, read \
+       or written: check that it is writable and that the disk has room."),
     w("W0100", "leaked-inoculation", "inoculation prompt given at test time",
       "A system prompt used to train a model (through `system(...)` in its training data) is also \
        given to that model by an evaluation (its `system` list or its prompts). Inoculation is \

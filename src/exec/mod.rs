@@ -59,8 +59,8 @@ pub enum ExecError {
     Store(#[from] std::io::Error),
     #[error("step `{step}`: {message}")]
     Describe { step: String, message: String },
-    #[error("no operation implements {0} yet")]
-    Unimplemented(String),
+    #[error("no operation implements {} yet", unimplemented_list(.0))]
+    Unimplemented(Vec<Unimplemented>),
     #[error("step `{step}` failed: {message} (log: {log})")]
     StepFailed {
         step: String,
@@ -69,6 +69,94 @@ pub enum ExecError {
     },
     #[error("interrupted; finished steps are cached and `inoc run` continues from them")]
     Interrupted,
+}
+
+/// A step whose builtin has no operation in this build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unimplemented {
+    pub op: String,
+    pub step: String,
+    /// What the operation cannot do yet (`None`: no operation at all).
+    pub detail: Option<String>,
+}
+
+fn unimplemented_list(v: &[Unimplemented]) -> String {
+    v.iter()
+        .map(|u| match &u.detail {
+            Some(d) => format!("`{}` (step `{}`: {d})", u.op, u.step),
+            None => format!("`{}` (step `{}`)", u.op, u.step),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl ExecError {
+    /// The error as coded diagnostics at the declarations of the steps
+    /// involved (`None` for an interruption, which is not an error). Steps
+    /// made for nested calls point at the call.
+    pub fn diagnostics(&self, plan: &Plan) -> Vec<crate::diag::Diagnostic> {
+        use crate::diag::Diagnostic;
+        let span_of = |name: &str| {
+            plan.steps
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| s.span)
+                .unwrap_or_default()
+        };
+        match self {
+            ExecError::Interrupted => vec![],
+            ExecError::StepFailed { step, message, log } => vec![Diagnostic::error(
+                "E1001",
+                format!("step `{step}` failed: {message}"),
+                span_of(step),
+                "this step failed",
+            )
+            .with_help(format!(
+                "its log is {log}; steps that finished are cached, so `inoc run` continues from them once this is fixed"
+            ))],
+            ExecError::Describe { step, message } => vec![Diagnostic::error(
+                "E1002",
+                format!("the inputs of step `{step}` cannot be read: {message}"),
+                span_of(step),
+                "needs these inputs",
+            )
+            .with_help(
+                "an input (a data file, a cached hub model) is missing or unreadable; make it available and run again",
+            )],
+            ExecError::Unimplemented(list) => list
+                .iter()
+                .map(|u| {
+                    let message = match &u.detail {
+                        Some(d) => format!("step `{}` cannot run in this build: {d}", u.step),
+                        None => format!("no operation implements `{}` in this build", u.op),
+                    };
+                    Diagnostic::error(
+                        "E1003",
+                        message,
+                        span_of(&u.step),
+                        match &u.detail {
+                            Some(_) => "cannot run yet".to_string(),
+                            None => format!("step `{}` needs `{}`", u.step, u.op),
+                        },
+                    )
+                    .with_help(
+                        "`inoc check` accepts it, but `inoc run` cannot compute it yet; `inoc builtins` lists what this build runs",
+                    )
+                })
+                .collect(),
+            ExecError::Store(e) => vec![Diagnostic::error(
+                "E1004",
+                format!("the cache store failed: {e}"),
+                // File 0 is the root spec.
+                crate::syntax::Span::default(),
+                "while running this spec",
+            )
+            .with_help(format!(
+                "inoc keeps results in {} (set INOC_CACHE to move it); check that it is writable and the disk has room",
+                Store::default_root().display()
+            ))],
+        }
+    }
 }
 
 /// The identity of a spec in the store's index: its canonical path.
@@ -395,14 +483,24 @@ pub fn run(
     registry: &Registry,
     opts: &Options,
 ) -> Result<RunSummary, ExecError> {
-    let missing: Vec<String> = plan
+    let missing: Vec<Unimplemented> = plan
         .steps
         .iter()
-        .filter(|s| s.version.is_none())
-        .map(|s| format!("`{}` (step `{}`)", s.op, s.name))
+        .filter_map(|s| {
+            let detail = match registry.get(&s.op) {
+                _ if s.version.is_none() => None,
+                Some(op) => Some(op.unsupported(&s.args)?),
+                None => None,
+            };
+            Some(Unimplemented {
+                op: s.op.clone(),
+                step: s.name.clone(),
+                detail,
+            })
+        })
         .collect();
     if !missing.is_empty() {
-        return Err(ExecError::Unimplemented(missing.join(", ")));
+        return Err(ExecError::Unimplemented(missing));
     }
     let spec = spec_id(&plan.spec);
     let started = chrono::Utc::now();
@@ -688,9 +786,13 @@ fn run_step(
         Lookup::Corrupt(_) => store.discard(&key)?,
         Lookup::Missing => {}
     }
-    let op = registry
-        .get(&step.op)
-        .ok_or_else(|| ExecError::Unimplemented(format!("`{}`", step.op)))?;
+    let op = registry.get(&step.op).ok_or_else(|| {
+        ExecError::Unimplemented(vec![Unimplemented {
+            op: step.op.clone(),
+            step: step.name.clone(),
+            detail: None,
+        }])
+    })?;
     // Integrity on read: every input is fully verified before use.
     let mut input_map: BTreeMap<usize, Input> = BTreeMap::new();
     for (d, (k, h)) in inputs {

@@ -94,7 +94,7 @@ pub fn metrics(v: &Value) -> Result<Vec<(String, Metric)>, OpError> {
             ),
             other => {
                 return Err(OpError::failed(format!(
-                    "metric `{other}` is not supported by evaluate yet (judges need an endpoint)"
+                    "metric `{other}` is not supported by evaluate yet (the LLM-judge operation is not built)"
                 )))
             }
         };
@@ -268,6 +268,13 @@ fn sample_all(
 }
 
 impl Op for Evaluate {
+    fn unsupported(&self, args: &Args) -> Option<String> {
+        let v = args.get("metrics")?;
+        match metrics(v) {
+            Err(OpError::Failed(m)) if m.contains("not supported by evaluate yet") => Some(m),
+            _ => None,
+        }
+    }
     fn name(&self) -> &'static str {
         "evaluate"
     }

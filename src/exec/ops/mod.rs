@@ -44,6 +44,13 @@ pub trait Op: Send + Sync {
     fn version(&self) -> u32;
     /// The kind of value it produces.
     fn kind(&self) -> DeclKind;
+    /// Why these arguments cannot be computed by this build although the
+    /// checker accepts them (e.g. a metric the operation does not
+    /// implement yet); `inoc run` refuses such a spec before computing
+    /// anything rather than failing after hours of training.
+    fn unsupported(&self, _args: &Args) -> Option<String> {
+        None
+    }
     /// Content read besides the `Path` values of the arguments, by label
     /// (e.g. the resolved weights / tokenizer / chat template of a hub
     /// model). Hashed into the key.
