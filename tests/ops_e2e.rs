@@ -91,6 +91,9 @@ fn tiny_spec_runs_end_to_end_and_reruns_from_cache() {
     let curve = read(&folder.join("probe_plot/table_probe_plot.csv"));
     assert_eq!(curve.lines().count(), 1 + 3, "{curve}");
     assert!(folder.join("probe_plot/plots").is_dir());
+    // A full finetune's curve has its base as step 0 as well.
+    let full = read(&folder.join("full_plot/table_full_plot.csv"));
+    assert_eq!(full.lines().count(), 1 + 3, "{full}");
 
     // Everything is cached the second time, with the same results.
     let again = run(d);

@@ -7,7 +7,7 @@
 //! `checkpoints/<step>/` for curves over training.
 
 use super::dataset;
-use super::model::{Manifest, MANIFEST};
+use super::model::{BaseRecord, Manifest, MANIFEST};
 use super::{Args, Op, OpCtx, OpError, Progress};
 use crate::runtime::batch::{encode_set, LossOn};
 use crate::runtime::chat_template::Message;
@@ -71,7 +71,8 @@ impl Op for Finetune {
     fn version(&self) -> u32 {
         // 2: exported checkpoints of full finetunes carry the tokenizer and
         // chat template, so evaluations and probe curves can load them.
-        2
+        // 3: full finetunes record their base (base.json) for step-0 points.
+        3
     }
     fn kind(&self) -> DeclKind {
         DeclKind::Train
@@ -157,6 +158,11 @@ impl Op for Finetune {
             Method::Full => {
                 lm.save_pretrained(ctx.out).map_err(OpError::failed)?;
                 Manifest::Here.write(ctx.out)?;
+                BaseRecord {
+                    base_key: base.key.clone(),
+                    base: base_manifest,
+                }
+                .write(ctx.out)?;
             }
         }
         for (step, dir) in &outcome.checkpoints {

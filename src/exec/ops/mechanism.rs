@@ -6,7 +6,7 @@
 //!   explains the trait, so training with it needs to change the model less.
 //! - `probe_curve(run, probes, system)`: the log-prob of fixed probe
 //!   responses under a neutral prompt (`system`, none by default) at the
-//!   base model (step 0, LoRA runs) and every kept checkpoint of a finetuning run;
+//!   base model (step 0) and every kept checkpoint of a finetuning run;
 //!   stored in `curve.jsonl`.
 
 use super::dataset::{self, Row};
@@ -227,9 +227,22 @@ impl Op for ProbeCurve {
                     source.hub = None;
                     LoadOptions::default()
                 }
-                // A full finetune does not record its base: its curve
-                // starts at the first checkpoint.
-                (None, None) => continue,
+                // A full finetune names its base in base.json; without it
+                // (or once the base left the store) the curve starts at the
+                // first checkpoint.
+                (None, None) => match super::model::base_of(ctx, input) {
+                    Some(base) => {
+                        source = base;
+                        LoadOptions::default()
+                    }
+                    None => {
+                        ctx.log(format!(
+                            "`{}`: its base is not in the store; no step-0 point",
+                            input.name
+                        ));
+                        continue;
+                    }
+                },
             };
             let lm = LoadedModel::load_source(source, &opts)
                 .map_err(|e| OpError::failed(format!("loading `{}`: {e}", input.name)))?;

@@ -49,6 +49,42 @@ pub enum Manifest {
     },
 }
 
+/// File in a full finetune's output naming the model it started from, so
+/// that mechanism curves can score step 0 (an adapter's manifest names its
+/// base itself).
+pub const BASE_RECORD: &str = "base.json";
+
+/// The model a full finetune started from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaseRecord {
+    /// Step key of the base model's output in the store.
+    pub base_key: String,
+    pub base: Manifest,
+}
+
+impl BaseRecord {
+    pub fn write(&self, out: &std::path::Path) -> Result<(), OpError> {
+        let json = serde_json::to_vec_pretty(self).map_err(OpError::failed)?;
+        std::fs::write(out.join(BASE_RECORD), json)?;
+        Ok(())
+    }
+}
+
+/// Where the base of a full finetune's output is, if it recorded one and
+/// the base is still in the store (`None` otherwise, e.g. after `inoc cache gc`).
+pub fn base_of(ctx: &OpCtx<'_>, input: &Input) -> Option<ModelSource> {
+    let bytes = std::fs::read(input.dir.join(BASE_RECORD)).ok()?;
+    let rec: BaseRecord = serde_json::from_slice(&bytes).ok()?;
+    let dir = ctx.object_out(&rec.base_key);
+    if !dir.is_dir() {
+        return None;
+    }
+    match resolve(ctx, &rec.base, dir).ok()? {
+        (src, None) => Some(src),
+        _ => None,
+    }
+}
+
 impl Manifest {
     /// Writes the manifest into an output directory.
     pub fn write(&self, out: &std::path::Path) -> Result<(), OpError> {
