@@ -170,6 +170,26 @@ fn evaluations(p: &Program) -> Vec<&Call> {
     out
 }
 
+/// Text compared loosely: lower case, every run of characters that are not
+/// letters or digits one space, trimmed. A prompt re-typed with other case,
+/// punctuation or spacing at test time is the same prompt to the model.
+fn loose(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut gap = false;
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            out.extend(c.to_lowercase());
+        } else {
+            gap = true;
+        }
+    }
+    out
+}
+
 fn leaked_inoculation(p: &Program, evals: &[&Call], out: &mut Vec<Diagnostic>) {
     let mut seen = BTreeSet::new();
     for &ev in evals {
@@ -192,9 +212,8 @@ fn leaked_inoculation(p: &Program, evals: &[&Call], out: &mut Vec<Diagnostic>) {
                     dataset_prompts(p, d, &mut prompts, 0);
                 }
                 for (prompt, train_span) in prompts {
-                    if prompt.trim().is_empty()
-                        || !test_texts.iter().any(|t| t.contains(prompt.trim()))
-                    {
+                    let needle = loose(&prompt);
+                    if needle.is_empty() || !test_texts.iter().any(|t| loose(t).contains(&needle)) {
                         continue;
                     }
                     if !seen.insert((ev.span, prompt.clone())) {
