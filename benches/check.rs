@@ -3,7 +3,8 @@
 //! alone (the reference measured in the same run), of the whole check
 //! (parse, imports, evaluation, lints), and their ratio.
 //!
-//! `cargo bench --bench check` (optionally `-- 20000` for another size).
+//! `cargo bench --bench check` (optionally `-- 20000` for another size,
+//! `-- --runs 1` for fewer runs, e.g. under valgrind).
 
 use inoc::sema::{self, loader::MemLoader};
 use std::time::{Duration, Instant};
@@ -33,13 +34,20 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let decls: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runs: usize = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(7);
+    let decls: usize = args
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || args[i - 1] != "--runs")
+        .find_map(|(_, a)| a.parse().ok())
         .unwrap_or(10_000);
     let spec = generate(decls);
     let loader = MemLoader::new().with("bench.inoc", &spec);
-    let runs = 7;
 
     let mut parse = Vec::new();
     for _ in 0..runs {

@@ -17,6 +17,23 @@ const MAX_ERRORS: usize = 20;
 pub struct Scan {
     pub comments: Vec<Comment>,
     pub errors: Vec<Diagnostic>,
+    /// Byte ranges of the comments (`#` to the end of the line) and
+    /// byte-order marks, which the grammar reads as spaces ([`blanked`]).
+    pub blanks: Vec<std::ops::Range<usize>>,
+}
+
+/// The text the grammar parses: `src` with every comment and byte-order
+/// mark replaced by spaces, byte for byte (offsets are unchanged).
+pub fn blanked<'s>(src: &'s str, blanks: &[std::ops::Range<usize>]) -> std::borrow::Cow<'s, str> {
+    if blanks.is_empty() {
+        return std::borrow::Cow::Borrowed(src);
+    }
+    let mut b = src.as_bytes().to_vec();
+    for r in blanks {
+        b[r.clone()].fill(b' ');
+    }
+    // Only whole UTF-8 sequences were replaced, by ASCII.
+    std::borrow::Cow::Owned(String::from_utf8(b).unwrap_or_else(|_| src.to_string()))
 }
 
 fn closer(open: u8) -> u8 {
@@ -30,6 +47,7 @@ fn closer(open: u8) -> u8 {
 pub fn scan(file: FileId, src: &str) -> Scan {
     let b = src.as_bytes();
     let mut comments = Vec::new();
+    let mut blanks = Vec::new();
     let mut errors: Vec<Diagnostic> = Vec::new();
     let mut stack: Vec<usize> = Vec::new(); // offsets of open brackets
     let mut line_has_code = false;
@@ -58,6 +76,7 @@ pub fn scan(file: FileId, src: &str) -> Scan {
                     text: body.to_string(),
                     own_line: !line_has_code,
                 });
+                blanks.push(i..end);
                 i = end;
             }
             b'"' if b[i..].starts_with(b"\"\"\"") => {
@@ -121,7 +140,11 @@ pub fn scan(file: FileId, src: &str) -> Scan {
                             "name the inner parts with `let` constants to flatten the expression",
                         ),
                     );
-                    return Scan { comments, errors };
+                    return Scan {
+                        comments,
+                        errors,
+                        blanks,
+                    };
                 }
                 stack.push(i);
                 i += 1;
@@ -146,7 +169,11 @@ pub fn scan(file: FileId, src: &str) -> Scan {
                             )),
                         );
                         // Stop: every later bracket would be reported as a cascade.
-                        return Scan { comments, errors };
+                        return Scan {
+                            comments,
+                            errors,
+                            blanks,
+                        };
                     }
                     None => {
                         errors.push(
@@ -158,7 +185,11 @@ pub fn scan(file: FileId, src: &str) -> Scan {
                             )
                             .with_help("remove it, or add the opening bracket it belongs to"),
                         );
-                        return Scan { comments, errors };
+                        return Scan {
+                            comments,
+                            errors,
+                            blanks,
+                        };
                     }
                 }
                 i += 1;
@@ -172,6 +203,7 @@ pub fn scan(file: FileId, src: &str) -> Scan {
                 let ch = src[i..].chars().next().unwrap_or('\u{fffd}');
                 let len = ch.len_utf8();
                 if ch == '\u{feff}' {
+                    blanks.push(i..i + len);
                     i += len;
                     continue;
                 }
@@ -214,7 +246,11 @@ pub fn scan(file: FileId, src: &str) -> Scan {
             );
         }
     }
-    Scan { comments, errors }
+    Scan {
+        comments,
+        errors,
+        blanks,
+    }
 }
 
 fn show_char(c: char) -> String {

@@ -1,7 +1,8 @@
 //! pest -> AST, with every syntax error turned into a coded diagnostic.
 //!
 //! Pipeline: [`lex::scan`] (comments, stray characters, strings, brackets)
-//! -> the pest grammar -> the builder below (numbers, escapes, raw-string
+//! -> the pest grammar, run on the text with comments blanked
+//! ([`lex::blanked`]) -> the builder below (numbers, escapes, raw-string
 //! indentation, operator precedence, depth limits) -> doc-comment
 //! attachment. A pest failure is translated by [`explain`] from the tokens
 //! around the failure point into a message a human would write; parsing
@@ -35,6 +36,8 @@ pub fn parse(file: FileId, src: &str) -> (Option<Module>, Vec<Diagnostic>) {
     if !scan.errors.is_empty() {
         return (None, scan.errors);
     }
+    // The grammar reads comments and byte-order marks as spaces.
+    let text = lex::blanked(src, &scan.blanks);
     let mut b = Builder {
         file,
         base: 0,
@@ -45,7 +48,7 @@ pub fn parse(file: FileId, src: &str) -> (Option<Module>, Vec<Diagnostic>) {
     let mut start = 0;
     loop {
         b.base = start;
-        match InocParser::parse(Rule::module, &src[start..]) {
+        match InocParser::parse(Rule::module, &text[start..]) {
             Ok(mut pairs) => {
                 if let Some(module) = pairs.next() {
                     for p in module.into_inner() {
@@ -252,49 +255,6 @@ struct Builder {
     errors: Vec<Diagnostic>,
 }
 
-/// The end of a pair without the whitespace and comments that pest's
-/// implicit skipping leaves at the end of rules ending in `*` or `?`.
-fn trimmed_end(p: &Pair<'_, Rule>) -> usize {
-    let end = p.as_span().end();
-    // Only rules that end in `*` or `?` can carry trailing whitespace; the
-    // others end with a token or a closing bracket.
-    let ends_open = matches!(
-        p.as_rule(),
-        Rule::expr
-            | Rule::operand
-            | Rule::decl
-            | Rule::let_item
-            | Rule::fn_item
-            | Rule::param
-            | Rule::type_expr
-            | Rule::binding
-            | Rule::arg
-            | Rule::field_init
-    );
-    if !ends_open {
-        return end;
-    }
-    let Some(last) = p.clone().into_inner().next_back() else {
-        return end;
-    };
-    let last_end = trimmed_end(&last);
-    let input = p.get_input();
-    let region = &input[last_end.min(end)..end];
-    let mut rest = region;
-    loop {
-        rest = rest.trim_start();
-        match rest.strip_prefix('#') {
-            Some(r) => rest = r.find('\n').map_or("", |n| &r[n..]),
-            None => break,
-        }
-    }
-    if rest.is_empty() {
-        last_end
-    } else {
-        end - (region.len() - region.trim_end().len())
-    }
-}
-
 /// Result placeholder after an error: the module is discarded when any
 /// error exists, so its content never escapes.
 fn placeholder(span: Span) -> Expr {
@@ -304,13 +264,22 @@ fn placeholder(span: Span) -> Expr {
     }
 }
 
+fn is_postfix(rule: Rule) -> bool {
+    matches!(rule, Rule::call_args | Rule::index_args | Rule::field)
+}
+
 impl Builder {
+    /// The span of a pair without the whitespace that rules consume after
+    /// their last token (the grammar's text has comments blanked, so that
+    /// whitespace is all bytes `<= b' '`).
     fn span(&self, p: &Pair<'_, Rule>) -> Span {
-        Span::new(
-            self.file,
-            self.base + p.as_span().start(),
-            self.base + trimmed_end(p),
-        )
+        let s = p.as_span();
+        let (start, mut end) = (s.start(), s.end());
+        let b = p.get_input().as_bytes();
+        while end > start && b[end - 1] <= b' ' {
+            end -= 1;
+        }
+        Span::new(self.file, self.base + start, self.base + end)
     }
 
     fn ident(&self, p: Pair<'_, Rule>) -> Ident {
@@ -445,31 +414,60 @@ impl Builder {
         placeholder(span)
     }
 
-    /// `expr = operand (infix operand)*`, with pipe < range < `+ -` < `* /`.
+    /// `expr`: operands (a primary and its postfixes, or a negation) joined
+    /// by infix operators, with pipe < range < `+ -` < `* /`. Each operator
+    /// counts one level of depth for the operands.
     fn expr(&mut self, p: Pair<'_, Rule>, depth: usize) -> Expr {
         let span = self.span(&p);
-        let parts: Vec<Pair<'_, Rule>> = p.into_inner().collect();
-        let n_ops = parts.len() / 2;
+        let mut inner = p.into_inner();
+        if inner.len() == 1 {
+            // The common case: one primary without postfixes.
+            return match inner.next() {
+                Some(q) => self.operand(q, std::iter::empty(), 0, depth),
+                None => placeholder(span),
+            };
+        }
+        let parts: Vec<Pair<'_, Rule>> = inner.collect();
+        let n_ops = parts.iter().filter(|q| q.as_rule() == Rule::infix).count();
         if depth + n_ops >= MAX_EXPR_DEPTH {
             return self.too_deep(span);
         }
-        // Split into pipe segments.
-        let mut segments: Vec<Vec<Pair<'_, Rule>>> = vec![Vec::new()];
-        for q in parts {
-            if q.as_rule() == Rule::op_pipe {
-                segments.push(Vec::new());
-            } else if let Some(last) = segments.last_mut() {
-                last.push(q);
+        let depth = depth + n_ops;
+        let mut parts = parts.into_iter();
+        let mut operands = Vec::with_capacity(n_ops + 1);
+        let mut ops: Vec<(Op, Span)> = Vec::with_capacity(n_ops);
+        while let Some(prim) = parts.next() {
+            let n_post = parts
+                .as_slice()
+                .iter()
+                .take_while(|q| is_postfix(q.as_rule()))
+                .count();
+            operands.push(self.operand(prim, parts.by_ref().take(n_post), n_post, depth));
+            match parts.next() {
+                Some(op) => ops.push((Op::of(op.as_str()), self.span(&op))),
+                None => break,
             }
         }
-        let mut exprs = segments
-            .into_iter()
-            .map(|seg| self.range(seg, depth + n_ops));
-        let head = match exprs.next() {
+        if n_ops == 0 {
+            return operands.pop().unwrap_or_else(|| placeholder(span));
+        }
+        let mut operands = operands.into_iter();
+        let mut segments: Vec<Expr> = Vec::new();
+        let mut from = 0;
+        for k in 0..=ops.len() {
+            if k == ops.len() || ops[k].0 == Op::Pipe {
+                let seg_ops = &ops[from..k];
+                let seg: Vec<Expr> = operands.by_ref().take(seg_ops.len() + 1).collect();
+                segments.push(self.range(seg, seg_ops));
+                from = k + 1;
+            }
+        }
+        let mut segments = segments.into_iter();
+        let head = match segments.next() {
             Some(h) => h,
             None => return placeholder(span),
         };
-        let stages: Vec<Expr> = exprs.collect();
+        let stages: Vec<Expr> = segments.collect();
         if stages.is_empty() {
             return head;
         }
@@ -482,119 +480,118 @@ impl Builder {
         }
     }
 
-    /// One pipe segment: `arith` or `arith .. arith`.
-    fn range(&mut self, seg: Vec<Pair<'_, Rule>>, depth: usize) -> Expr {
-        let mut sides: Vec<Vec<Pair<'_, Rule>>> = vec![Vec::new()];
-        let mut inclusive = false;
-        for q in seg {
-            match q.as_rule() {
-                Rule::op_range | Rule::op_range_incl => {
-                    if sides.len() == 2 {
-                        let sp = self.span(&q);
-                        self.errors.push(
-                            Diagnostic::error(
-                                "E0021",
-                                "ranges cannot be chained",
-                                sp,
-                                "second range operator",
-                            )
-                            .with_help(
-                                "a range has two ends, like `0..3`; use a list for anything else",
-                            ),
-                        );
-                    }
-                    inclusive = q.as_rule() == Rule::op_range_incl;
-                    sides.push(Vec::new());
-                }
-                _ => {
-                    if let Some(last) = sides.last_mut() {
-                        last.push(q);
-                    }
-                }
-            }
+    /// One pipe segment: `arith` or `arith .. arith` (`operands.len() == ops.len() + 1`).
+    fn range(&mut self, operands: Vec<Expr>, ops: &[(Op, Span)]) -> Expr {
+        let mut range_ops = ops
+            .iter()
+            .enumerate()
+            .filter(|(_, (op, _))| matches!(op, Op::Range | Op::RangeIncl));
+        let Some((at, &(first, _))) = range_ops.next() else {
+            return arith(operands, ops);
+        };
+        let inclusive = first == Op::RangeIncl;
+        let mut end_at = ops.len();
+        if let Some((k, &(_, sp))) = range_ops.next() {
+            // Reported once, at the second range operator; the module is
+            // discarded anyway.
+            end_at = k;
+            self.errors.push(
+                Diagnostic::error(
+                    "E0021",
+                    "ranges cannot be chained",
+                    sp,
+                    "second range operator",
+                )
+                .with_help("a range has two ends, like `0..3`; use a list for anything else"),
+            );
         }
-        let mut it = sides.into_iter();
-        let start = self.arith(it.next().unwrap_or_default(), depth);
-        match it.next() {
-            None => start,
-            Some(rest) => {
-                let end = self.arith(rest, depth);
-                let span = start.span.join(end.span);
-                Expr {
-                    kind: ExprKind::Range {
-                        start: Box::new(start),
-                        end: Box::new(end),
-                        inclusive,
-                    },
-                    span,
-                }
-            }
+        let mut operands = operands.into_iter();
+        let start: Vec<Expr> = operands.by_ref().take(at + 1).collect();
+        let end: Vec<Expr> = operands.take(end_at - at).collect();
+        let start = arith(start, &ops[..at]);
+        let end = arith(end, &ops[at + 1..end_at]);
+        let span = start.span.join(end.span);
+        Expr {
+            kind: ExprKind::Range {
+                start: Box::new(start),
+                end: Box::new(end),
+                inclusive,
+            },
+            span,
         }
     }
 
-    /// Operands and `+ - * /` with precedence climbing (iterative).
-    fn arith(&mut self, seg: Vec<Pair<'_, Rule>>, depth: usize) -> Expr {
-        let mut out: Vec<Expr> = Vec::new();
-        let mut ops: Vec<BinOp> = Vec::new();
-        fn reduce(out: &mut Vec<Expr>, op: BinOp) {
-            if let (Some(rhs), Some(lhs)) = (out.pop(), out.pop()) {
-                let span = lhs.span.join(rhs.span);
-                out.push(Expr {
-                    kind: ExprKind::Binary {
-                        op,
-                        lhs: Box::new(lhs),
-                        rhs: Box::new(rhs),
-                    },
-                    span,
-                });
-            }
+    /// One operand: `prim` and its `n_post` postfixes (calls, indexing,
+    /// fields), or a negation. It counts one level of depth per part.
+    fn operand<'i>(
+        &mut self,
+        prim: Pair<'i, Rule>,
+        post: impl Iterator<Item = Pair<'i, Rule>>,
+        n_post: usize,
+        depth: usize,
+    ) -> Expr {
+        if prim.as_rule() == Rule::neg {
+            // `neg = op_neg primary postfix*` holds its own postfixes
+            // (none can follow it).
+            post.for_each(drop);
+            return self.negation(prim, depth);
         }
-        for q in seg {
-            let op = match q.as_rule() {
-                Rule::op_add => BinOp::Add,
-                Rule::op_sub => BinOp::Sub,
-                Rule::op_mul => BinOp::Mul,
-                Rule::op_div => BinOp::Div,
-                _ => {
-                    let e = self.operand(q, depth);
-                    out.push(e);
-                    continue;
-                }
-            };
-            while let Some(&top) = ops.last() {
-                if top.precedence() < op.precedence() {
-                    break;
-                }
-                ops.pop();
-                reduce(&mut out, top);
-            }
-            ops.push(op);
+        let depth = depth + 1 + n_post;
+        if depth >= MAX_EXPR_DEPTH {
+            let start = self.span(&prim);
+            let post: Vec<_> = post.collect();
+            let end = post.last().map_or(start, |q| self.span(q));
+            return self.too_deep(start.join(end));
         }
-        while let Some(top) = ops.pop() {
-            reduce(&mut out, top);
-        }
-        out.pop()
-            .unwrap_or_else(|| placeholder(Span::new(self.file, self.base, self.base)))
+        let e = self.primary(prim, depth);
+        self.postfixes(e, post, depth)
     }
 
-    /// `-* primary postfix*`
-    fn operand(&mut self, p: Pair<'_, Rule>, depth: usize) -> Expr {
+    /// `-x`, `- -x`: the negations around an operand.
+    fn negation(&mut self, p: Pair<'_, Rule>, depth: usize) -> Expr {
         let span = self.span(&p);
-        let parts: Vec<Pair<'_, Rule>> = p.into_inner().collect();
-        let depth = depth + parts.len();
+        let mut negs = Vec::new();
+        let mut cur = p;
+        let (prim, post) = loop {
+            let mut it = cur.into_inner();
+            match (it.next(), it.next()) {
+                (Some(op), Some(prim)) => {
+                    negs.push(self.span(&op));
+                    if prim.as_rule() == Rule::neg {
+                        cur = prim;
+                        continue;
+                    }
+                    break (prim, it);
+                }
+                _ => return placeholder(span),
+            }
+        };
+        let depth = depth + negs.len() + 1 + post.len();
         if depth >= MAX_EXPR_DEPTH {
             return self.too_deep(span);
         }
-        let mut negs = Vec::new();
-        let mut it = parts.into_iter();
-        let mut e = loop {
-            match it.next() {
-                Some(q) if q.as_rule() == Rule::op_neg => negs.push(self.span(&q)),
-                Some(q) => break self.primary(q, depth),
-                None => return placeholder(span),
-            }
-        };
-        for post in it {
+        let e = self.primary(prim, depth);
+        let mut e = self.postfixes(e, post, depth);
+        for neg in negs.into_iter().rev() {
+            let span = neg.join(e.span);
+            e = Expr {
+                kind: ExprKind::Unary {
+                    op: UnOp::Neg,
+                    operand: Box::new(e),
+                },
+                span,
+            };
+        }
+        e
+    }
+
+    fn postfixes<'i>(
+        &mut self,
+        mut e: Expr,
+        post: impl Iterator<Item = Pair<'i, Rule>>,
+        depth: usize,
+    ) -> Expr {
+        for post in post {
             let ps = self.span(&post);
             let full = Span {
                 start: e.span.start,
@@ -623,37 +620,32 @@ impl Builder {
                         base: Box::new(e),
                         name: self.ident(name),
                     },
-                    None => return placeholder(span),
+                    None => return placeholder(full),
                 },
-                _ => return placeholder(span),
+                _ => return placeholder(full),
             };
             e = Expr { kind, span: full };
-        }
-        for neg in negs.into_iter().rev() {
-            let span = neg.join(e.span);
-            e = Expr {
-                kind: ExprKind::Unary {
-                    op: UnOp::Neg,
-                    operand: Box::new(e),
-                },
-                span,
-            };
         }
         e
     }
 
     fn args(&mut self, p: Pair<'_, Rule>, depth: usize) -> Vec<Arg> {
-        let mut args = Vec::new();
-        for a in p.into_inner() {
+        let inner = p.into_inner();
+        let mut args = Vec::with_capacity(inner.len());
+        for a in inner {
             let span = self.span(&a);
+            let mut it = a.into_inner();
             let mut name = None;
             let mut value = None;
-            for q in a.into_inner() {
-                match q.as_rule() {
-                    Rule::arg_name => name = q.into_inner().next().map(|i| self.ident(i)),
-                    Rule::expr => value = Some(self.expr(q, depth + 1)),
-                    _ => {}
-                }
+            if let Some(q) = it.next() {
+                let q = if q.as_rule() == Rule::arg_name {
+                    name = Some(self.ident(q));
+                    it.next(); // eq
+                    it.next()
+                } else {
+                    Some(q)
+                };
+                value = q.map(|q| self.expr(q, depth + 1));
             }
             args.push(Arg {
                 name,
@@ -813,6 +805,70 @@ impl Builder {
             }
         }
     }
+}
+
+/// An infix operator of the `infix` rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Pipe,
+    Range,
+    RangeIncl,
+    Bin(BinOp),
+}
+
+impl Op {
+    fn of(text: &str) -> Op {
+        match text {
+            "|" => Op::Pipe,
+            ".." => Op::Range,
+            "..=" => Op::RangeIncl,
+            "+" => Op::Bin(BinOp::Add),
+            "-" => Op::Bin(BinOp::Sub),
+            "*" => Op::Bin(BinOp::Mul),
+            _ => Op::Bin(BinOp::Div),
+        }
+    }
+}
+
+/// Operands and `+ - * /` with precedence climbing (iterative);
+/// `operands.len() == ops.len() + 1`, every op binary.
+fn arith(operands: Vec<Expr>, ops: &[(Op, Span)]) -> Expr {
+    fn reduce(out: &mut Vec<Expr>, op: BinOp) {
+        if let (Some(rhs), Some(lhs)) = (out.pop(), out.pop()) {
+            let span = lhs.span.join(rhs.span);
+            out.push(Expr {
+                kind: ExprKind::Binary {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                },
+                span,
+            });
+        }
+    }
+    let mut operands = operands.into_iter();
+    let first = operands.next();
+    if ops.is_empty() {
+        return first.unwrap_or_else(|| placeholder(Span::default()));
+    }
+    let mut out: Vec<Expr> = first.into_iter().collect();
+    let mut stack: Vec<BinOp> = Vec::new();
+    for (&(op, _), e) in ops.iter().zip(operands) {
+        let Op::Bin(op) = op else { continue };
+        while let Some(&top) = stack.last() {
+            if top.precedence() < op.precedence() {
+                break;
+            }
+            stack.pop();
+            reduce(&mut out, top);
+        }
+        stack.push(op);
+        out.push(e);
+    }
+    while let Some(top) = stack.pop() {
+        reduce(&mut out, top);
+    }
+    out.pop().unwrap_or_else(|| placeholder(Span::default()))
 }
 
 /// Applies the raw-string rule: a line break right after the opening `"""`
