@@ -165,6 +165,50 @@ fn loss_falls_full_and_lora() {
     }
 }
 
+/// A bf16 model (the CUDA default) trains with f32 master weights: the vars
+/// are f32, every one gets a gradient through the bf16 casts, the loss falls
+/// like the f32 model's, and the model's forward still computes in bf16.
+#[test]
+fn bf16_model_trains_f32_master_weights() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for method in [Method::Full, lora()] {
+        let cfg32 = ModelConfig::small(VOCAB, 64, 2, 4, 2, 128, 64).unwrap();
+        let mut m = Model::init_random(cfg32, 2, &Device::Cpu, DType::BF16).unwrap();
+        let mut c = cfg(method.clone(), 12);
+        if matches!(method, Method::Lora(_)) {
+            c.lr = 2e-2;
+        }
+        let losses = run(&mut m, &c, None).unwrap();
+        let (first, last) = (losses[0], *losses.last().unwrap());
+        let mut reference = tiny_model(2);
+        let ref_losses = run(&mut reference, &c, None).unwrap();
+        let factor = if matches!(method, Method::Full) {
+            0.8
+        } else {
+            0.9
+        };
+        assert!(last < first * factor, "{method:?}: {losses:?}");
+        // bf16 activations: the curve follows the f32 one loosely.
+        for (a, b) in losses.iter().zip(&ref_losses) {
+            assert!(
+                (a - b).abs() < 0.1 * b.abs().max(1.0),
+                "{losses:?} vs {ref_losses:?}"
+            );
+        }
+        let trained: Vec<(String, Tensor)> = match method {
+            Method::Full => m.named_tensors(),
+            Method::Lora(_) => m.lora_tensors(),
+        };
+        for (name, t) in &trained {
+            assert_eq!(t.dtype(), DType::F32, "{name} is not an f32 master weight");
+        }
+        assert_eq!(m.dtype(), DType::BF16);
+        let ids = Tensor::new(&[[1u32, 2, 3]], &Device::Cpu).unwrap();
+        let logits = m.forward(&ids, None, Mode::Infer).unwrap();
+        assert_eq!(logits.dtype(), DType::F32);
+    }
+}
+
 #[test]
 fn fused_and_plain_paths_train_alike() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -17,7 +17,6 @@ use super::loader::LoadedModel;
 use super::model::Model;
 use super::tokenizer::{Tokenizer, CHATML_TEMPLATE, IM_END, PAD_TOKEN};
 use super::train::{save_output, train, Method, Progress, TrainConfig, TrainError, TrainOutcome};
-use candle_core::{DType, Device};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -164,7 +163,11 @@ pub fn pretrain(
     mc.rope_theta = arch.rope_theta;
     mc.eos_token_ids = tok.token_to_id(IM_END).into_iter().collect();
     mc.pad_token_id = tok.token_to_id(PAD_TOKEN);
-    let model = Model::init_random(mc, cfg.seed, &Device::Cpu, DType::F32)?;
+    // The process's device (`--device`; CPU unless built with CUDA): the
+    // weights are drawn on the host, so a seed gives the same init anywhere.
+    let (device, dtype) =
+        super::loader::resolve(super::DeviceChoice::Auto, None).map_err(|e| bad(e.to_string()))?;
+    let model = Model::init_random(mc, cfg.seed, &device, dtype)?;
 
     // The tokenizer and template go to disk first so the bundle is the same
     // one `LoadedModel::load` will later read.

@@ -29,6 +29,16 @@ pub enum Precision {
 }
 
 impl Precision {
+    /// Parses `f32`, `bf16` or `f16` (also `float32`, `bfloat16`, `float16`).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "f32" | "float32" => Ok(Precision::F32),
+            "bf16" | "bfloat16" => Ok(Precision::BF16),
+            "f16" | "float16" => Ok(Precision::F16),
+            o => Err(format!("unknown dtype `{o}` (f32, bf16, f16)")),
+        }
+    }
+
     pub(crate) fn dtype(self) -> DType {
         match self {
             Precision::F32 => DType::F32,
@@ -62,10 +72,7 @@ impl LoadedModel {
 
     /// Loads from an already resolved source.
     pub fn load_source(source: ModelSource, opts: &LoadOptions) -> Result<Self, Error> {
-        let device = opts.device.device()?;
-        let dtype = opts
-            .precision
-            .map_or_else(|| default_dtype(&device), Precision::dtype);
+        let (device, dtype) = resolve(opts.device, opts.precision)?;
         let mut model = Model::load(&source.dir, &device, dtype)?;
         if let Some(a) = &opts.adapter {
             model.load_adapter(a)?;
@@ -299,13 +306,42 @@ fn stop_ids(model: &Model, tok: &Tokenizer, template: &ChatTemplate, dir: &Path)
     ids
 }
 
+/// The device and dtype for a choice: `Auto` and `None` take the process
+/// defaults (`runtime::set_defaults`), then the automatic choice (CUDA if
+/// built in and present, else Metal, else CPU; f32 on CPU, bf16 on CUDA).
+pub(crate) fn resolve(
+    device: DeviceChoice,
+    precision: Option<Precision>,
+) -> Result<(Device, DType), Error> {
+    let (default_device, default_precision) = super::defaults();
+    let choice = match device {
+        DeviceChoice::Auto => default_device,
+        d => d,
+    };
+    let device = choice.device()?;
+    let dtype = precision
+        .or(default_precision)
+        .map_or_else(|| default_dtype(&device), Precision::dtype);
+    Ok((device, dtype))
+}
+
 impl DeviceChoice {
     pub(crate) fn device(self) -> Result<Device, Error> {
         let dev = match self {
             DeviceChoice::Cpu => Device::Cpu,
+            DeviceChoice::Cuda(_) if !candle_core::utils::cuda_is_available() => {
+                return Err(Error::Invalid(
+                    "this inoc was built without CUDA support; rebuild with \
+                     `--features cuda` (see scripts/build_cuda.sh) or use --device cpu"
+                        .into(),
+                ))
+            }
             DeviceChoice::Auto => {
-                if candle_core::utils::cuda_is_available() {
-                    Device::new_cuda(0)?
+                if let Some(d) = candle_core::utils::cuda_is_available()
+                    .then(|| Device::new_cuda(0).ok())
+                    .flatten()
+                {
+                    d
                 } else if candle_core::utils::metal_is_available() {
                     Device::new_metal(0)?
                 } else {

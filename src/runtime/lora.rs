@@ -196,8 +196,10 @@ impl LoraLayer {
         } else {
             x.clone()
         };
-        let h = super::ops::linear(&x, &self.a, None)?;
-        Ok((super::ops::linear(&h, &self.b, None)? * self.scale)?)
+        let a = super::model::cast(&self.a, x.dtype())?;
+        let b = super::model::cast(&self.b, x.dtype())?;
+        let h = super::ops::linear(&x, &a, None)?;
+        Ok((super::ops::linear(&h, &b, None)? * self.scale)?)
     }
 }
 
@@ -242,7 +244,9 @@ impl Model {
         let dropout_rng = Arc::new(Mutex::new(ChaCha8Rng::seed_from_u64(
             seed ^ 0x9e37_79b9_7f4a_7c15,
         )));
-        let (device, dtype) = (self.device().clone(), self.dtype());
+        // Adapter weights are f32 whatever the base's dtype (PEFT's default,
+        // `autocast_adapter_dtype`); a bf16 base computes with bf16 casts.
+        let (device, dtype) = (self.device().clone(), DType::F32);
         let mut vars = vec![];
         for (module, lin) in self.linears_mut() {
             if !cfg.target_modules.iter().any(|t| t == short_name(&module)) {
@@ -419,8 +423,8 @@ impl Model {
         let mut vars = vec![];
         for (module, lin) in self.linears_mut() {
             if let Some(l) = &mut lin.lora {
-                let a = Var::from_tensor(&l.a)?;
-                let b = Var::from_tensor(&l.b)?;
+                let a = Var::from_tensor(&l.a.to_dtype(DType::F32)?)?;
+                let b = Var::from_tensor(&l.b.to_dtype(DType::F32)?)?;
                 l.a = a.as_tensor().clone();
                 l.b = b.as_tensor().clone();
                 vars.push((peft_name(&module, "A"), a));

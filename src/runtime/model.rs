@@ -82,13 +82,22 @@ pub struct Linear {
     pub(crate) lora: Option<LoraLayer>,
 }
 
+/// `t` in `dtype`: a no-op (the same tensor) when it already is. Trainable
+/// weights are f32 master copies; with bf16 compute (CUDA) every use casts
+/// them, differentiably, as PyTorch's autocast does.
+pub(crate) fn cast(t: &Tensor, dtype: DType) -> Result<Tensor> {
+    Ok(t.to_dtype(dtype)?)
+}
+
 impl Linear {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let (b, t, i) = x.dims3()?;
         let x2 = x.reshape((b * t, i))?;
+        let w = cast(&self.weight, x.dtype())?;
+        let bias = self.bias.as_ref().map(|b| cast(b, x.dtype())).transpose()?;
         // Fused on CPU: one gemm without transposes, and no gradient for a
         // frozen weight (engineer `train`, runtime::ops).
-        let mut y = super::ops::linear(&x2, &self.weight, self.bias.as_ref())?;
+        let mut y = super::ops::linear(&x2, &w, bias.as_ref())?;
         if let Some(lora) = &self.lora {
             y = (y + lora.forward(&x2, mode)?)?;
         }
@@ -97,6 +106,14 @@ impl Linear {
 }
 
 fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, mode: Mode) -> Result<Tensor> {
+    let w = &cast(w, x.dtype())?;
+    if mode == Mode::Train && !x.device().is_cpu() {
+        // As transformers' LlamaRMSNorm: statistics in f32, differentiable.
+        let x32 = x.to_dtype(DType::F32)?;
+        let ms = x32.sqr()?.mean_keepdim(D::Minus1)?;
+        let y = x32.broadcast_div(&(ms + eps)?.sqrt()?)?;
+        return Ok(y.to_dtype(x.dtype())?.broadcast_mul(w)?);
+    }
     Ok(match mode {
         Mode::Train => super::ops::rms_norm(x, w, eps)?,
         Mode::Infer => candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?,
@@ -187,7 +204,9 @@ impl Attention {
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (h, kvh, d) = (self.heads, self.kv_heads, self.head_dim);
-        if mode == Mode::Train && cache.is_none() && rope.causal_only {
+        // (CPU only: elsewhere the general path below, whose GQA needs no
+        // K/V copies and whose softmax runs in f32, is the better one.)
+        if mode == Mode::Train && cache.is_none() && rope.causal_only && x.device().is_cpu() {
             // Training on unpadded / right-padded rows: every row has positions
             // 0..t and a plain causal mask, so the fused kernels apply; they
             // work in (b, t, heads, d) layout without transposes.
@@ -484,10 +503,13 @@ impl Model {
     /// Turns every base weight into a trainable [`Var`] (full finetuning) and
     /// returns them under their HF names. Updating a returned `Var` in place
     /// (`Var::set`) updates the model. Calling it twice returns the same vars.
+    /// The vars are f32 whatever the model's dtype (master weights, as mixed
+    /// precision training in PyTorch keeps them); a bf16 model computes with
+    /// bf16 casts of them.
     pub fn make_trainable(&mut self) -> Result<Vec<(String, Var)>> {
         let mut vars = vec![];
         let mut conv = |name: String, t: &mut Tensor| -> Result<()> {
-            let v = Var::from_tensor(t)?;
+            let v = Var::from_tensor(&t.to_dtype(DType::F32)?)?;
             *t = v.as_tensor().clone();
             vars.push((name, v));
             Ok(())
@@ -589,6 +611,7 @@ impl Model {
             .embed
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, ()))?;
+        x = cast(&x, self.dtype)?;
         for (i, blk) in self.blocks.iter().enumerate() {
             let cache = caches.as_deref_mut().map(|c| &mut c[i]);
             let h = rms_norm(&x, &blk.input_norm, self.cfg.rms_norm_eps, mode)?;
@@ -601,10 +624,10 @@ impl Model {
 
     /// Logits (f32) for hidden states of shape (..., hidden).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        let w = self.lm_head.as_ref().unwrap_or(&self.embed);
+        let w = cast(self.lm_head.as_ref().unwrap_or(&self.embed), hidden.dtype())?;
         let dims = hidden.dims().to_vec();
         let n: usize = dims[..dims.len() - 1].iter().product();
-        let flat = super::ops::linear(&hidden.reshape((n, dims[dims.len() - 1]))?, w, None)?;
+        let flat = super::ops::linear(&hidden.reshape((n, dims[dims.len() - 1]))?, &w, None)?;
         let mut out = dims[..dims.len() - 1].to_vec();
         out.push(self.cfg.vocab_size);
         Ok(flat.reshape(out)?.to_dtype(DType::F32)?)

@@ -6,7 +6,8 @@
 //! host as `f32` vectors so that it can be saved and restored bit-exactly
 //! ([`AdamW::state`], [`AdamW::load_state`]). On CPU the update is one fused
 //! in-place pass over parameter, gradient and both moments; on other devices
-//! it falls back to tensor ops.
+//! it is a composition of tensor ops and the moments stay on the device
+//! between steps (copied to the host only when the state is read).
 
 use candle_core::{
     backprop::GradStore, CpuStorage, DType, Device, InplaceOp2, Layout, Result, Tensor, Var,
@@ -79,6 +80,9 @@ pub struct AdamW {
     cfg: AdamWConfig,
     step: u64,
     moments: Vec<Moments>,
+    /// Moments of parameters on a GPU, kept there; when set they are newer
+    /// than the host copy in `moments`.
+    device_moments: Vec<Option<(Tensor, Tensor)>>,
 }
 
 impl AdamW {
@@ -103,6 +107,7 @@ impl AdamW {
             }
         }
         Ok(Self {
+            device_moments: vec![None; params.len()],
             params,
             cfg,
             step: 0,
@@ -140,7 +145,13 @@ impl AdamW {
         let c = self.cfg;
         let bc1 = 1.0 - c.beta1.powi(t);
         let bc2 = 1.0 - c.beta2.powi(t);
-        for ((p, g), m) in self.params.iter().zip(grads).zip(self.moments.iter_mut()) {
+        for (((p, g), m), dm) in self
+            .params
+            .iter()
+            .zip(grads)
+            .zip(self.moments.iter_mut())
+            .zip(self.device_moments.iter_mut())
+        {
             let Some(g) = g else { continue };
             let wd = if p.decay { c.weight_decay } else { 0.0 };
             let coeffs = Coeffs {
@@ -160,7 +171,7 @@ impl AdamW {
                 let g = g.to_dtype(DType::F32)?;
                 p.var.as_tensor().inplace_op2(&g, &op)?;
             } else {
-                generic_update(&p.var, g, m, coeffs)?;
+                generic_update(&p.var, g, m, dm, coeffs)?;
             }
         }
         Ok(())
@@ -174,7 +185,25 @@ impl AdamW {
                 .params
                 .iter()
                 .zip(&self.moments)
-                .map(|(p, m)| (p.name.clone(), m.clone()))
+                .zip(&self.device_moments)
+                .map(|((p, m), dm)| {
+                    let m = match dm {
+                        None => m.clone(),
+                        Some((ma, va)) => {
+                            let host = |t: &Tensor| t.flatten_all().and_then(|t| t.to_vec1());
+                            match (host(ma), host(va)) {
+                                (Ok(exp_avg), Ok(exp_avg_sq)) => Moments {
+                                    exp_avg,
+                                    exp_avg_sq,
+                                },
+                                // A device that fails a copy fails the next
+                                // step too; the host copy is the best left.
+                                _ => m.clone(),
+                            }
+                        }
+                    };
+                    (p.name.clone(), m)
+                })
                 .collect(),
         }
     }
@@ -205,6 +234,7 @@ impl AdamW {
             );
         }
         self.moments = moments;
+        self.device_moments = vec![None; self.params.len()];
         self.step = state.step;
         Ok(())
     }
@@ -291,12 +321,24 @@ impl InplaceOp2 for FusedAdamW<'_> {
 }
 
 /// The same update with tensor ops, for devices without the fused kernel.
-fn generic_update(var: &Var, g: &Tensor, m: &mut Moments, c: Coeffs) -> Result<()> {
+/// The moments live in `dm` on the device (first uploaded from `m`).
+fn generic_update(
+    var: &Var,
+    g: &Tensor,
+    m: &Moments,
+    dm: &mut Option<(Tensor, Tensor)>,
+    c: Coeffs,
+) -> Result<()> {
     let dev = var.device();
     let shape = var.shape();
     let g = g.to_dtype(DType::F32)?;
-    let ma = Tensor::from_slice(&m.exp_avg, shape, dev)?;
-    let va = Tensor::from_slice(&m.exp_avg_sq, shape, dev)?;
+    let (ma, va) = match dm.take() {
+        Some(x) => x,
+        None => (
+            Tensor::from_slice(&m.exp_avg, shape, dev)?,
+            Tensor::from_slice(&m.exp_avg_sq, shape, dev)?,
+        ),
+    };
     let mut p = var.as_tensor().clone();
     if c.wd != 0.0 {
         p = (p * (1.0 - c.lr * c.wd))?;
@@ -306,13 +348,23 @@ fn generic_update(var: &Var, g: &Tensor, m: &mut Moments, c: Coeffs) -> Result<(
     let denom = ((va.sqrt()? / c.bc2_sqrt)? + c.eps)?;
     let p = (p - ((&ma / denom)? * c.step_size)?)?;
     var.set(&p)?;
-    m.exp_avg = ma.flatten_all()?.to_vec1()?;
-    m.exp_avg_sq = va.flatten_all()?.to_vec1()?;
+    *dm = Some((ma, va));
     Ok(())
 }
 
 /// Global L2 norm of the gradients (None entries are skipped), in f64.
 pub fn global_grad_norm(grads: &[Option<Tensor>]) -> Result<f64> {
+    if grads.iter().flatten().any(|g| !g.device().is_cpu()) {
+        // On a GPU: one sum on the device and one copy to the host, not one
+        // synchronisation per parameter.
+        let sums = grads
+            .iter()
+            .flatten()
+            .map(|g| g.to_dtype(DType::F32)?.sqr()?.sum_all())
+            .collect::<Result<Vec<_>>>()?;
+        let total = Tensor::stack(&sums, 0)?.sum_all()?.to_scalar::<f32>()?;
+        return Ok((total as f64).sqrt());
+    }
     let mut total = 0f64;
     for g in grads.iter().flatten() {
         let s = g
@@ -435,10 +487,11 @@ mod tests {
         let mut pa = Param::new("a", a.clone());
         pa.decay = true;
         let mut opt = AdamW::new(vec![pa], cfg).unwrap();
-        let mut m = Moments {
+        let m = Moments {
             exp_avg: vec![0.0; 6],
             exp_avg_sq: vec![0.0; 6],
         };
+        let mut dm = None;
         for step in 1..=4i32 {
             let g: Vec<f32> = (0..6)
                 .map(|i| ((i * 7 + step * 3) % 5) as f32 * 0.1 - 0.2)
@@ -454,12 +507,21 @@ mod tests {
                 step_size: 0.01 / (1.0 - 0.9f64.powi(step)),
                 bc2_sqrt: (1.0 - 0.999f64.powi(step)).sqrt(),
             };
-            generic_update(&b, &g, &mut m, c).unwrap();
+            generic_update(&b, &g, &m, &mut dm, c).unwrap();
         }
         let x: Vec<f32> = a.as_tensor().to_vec1().unwrap();
         let y: Vec<f32> = b.as_tensor().to_vec1().unwrap();
         for (x, y) in x.iter().zip(&y) {
             assert!((x - y).abs() < 1e-6, "{x} vs {y}");
+        }
+        // The tensor path keeps its moments as tensors (on a GPU, on the
+        // device); they match the fused path's host moments.
+        let (ma, va) = dm.unwrap();
+        let fused = &opt.state().moments["a"];
+        for (t, h) in [(ma, &fused.exp_avg), (va, &fused.exp_avg_sq)] {
+            for (x, y) in t.to_vec1::<f32>().unwrap().iter().zip(h) {
+                assert!((x - y).abs() < 1e-7, "{x} vs {y}");
+            }
         }
         assert_eq!(opt.state().moments["a"].exp_avg.len(), 6);
     }
