@@ -1,4 +1,5 @@
-//! `cargo bench --bench runtime [-- --threads N --configs tiny,small --only train|gen]`:
+//! `cargo bench --bench runtime [-- --threads N --configs tiny,small --only train|gen
+//! --device cpu|cuda[:N] --dtype f32|bf16]`:
 //! the same benchmarks as `inoc bench runtime` (training and sampling tokens/s
 //! with ratios against PyTorch; set INOC_TORCH_PYTHON to a Python with torch
 //! for the reference, which then runs in the same session).
@@ -25,6 +26,21 @@ fn main() {
         only: flag("--only"),
         torch_python: std::env::var("INOC_TORCH_PYTHON").ok(),
         torch_script: concat!(env!("CARGO_MANIFEST_DIR"), "/benches/torch_reference.py").into(),
+        device: flag("--device")
+            .map(|d| inoc::runtime::DeviceChoice::parse(&d))
+            .transpose()
+            .unwrap_or_else(|e| {
+                eprintln!("bench runtime: {e}");
+                std::process::exit(2)
+            })
+            .unwrap_or(inoc::runtime::DeviceChoice::Cpu),
+        precision: flag("--dtype")
+            .map(|d| inoc::runtime::loader::Precision::parse(&d))
+            .transpose()
+            .unwrap_or_else(|e| {
+                eprintln!("bench runtime: {e}");
+                std::process::exit(2)
+            }),
     };
     if let Err(e) = run(&opts, &mut std::io::stdout()) {
         eprintln!("bench runtime: {e}");

@@ -256,3 +256,47 @@ fn hub_ids_resolve_through_the_cache() {
         "{err}"
     );
 }
+
+#[test]
+fn device_and_dtype_flags() {
+    let m = fixture("qwen2");
+    let base = [
+        "score",
+        "--model",
+        &m,
+        "--prompt",
+        "What is the capital of France?",
+        "--response",
+        "The capital of France is Paris.",
+    ];
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(PathBuf::from(&m).join("expected.json")).unwrap(),
+    )
+    .unwrap();
+    let want = expected["scores"][0]["logprob"].as_f64().unwrap();
+    // Explicit CPU in f32 is the default's number; bf16 is close to it.
+    let (code, out, err) = inoc(&[&base[..], &["--device", "cpu", "--dtype", "f32"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!((out.trim().parse::<f64>().unwrap() - want).abs() < 1e-3);
+    let (code, out, err) = inoc(&[&base[..], &["--device", "cpu", "--dtype", "bf16"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let got: f64 = out.trim().parse().unwrap();
+    assert!(
+        (got - want).abs() < 0.03 * want.abs(),
+        "bf16 {got} vs {want}"
+    );
+    // Unknown values are usage errors with the accepted values listed.
+    let (code, _, err) = inoc(&[&base[..], &["--device", "tpu"]].concat());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cuda:N"), "{err}");
+    let (code, _, err) = inoc(&[&base[..], &["--dtype", "f64"]].concat());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bf16"), "{err}");
+    // Without the `cuda` feature, asking for a GPU is a clean error.
+    if !cfg!(feature = "cuda") {
+        let (code, _, err) = inoc(&[&base[..], &["--device", "cuda"]].concat());
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("--features cuda"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -28,6 +28,9 @@ pub struct Args {
     /// Run the plain candle compositions instead of the fused kernels.
     #[arg(long)]
     pub unfused: bool,
+    /// Device and dtype of both inoc and the PyTorch reference.
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
 }
 
 pub fn run(args: Args) -> u8 {
@@ -54,6 +57,8 @@ pub fn run(args: Args) -> u8 {
             .torch_python
             .or_else(|| std::env::var("INOC_TORCH_PYTHON").ok()),
         torch_script: args.torch_script,
+        device: args.device.device,
+        precision: args.device.dtype,
     };
     let mut out = std::io::stdout();
     match crate::runtime::bench::run(&opts, &mut out) {

@@ -81,6 +81,22 @@ pub enum Format {
     Json,
 }
 
+/// Where models compute: shared by `run`, `sample`, `score` and `bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeviceArgs {
+    /// Device for model computation: `auto` (a CUDA GPU when inoc was built
+    /// with `--features cuda` and one is present, else the CPU), `cpu`,
+    /// `cuda` or `cuda:N`, `metal` or `metal:N`.
+    #[arg(long, default_value = "auto", value_parser = crate::runtime::DeviceChoice::parse)]
+    pub device: crate::runtime::DeviceChoice,
+    /// Precision of weights and activations: `f32`, `bf16` or `f16`
+    /// [default: f32 on the CPU, bf16 on CUDA]. Training keeps the weights it
+    /// trains in f32 either way (master weights; a bf16 model computes with
+    /// bf16 copies of them, as PyTorch's autocast does).
+    #[arg(long, value_parser = crate::runtime::loader::Precision::parse)]
+    pub dtype: Option<crate::runtime::loader::Precision>,
+}
+
 /// Placeholder body for a subcommand whose layer has not landed yet.
 #[allow(dead_code)] // every subcommand is implemented; kept for new ones under construction
 fn not_yet(name: &str) -> u8 {

@@ -22,9 +22,12 @@ pub struct Args {
     /// Never draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
 }
 
 pub fn run(args: Args) -> u8 {
+    crate::runtime::set_defaults(args.device.device, args.device.dtype);
     let loaded = match load_plan(&args.spec) {
         Ok(x) => x,
         Err(c) => return c,

@@ -35,6 +35,8 @@ pub struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
     /// Output format: samples separated by blank lines, or a JSON list.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -43,7 +45,8 @@ pub struct Args {
 pub fn run(args: Args) -> u8 {
     let opts = LoadOptions {
         adapter: args.adapter.clone(),
-        ..Default::default()
+        device: args.device.device,
+        precision: args.device.dtype,
     };
     let params = SamplingParams {
         temperature: args.temperature,

@@ -23,6 +23,8 @@ pub struct Args {
     /// The assistant response whose log-prob is printed.
     #[arg(long)]
     pub response: String,
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
     /// Output format: the total log-prob, or JSON with per-token log-probs.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -31,7 +33,8 @@ pub struct Args {
 pub fn run(args: Args) -> u8 {
     let opts = LoadOptions {
         adapter: args.adapter.clone(),
-        ..Default::default()
+        device: args.device.device,
+        precision: args.device.dtype,
     };
     let result = LoadedModel::load(&args.model, &opts).and_then(|m| {
         m.score(&[ScoreRequest::new(

@@ -4,14 +4,18 @@
 //! the ~3.4M "tiny" and ~27M "small" Llama configs. Run by `inoc bench
 //! runtime` and `cargo bench --bench runtime`; when a Python with torch is
 //! named by `INOC_TORCH_PYTHON`, the PyTorch reference runs in the same
-//! process session, row by row, and ratios are printed.
+//! process session, row by row, on the same device and dtype, and ratios are
+//! printed. On a GPU every timed region ends with a device synchronisation
+//! (the reference does `torch.cuda.synchronize()` likewise).
 
 use super::batch::Encoded;
 use super::config::ModelConfig;
+use super::loader::Precision;
 use super::lora::LoraConfig;
 use super::model::Model;
 use super::schedule::ScheduleKind;
 use super::train::{train, Length, Method, TrainConfig};
+use super::DeviceChoice;
 use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -75,18 +79,47 @@ pub struct Row {
     pub tokens_per_s: f64,
 }
 
-fn model_for(s: &Shape) -> Result<Model, String> {
+/// Where a benchmark runs: a device and the model's compute dtype.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub device: Device,
+    pub dtype: DType,
+}
+
+impl Target {
+    /// f32 on the CPU (the default of `inoc bench`).
+    pub fn cpu() -> Self {
+        Target {
+            device: Device::Cpu,
+            dtype: DType::F32,
+        }
+    }
+
+    fn sync(&self) -> Result<(), String> {
+        self.device.synchronize().map_err(|e| e.to_string())
+    }
+}
+
+fn model_for(s: &Shape, target: &Target) -> Result<Model, String> {
     let cfg = ModelConfig::small(
         s.vocab, s.hidden, s.layers, s.heads, s.kv_heads, s.ffn, 1024,
     )
     .map_err(|e| e.to_string())?;
-    Model::init_random(cfg, 0, &Device::Cpu, DType::F32).map_err(|e| e.to_string())
+    Model::init_random(cfg, 0, &target.device, target.dtype).map_err(|e| e.to_string())
 }
 
 /// Training throughput: `warmup + steps` optimiser steps on random tokens,
-/// loss on every position, AdamW(lr 1e-3, wd 0.01); the median step.
-pub fn bench_train(s: &Shape, lora: bool, warmup: usize, steps: usize) -> Result<Row, String> {
-    let mut model = model_for(s)?;
+/// loss on every position, AdamW(lr 1e-3, wd 0.01); the median step. With a
+/// bf16 target the trained weights are f32 masters and the forward computes
+/// in bf16 (as PyTorch's autocast; LoRA: a bf16 base, f32 adapter).
+pub fn bench_train(
+    s: &Shape,
+    target: &Target,
+    lora: bool,
+    warmup: usize,
+    steps: usize,
+) -> Result<Row, String> {
+    let mut model = model_for(s, target)?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let n = s.batch * (warmup + steps);
     let examples: Vec<Encoded> = (0..n)
@@ -127,6 +160,8 @@ pub fn bench_train(s: &Shape, lora: bool, warmup: usize, steps: usize) -> Result
         &cfg,
         None,
         &mut |p| {
+            // The step's kernels may still be queued on a GPU.
+            let _ = target.sync();
             let now = Instant::now();
             if p.step as usize > warmup {
                 times.push(now.duration_since(last).as_secs_f64());
@@ -147,8 +182,15 @@ pub fn bench_train(s: &Shape, lora: bool, warmup: usize, steps: usize) -> Result
 
 /// Sampling throughput: a 16-token random prompt, 128 new tokens with the
 /// KV cache, greedy (`temperature == 0`) or sampled; the median of `reps`.
-pub fn bench_sample(s: &Shape, batch: usize, temperature: f64, reps: usize) -> Result<Row, String> {
-    let model = model_for(s)?;
+pub fn bench_sample(
+    s: &Shape,
+    target: &Target,
+    batch: usize,
+    temperature: f64,
+    reps: usize,
+) -> Result<Row, String> {
+    let model = model_for(s, target)?;
+    let dev = &target.device;
     let new_tokens = 128;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut times = Vec::new();
@@ -157,9 +199,10 @@ pub fn bench_sample(s: &Shape, batch: usize, temperature: f64, reps: usize) -> R
         let prompt: Vec<u32> = (0..batch * 16)
             .map(|_| rng.random_range(0..s.vocab as u32))
             .collect();
+        target.sync()?;
         let t0 = Instant::now();
         let mut st = model.new_kv_state(batch, 16 + new_tokens);
-        let ids = Tensor::from_vec(prompt, (batch, 16), &Device::Cpu).map_err(err)?;
+        let ids = Tensor::from_vec(prompt, (batch, 16), dev).map_err(err)?;
         let mut logits = model
             .forward_cached(&ids, None, &mut st, true)
             .map_err(|e| e.to_string())?;
@@ -169,11 +212,12 @@ pub fn bench_sample(s: &Shape, batch: usize, temperature: f64, reps: usize) -> R
                 .iter()
                 .map(|r| pick(r, temperature, &mut rng))
                 .collect();
-            let ids = Tensor::from_vec(next, (batch, 1), &Device::Cpu).map_err(err)?;
+            let ids = Tensor::from_vec(next, (batch, 1), dev).map_err(err)?;
             logits = model
                 .forward_cached(&ids, None, &mut st, true)
                 .map_err(|e| e.to_string())?;
         }
+        target.sync()?;
         times.push(t0.elapsed().as_secs_f64());
     }
     let med = median(&mut times);
@@ -230,14 +274,29 @@ pub fn torch_rows(
     python: &str,
     script: &Path,
     threads: usize,
+    target: &Target,
     config: &str,
     only: &str,
 ) -> Result<Vec<Row>, String> {
+    let device = match target.device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".to_string(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { .. } => "mps".to_string(),
+    };
+    let dtype = match target.dtype {
+        DType::BF16 => "bf16",
+        DType::F16 => "f16",
+        _ => "f32",
+    };
     let out = std::process::Command::new(python)
         .arg(script)
         .args([
             "--threads",
             &threads.to_string(),
+            "--device",
+            &device,
+            "--dtype",
+            dtype,
             "--configs",
             config,
             "--only",
@@ -300,6 +359,11 @@ pub struct BenchOptions {
     pub torch_python: Option<String>,
     /// The reference script.
     pub torch_script: std::path::PathBuf,
+    /// Device of both sides (`Auto`: the process default, else CPU/GPU as
+    /// available).
+    pub device: DeviceChoice,
+    /// Compute dtype of both sides (`None`: f32 on CPU, bf16 on CUDA).
+    pub precision: Option<Precision>,
 }
 
 /// Runs the benchmarks and prints one line per row (with the PyTorch number
@@ -313,6 +377,18 @@ pub fn run(
         let _ = writeln!(out, "{s}");
         let _ = out.flush();
     };
+    let (device, dtype) =
+        super::loader::resolve(opts.device, opts.precision).map_err(|e| e.to_string())?;
+    let target = Target { device, dtype };
+    w(
+        out,
+        format!(
+            "device {:?}, dtype {:?}, {} threads",
+            target.device.location(),
+            target.dtype,
+            opts.threads
+        ),
+    );
     let mut pairs = Vec::new();
     for name in &opts.configs {
         let shape = match name.as_str() {
@@ -329,25 +405,27 @@ pub fn run(
         }
         for job in jobs {
             let torch = match &opts.torch_python {
-                Some(py) => match torch_rows(py, &opts.torch_script, opts.threads, name, job) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        w(out, format!("torch reference skipped: {e}"));
-                        Vec::new()
+                Some(py) => {
+                    match torch_rows(py, &opts.torch_script, opts.threads, &target, name, job) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            w(out, format!("torch reference skipped: {e}"));
+                            Vec::new()
+                        }
                     }
-                },
+                }
                 None => Vec::new(),
             };
             let ours: Vec<Row> = if job == "train" {
                 vec![
-                    bench_train(&shape, false, 2, 6)?,
-                    bench_train(&shape, true, 2, 6)?,
+                    bench_train(&shape, &target, false, 2, 6)?,
+                    bench_train(&shape, &target, true, 2, 6)?,
                 ]
             } else {
                 let mut v = Vec::new();
                 for b in [1, 16] {
                     for t in [0.0, 0.8] {
-                        v.push(bench_sample(&shape, b, t, 3)?);
+                        v.push(bench_sample(&shape, &target, b, t, 3)?);
                     }
                 }
                 v
