@@ -17,10 +17,12 @@ pub mod weights;
 pub mod batch;
 pub mod bench;
 pub mod checkpoint;
+pub(crate) mod infer;
 pub mod jobs;
 pub mod ops;
 pub mod optim;
 pub mod schedule;
+pub(crate) mod skinny;
 pub mod train;
 
 /// Which device to run on.

@@ -219,6 +219,28 @@ impl Attention {
             let y = super::ops::causal_attention(&q, &k, &v, 1.0 / (d as f64).sqrt())?;
             return self.o.forward(&y.reshape((b, t, h * d))?, mode);
         }
+        let cache = match cache {
+            // CPU decoding: RoPE, the cache append and attention fused
+            // (runtime::infer); candle's composition below otherwise.
+            Some(c) if mode == Mode::Infer && super::infer::applies(x) => {
+                let y = super::infer::attention(
+                    &self.q.forward(x, mode)?,
+                    &self.k.forward(x, mode)?,
+                    &self.v.forward(x, mode)?,
+                    &rope.cos,
+                    &rope.sin,
+                    mask,
+                    c,
+                    super::infer::Heads {
+                        heads: h,
+                        kv_heads: kvh,
+                        head_dim: d,
+                    },
+                )?;
+                return self.o.forward(&y, mode);
+            }
+            c => c,
+        };
         let split = |y: Tensor, n: usize| -> Result<Tensor> {
             Ok(y.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous()?)
         };

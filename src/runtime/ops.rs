@@ -218,6 +218,12 @@ impl CustomOp2 for LinearOp {
         }
         let n = x.len() / inn.max(1);
         let mut y = vec![0f32; n * out];
+        // A few rows (a decode step): the weight read in place, no packing.
+        if super::skinny::matmul_xwt(x, w, &mut y, n, out, inn) {
+            let mut shape = dims.to_vec();
+            *shape.last_mut().expect("rank >= 1") = out;
+            return Ok((CpuStorage::F32(y), Shape::from(shape)));
+        }
         unsafe {
             gemm(
                 n,
