@@ -182,12 +182,17 @@ fn describe_step<'a>(
             message,
         })?
         .unwrap_or_default();
+    let compute = registry
+        .get(&step.op)
+        .filter(|o| o.computes_with_models())
+        .and_then(|_| crate::runtime::compute_key());
     plan::describe(
         plan,
         step,
         input,
         &|p| store.hash_path(p).map_err(|e| e.to_string()),
         &extra,
+        compute.as_deref(),
     )
     .map_err(|message| ExecError::Describe {
         step: step.name.clone(),

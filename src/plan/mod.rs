@@ -457,6 +457,7 @@ pub fn describe<'a>(
     input: &dyn Fn(StepId) -> InputState<'a>,
     hash_file: &dyn Fn(&Path) -> Result<String, String>,
     extra: &[(String, PathBuf)],
+    compute: Option<&str>,
 ) -> Result<Described, String> {
     let mut files = Vec::new();
     let mut args = Vec::new();
@@ -473,7 +474,7 @@ pub fn describe<'a>(
         files.push((label.clone(), h.clone()));
         extra_files.push((label.clone(), Json::String(h)));
     }
-    let desc = canon::object([
+    let mut fields = vec![
         ("schema".to_string(), Json::from(canon::KEY_SCHEMA)),
         ("op".to_string(), Json::String(step.op.clone())),
         (
@@ -482,7 +483,12 @@ pub fn describe<'a>(
         ),
         ("args".to_string(), canon::object(args)),
         ("files".to_string(), canon::object(extra_files)),
-    ]);
+    ];
+    // Only off the reference (CPU, f32), so keys made there stay valid.
+    if let Some(c) = compute {
+        fields.push(("compute".to_string(), Json::String(c.to_string())));
+    }
+    let desc = canon::object(fields);
     Ok(Described { desc, files })
 }
 
@@ -809,6 +815,7 @@ mod tests {
                 &|i| InputState::Output(out.get(&i).map(|s| s.as_str()).unwrap_or("?")),
                 &|_| Ok("h".into()),
                 &[],
+                None,
             )
             .unwrap();
             out.insert(s, canon::key_of(&d.desc));
@@ -833,6 +840,27 @@ mod tests {
         assert!(pos("e.prompts") < pos("e"));
         assert!(pos("d") < pos("t[s=1]"));
         assert_eq!(plan.graph.edge_count(), 2 + 4);
+    }
+
+    #[test]
+    fn the_compute_device_enters_the_key_only_off_the_reference() {
+        let plan = build(&program(), &Cat).unwrap();
+        let st = &plan.steps[0];
+        let key = |c: Option<&str>| {
+            let d = describe(
+                &plan,
+                st,
+                &|_| InputState::Output("?"),
+                &|_| Ok("h".into()),
+                &[],
+                c,
+            )
+            .unwrap();
+            canon::key_of(&d.desc)
+        };
+        assert_eq!(key(None), keys(&plan)[0]);
+        assert_ne!(key(Some("cuda:bf16")), key(None));
+        assert_ne!(key(Some("cuda:bf16")), key(Some("cuda:f32")));
     }
 
     #[test]

@@ -78,6 +78,45 @@ pub fn set_defaults(device: DeviceChoice, precision: Option<loader::Precision>) 
     }
 }
 
+/// Where and in which precision models compute by default in this process,
+/// as part of a cache key: `None` for the CPU in f32 (the reference, and what
+/// keys made before devices existed assume), else e.g. `"cuda:bf16"`.
+/// Results in another precision or on another kind of device are other
+/// results, so they are cached apart. Decided without opening a device.
+pub fn compute_key() -> Option<String> {
+    let (choice, precision) = defaults();
+    compute_key_for(
+        choice,
+        precision,
+        candle_core::utils::cuda_is_available(),
+        candle_core::utils::metal_is_available(),
+    )
+}
+
+fn compute_key_for(
+    choice: DeviceChoice,
+    precision: Option<loader::Precision>,
+    cuda: bool,
+    metal: bool,
+) -> Option<String> {
+    let kind = match choice {
+        DeviceChoice::Cpu => "cpu",
+        DeviceChoice::Cuda(_) => "cuda",
+        DeviceChoice::Metal(_) => "metal",
+        DeviceChoice::Auto if cuda => "cuda",
+        DeviceChoice::Auto if metal => "metal",
+        DeviceChoice::Auto => "cpu",
+    };
+    let dtype = match (precision, kind) {
+        (Some(loader::Precision::F32), _) | (None, "cpu") => "f32",
+        (Some(loader::Precision::BF16), _) | (None, "cuda") => "bf16",
+        (Some(loader::Precision::F16), _) | (None, _) => "f16",
+    };
+    (kind, dtype)
+        .ne(&("cpu", "f32"))
+        .then(|| format!("{kind}:{dtype}"))
+}
+
 pub(crate) fn defaults() -> (DeviceChoice, Option<loader::Precision>) {
     DEFAULTS
         .lock()
@@ -123,5 +162,39 @@ mod tests {
         assert!(DeviceChoice::parse("cuda:x").is_err());
         assert!(DeviceChoice::parse("cpu:1").is_err());
         assert!(DeviceChoice::parse("tpu").is_err());
+    }
+}
+
+#[cfg(test)]
+mod compute_key_tests {
+    use super::loader::Precision;
+    use super::*;
+
+    #[test]
+    fn the_cpu_in_f32_adds_nothing_to_keys_and_anything_else_does() {
+        assert_eq!(
+            compute_key_for(DeviceChoice::Auto, None, false, false),
+            None
+        );
+        assert_eq!(
+            compute_key_for(DeviceChoice::Cpu, Some(Precision::F32), true, false),
+            None
+        );
+        assert_eq!(
+            compute_key_for(DeviceChoice::Auto, None, true, false).as_deref(),
+            Some("cuda:bf16")
+        );
+        assert_eq!(
+            compute_key_for(DeviceChoice::Cuda(1), Some(Precision::F32), true, false).as_deref(),
+            Some("cuda:f32")
+        );
+        assert_eq!(
+            compute_key_for(DeviceChoice::Cpu, Some(Precision::BF16), false, false).as_deref(),
+            Some("cpu:bf16")
+        );
+        assert_eq!(
+            compute_key_for(DeviceChoice::Auto, None, false, true).as_deref(),
+            Some("metal:f16")
+        );
     }
 }

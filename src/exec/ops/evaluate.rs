@@ -268,6 +268,9 @@ fn sample_all(
 }
 
 impl Op for Evaluate {
+    fn computes_with_models(&self) -> bool {
+        true
+    }
     fn unsupported(&self, args: &Args) -> Option<String> {
         let v = args.get("metrics")?;
         match metrics(v) {

@@ -65,6 +65,9 @@ fn messages(row: &dataset::Row) -> Vec<Message> {
 }
 
 impl Op for Finetune {
+    fn computes_with_models(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "finetune"
     }

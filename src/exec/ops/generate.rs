@@ -59,6 +59,9 @@ pub fn prompt_messages(row: &Row, system: Option<&str>) -> Vec<Message> {
 }
 
 impl Op for Generate {
+    fn computes_with_models(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "generate"
     }

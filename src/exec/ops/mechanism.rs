@@ -124,6 +124,9 @@ fn score(
 pub struct LogprobGap;
 
 impl Op for LogprobGap {
+    fn computes_with_models(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "logprob_gap"
     }
@@ -178,6 +181,9 @@ fn mean(xs: impl Iterator<Item = f64>) -> Option<f64> {
 pub struct ProbeCurve;
 
 impl Op for ProbeCurve {
+    fn computes_with_models(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "probe_curve"
     }

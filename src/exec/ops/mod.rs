@@ -44,6 +44,12 @@ pub trait Op: Send + Sync {
     fn version(&self) -> u32;
     /// The kind of value it produces.
     fn kind(&self) -> DeclKind;
+    /// True when the output depends on the device and precision models
+    /// compute in (training, sampling, scoring): the key then includes
+    /// [`crate::runtime::compute_key`].
+    fn computes_with_models(&self) -> bool {
+        false
+    }
     /// Why these arguments cannot be computed by this build although the
     /// checker accepts them (e.g. a metric the operation does not
     /// implement yet); `inoc run` refuses such a spec before computing

@@ -57,6 +57,9 @@ fn tokenizer(v: &Value) -> Result<TokenizerKind, OpError> {
 }
 
 impl Op for Pretrain {
+    fn computes_with_models(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "pretrain"
     }
