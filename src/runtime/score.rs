@@ -151,3 +151,89 @@ impl LoadedModel {
         Ok(out)
     }
 }
+
+impl LoadedModel {
+    /// The `k` most likely next tokens after each conversation, rendered with
+    /// the chat template and the generation prompt (what a judge model says
+    /// first), with their log-probs: most likely first, ties by token id.
+    /// Results are in prompt order; prompts are batched like [`Self::score`].
+    pub fn next_token_logprobs(
+        &self,
+        prompts: &[Vec<Message>],
+        k: usize,
+    ) -> Result<Vec<Vec<TokenLogprob>>, Error> {
+        let mut rows = Vec::with_capacity(prompts.len());
+        for m in prompts {
+            let ids = self.encode_prompt(m)?;
+            if ids.is_empty() {
+                return Err(Error::Invalid("the rendered prompt is empty".into()));
+            }
+            rows.push(ids);
+        }
+        let model = &self.model;
+        let max_pos = model.config().max_position_embeddings;
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&i| rows[i].len());
+        let mut out = vec![vec![]; rows.len()];
+        let mut start = 0;
+        while start < order.len() {
+            let mut end = start + 1;
+            while end < order.len() && rows[order[end]].len() * (end + 1 - start) <= BATCH_TOKENS {
+                end += 1;
+            }
+            let batch = &order[start..end];
+            let t = batch.iter().map(|&i| rows[i].len()).max().unwrap_or(0);
+            if t > max_pos {
+                return Err(Error::Invalid(format!(
+                    "the prompt is {t} tokens, the model's context is {max_pos}"
+                )));
+            }
+            let mut ids = Vec::with_capacity(batch.len() * t);
+            let mut mask = Vec::with_capacity(batch.len() * t);
+            for &i in batch {
+                let n = rows[i].len();
+                ids.extend(rows[i].iter().copied().chain(std::iter::repeat_n(0, t - n)));
+                mask.extend(std::iter::repeat_n(1u32, n).chain(std::iter::repeat_n(0, t - n)));
+            }
+            let dev = model.device();
+            let ids = Tensor::from_vec(ids, (batch.len(), t), dev)?;
+            let mask = Tensor::from_vec(mask, (batch.len(), t), dev)?;
+            let hidden = model.hidden_states(&ids, Some(&mask), Mode::Infer)?;
+            let last = batch
+                .iter()
+                .enumerate()
+                .map(|(row, &i)| hidden.get(row)?.narrow(0, rows[i].len() - 1, 1))
+                .collect::<Result<Vec<_>, _>>()?;
+            let last = Tensor::cat(&last, 0)?;
+            let lp = candle_nn::ops::log_softmax(&model.logits(&last)?, 1)?
+                .to_dtype(candle_core::DType::F32)?
+                .to_device(&Device::Cpu)?
+                .to_vec2::<f32>()?;
+            for (row, &i) in batch.iter().enumerate() {
+                let mut ranked: Vec<(u32, f32)> = lp[row]
+                    .iter()
+                    .enumerate()
+                    .map(|(id, &x)| (id as u32, x))
+                    .collect();
+                let k = k.min(ranked.len());
+                let by_prob =
+                    |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+                if k < ranked.len() && k > 0 {
+                    ranked.select_nth_unstable_by(k - 1, by_prob);
+                }
+                ranked.truncate(k);
+                ranked.sort_by(by_prob);
+                out[i] = ranked
+                    .into_iter()
+                    .map(|(id, logprob)| TokenLogprob {
+                        id,
+                        token: self.tokenizer.token_text(id),
+                        logprob,
+                    })
+                    .collect();
+            }
+            start = end;
+        }
+        Ok(out)
+    }
+}
