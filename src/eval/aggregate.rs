@@ -42,6 +42,10 @@ pub struct SeedRow {
     pub mean: f64,
     /// Samples with a score.
     pub n: usize,
+    /// Samples without a score (the metric did not apply, a judge gave
+    /// none, an answer the EM rule does not count).
+    #[serde(default)]
+    pub none: usize,
 }
 
 /// What the interval of a result row is taken over.
@@ -76,6 +80,9 @@ pub struct ResultRow {
     pub ci_high: Option<f64>,
     pub n: usize,
     pub unit: Unit,
+    /// Samples without a score, over all members.
+    #[serde(default)]
+    pub none: usize,
 }
 
 /// A paired difference `b - a`.
@@ -156,20 +163,25 @@ pub fn aggregate(samples: &[Sample], level: f64) -> Result<Aggregate, StatsError
     };
 
     // Per member: the scores of its samples.
-    let mut cells: BTreeMap<Key, (Option<i64>, Vec<f64>)> = BTreeMap::new();
+    let mut cells: BTreeMap<Key, (Option<i64>, Vec<f64>, usize)> = BTreeMap::new();
     for s in samples {
         for (metric, score) in &s.scores {
             let cell = cells
                 .entry(key(&s.eval, &s.model, &s.member, &s.condition, metric))
-                .or_insert((s.seed, Vec::new()));
-            if let Some(v) = score.filter(|v| v.is_finite()) {
-                cell.1.push(v);
+                .or_insert((s.seed, Vec::new(), 0));
+            match score.filter(|v| v.is_finite()) {
+                Some(v) => cell.1.push(v),
+                None => cell.2 += 1,
             }
         }
     }
+    let mut none_of: BTreeMap<(usize, usize, usize, usize), usize> = BTreeMap::new();
+    for (k, (_, _, none)) in &cells {
+        *none_of.entry((k.0, k.1, k.2, k.3)).or_default() += none;
+    }
     let mut per_seed = Vec::new();
     let mut sample_scores: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
-    for (k, (seed, values)) in &cells {
+    for (k, (seed, values, none)) in &cells {
         if values.is_empty() {
             continue;
         }
@@ -182,6 +194,7 @@ pub fn aggregate(samples: &[Sample], level: f64) -> Result<Aggregate, StatsError
             metric: metrics[k.3].clone(),
             mean: values.iter().sum::<f64>() / values.len() as f64,
             n: values.len(),
+            none: *none,
         });
         sample_scores.insert(*k, values.clone());
     }
@@ -217,6 +230,7 @@ pub fn aggregate(samples: &[Sample], level: f64) -> Result<Aggregate, StatsError
                 ci_high,
                 n,
                 unit,
+                none: none_of.get(f).copied().unwrap_or(0),
             });
         }
     }

@@ -179,6 +179,7 @@ pub const RESULTS_COLUMNS: &[&str] = &[
     "unit",
     "sd",
     "level",
+    "none",
 ];
 /// Header of `results_per_seed.csv`.
 pub const PER_SEED_COLUMNS: &[&str] = &[
@@ -190,6 +191,7 @@ pub const PER_SEED_COLUMNS: &[&str] = &[
     "metric",
     "mean",
     "n",
+    "none",
 ];
 /// Header of `diffs.csv`.
 pub const DIFF_COLUMNS: &[&str] = &[
@@ -234,6 +236,7 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<Written, ReportError>
                     r.unit.as_str().to_string(),
                     r.sd.to_string(),
                     level.clone(),
+                    r.none.to_string(),
                 ]
             }),
         ),
@@ -252,6 +255,7 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<Written, ReportError>
                     r.metric.clone(),
                     r.mean.to_string(),
                     r.n.to_string(),
+                    r.none.to_string(),
                 ]
             }),
         ),
@@ -484,65 +488,91 @@ struct Grid {
     rows: Vec<(String, Vec<String>, String)>,
 }
 
-fn grids(agg: &Aggregate) -> Vec<Grid> {
-    let mut out: Vec<Grid> = Vec::new();
-    for r in &agg.results {
-        let gi = match out
+/// The grids of the samples' evals and conditions, with every metric and
+/// model that has samples there (in order of first appearance). A cell whose
+/// samples lack some scores says how many ("(3 none)"); one with no score at
+/// all is "–".
+fn grids(samples: &[Sample], agg: &Aggregate) -> Vec<Grid> {
+    let mut metric_order: Vec<&str> = Vec::new();
+    for s in samples {
+        for m in s.scores.keys() {
+            if !metric_order.contains(&m.as_str()) {
+                metric_order.push(m);
+            }
+        }
+    }
+    // (eval, condition) -> models, metrics; (eval, condition, model, metric) -> no score.
+    let mut order: Vec<(&str, &str, Vec<&str>, Vec<&str>)> = Vec::new();
+    let mut none: BTreeMap<(&str, &str, &str, &str), usize> = BTreeMap::new();
+    for s in samples {
+        let gi = match order
             .iter()
-            .position(|g| g.eval == r.eval && g.condition == r.condition)
+            .position(|g| g.0 == s.eval && g.1 == s.condition)
         {
             Some(i) => i,
             None => {
-                out.push(Grid {
-                    eval: r.eval.clone(),
-                    condition: r.condition.clone(),
-                    metrics: Vec::new(),
-                    rows: Vec::new(),
-                });
-                out.len() - 1
+                order.push((&s.eval, &s.condition, Vec::new(), Vec::new()));
+                order.len() - 1
             }
         };
-        let g = &mut out[gi];
-        if !g.metrics.contains(&r.metric) {
-            g.metrics.push(r.metric.clone());
+        let g = &mut order[gi];
+        if !g.2.contains(&s.model.as_str()) {
+            g.2.push(&s.model);
         }
-    }
-    for g in &mut out {
-        let mut models: Vec<String> = Vec::new();
-        for r in agg
-            .results
-            .iter()
-            .filter(|r| r.eval == g.eval && r.condition == g.condition)
-        {
-            if !models.contains(&r.model) {
-                models.push(r.model.clone());
+        for (m, v) in &s.scores {
+            if !g.3.contains(&m.as_str()) {
+                g.3.push(m);
+            }
+            if !v.is_some_and(f64::is_finite) {
+                *none
+                    .entry((&s.eval, &s.condition, &s.model, m))
+                    .or_default() += 1;
             }
         }
+    }
+    let mut out = Vec::new();
+    for (eval, condition, models, mut metrics) in order {
+        metrics.sort_by_key(|m| metric_order.iter().position(|x| x == m));
+        let mut g = Grid {
+            eval: eval.to_string(),
+            condition: condition.to_string(),
+            metrics: metrics.iter().map(|m| m.to_string()).collect(),
+            rows: Vec::new(),
+        };
         for m in models {
             let mut n_desc = String::new();
-            let cells = g
-                .metrics
+            let cells = metrics
                 .iter()
                 .map(|metric| {
-                    agg.results
-                        .iter()
-                        .find(|r| {
-                            r.eval == g.eval
-                                && r.condition == g.condition
-                                && r.model == m
-                                && &r.metric == metric
-                        })
-                        .map(|r| {
+                    let missing = none
+                        .get(&(eval, condition, m, metric))
+                        .copied()
+                        .unwrap_or(0);
+                    let found = agg.results.iter().find(|r| {
+                        r.eval == eval
+                            && r.condition == condition
+                            && r.model == m
+                            && r.metric == *metric
+                    });
+                    let text = match found {
+                        Some(r) => {
                             if n_desc.is_empty() {
                                 n_desc = format!("{} {}", r.n, r.unit.as_str());
                             }
                             cell(r.mean, r.ci_low, r.ci_high)
-                        })
-                        .unwrap_or_else(|| "–".into())
+                        }
+                        None => "–".into(),
+                    };
+                    if missing > 0 {
+                        format!("{text} ({missing} none)")
+                    } else {
+                        text
+                    }
                 })
                 .collect();
-            g.rows.push((m, cells, n_desc));
+            g.rows.push((m.to_string(), cells, n_desc));
         }
+        out.push(g);
     }
     out
 }
@@ -560,9 +590,9 @@ fn markdown(report: &Report, agg: &Aggregate, figures: &[Figure]) -> String {
     }
     let _ = writeln!(
         md,
-        "Cells: mean [{pct}% t-interval]; across seeds for a model family, across samples for a single model (column n). Full numbers: `results.csv`, `results_per_seed.csv`, `diffs.csv`, `samples.jsonl`.\n"
+        "Cells: mean [{pct}% t-interval]; across seeds for a model family, across samples for a single model (column n); \"(k none)\": k answers without a score. Full numbers: `results.csv`, `results_per_seed.csv`, `diffs.csv`, `samples.jsonl`.\n"
     );
-    for g in grids(agg) {
+    for g in grids(&report.samples, agg) {
         let _ = writeln!(md, "## {} — {}\n", g.eval, condition_label(&g.condition));
         let _ = write!(md, "| model |");
         for m in &g.metrics {
@@ -672,7 +702,7 @@ fn html(report: &Report, agg: &Aggregate, figures: &[Figure]) -> String {
         h,
         "<p>Cells: mean [{pct}% t-interval]; across seeds for a model family, across samples for a single model.</p>"
     );
-    for g in grids(agg) {
+    for g in grids(&report.samples, agg) {
         let _ = write!(
             h,
             "<h2>{} — {}</h2><table><tr><th>model</th>",
