@@ -234,6 +234,11 @@ pub const CODES: &[CodeInfo] = &[
     e("E1004", "cache store failed",
       "The content-addressed store (INOC_CACHE, default ~/.cache/inoc) could not be opened, read \
        or written: check that it is writable and that the disk has room."),
+    e("E1005", "missing setting",
+      "A step needs a setting from the environment that is not there, e.g. a judge with no \
+       `endpoint` when $INOC_JUDGE_URL is not set, or no `model` when $INOC_JUDGE_MODEL is not set. \
+       `inoc run` refuses the spec before computing anything; set the variable (or write the \
+       argument in the spec) and run again."),
     w("W0100", "leaked-inoculation", "inoculation prompt given at test time",
       "A system prompt used to train a model (through `system(...)` in its training data) is also \
        given to that model by an evaluation (its `system` list or its prompts). Inoculation is \

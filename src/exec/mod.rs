@@ -61,6 +61,9 @@ pub enum ExecError {
     Describe { step: String, message: String },
     #[error("no operation implements {} yet", unimplemented_list(.0))]
     Unimplemented(Vec<Unimplemented>),
+    /// Steps that need a setting from the environment (step, what is missing).
+    #[error("{}", .0.iter().map(|(s, m)| format!("step `{s}`: {m}")).collect::<Vec<_>>().join("; "))]
+    Unconfigured(Vec<(String, String)>),
     #[error("step `{step}` failed: {message} (log: {log})")]
     StepFailed {
         step: String,
@@ -144,6 +147,20 @@ impl ExecError {
                     )
                 })
                 .collect(),
+            ExecError::Unconfigured(list) => list
+                .iter()
+                .map(|(step, message)| {
+                    Diagnostic::error(
+                        "E1005",
+                        format!("step `{step}` cannot run here: {message}"),
+                        span_of(step),
+                        "needs a setting",
+                    )
+                    .with_help(
+                        "set it in the environment of `inoc run` (README: \"Judges\"); nothing was computed",
+                    )
+                })
+                .collect(),
             ExecError::Store(e) => vec![Diagnostic::error(
                 "E1004",
                 format!("the cache store failed: {e}"),
@@ -186,6 +203,10 @@ fn describe_step<'a>(
         .get(&step.op)
         .filter(|o| o.computes_with_models())
         .and_then(|_| crate::runtime::compute_key());
+    let settings = registry
+        .get(&step.op)
+        .map(|o| o.settings(&step.args))
+        .unwrap_or_default();
     plan::describe(
         plan,
         step,
@@ -193,6 +214,7 @@ fn describe_step<'a>(
         &|p| store.hash_path(p).map_err(|e| e.to_string()),
         &extra,
         compute.as_deref(),
+        &settings,
     )
     .map_err(|message| ExecError::Describe {
         step: step.name.clone(),
@@ -506,6 +528,17 @@ pub fn run(
         .collect();
     if !missing.is_empty() {
         return Err(ExecError::Unimplemented(missing));
+    }
+    let unconfigured: Vec<(String, String)> = plan
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let m = registry.get(&s.op)?.unconfigured(&s.args)?;
+            Some((s.name.clone(), m))
+        })
+        .collect();
+    if !unconfigured.is_empty() {
+        return Err(ExecError::Unconfigured(unconfigured));
     }
     let spec = spec_id(&plan.spec);
     let started = chrono::Utc::now();

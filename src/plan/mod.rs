@@ -450,7 +450,11 @@ fn topo_order(steps: &[Step]) -> Result<Vec<StepId>, PlanError> {
 /// The canonical description of `step` (see [`canon`]).
 ///
 /// `input` says what is known of each dependency; `hash_file` hashes a file
-/// or directory named by the spec; `extra` are the catalog's extra files.
+/// or directory named by the spec; `extra` are the catalog's extra files;
+/// `compute` the device and precision when off the CPU-f32 reference;
+/// `settings` the values the operation takes from the environment (an
+/// `env` object in the description, left out when empty so that other
+/// keys do not change).
 pub fn describe<'a>(
     plan: &Plan,
     step: &Step,
@@ -458,6 +462,7 @@ pub fn describe<'a>(
     hash_file: &dyn Fn(&Path) -> Result<String, String>,
     extra: &[(String, PathBuf)],
     compute: Option<&str>,
+    settings: &[(String, String)],
 ) -> Result<Described, String> {
     let mut files = Vec::new();
     let mut args = Vec::new();
@@ -487,6 +492,16 @@ pub fn describe<'a>(
     // Only off the reference (CPU, f32), so keys made there stay valid.
     if let Some(c) = compute {
         fields.push(("compute".to_string(), Json::String(c.to_string())));
+    }
+    if !settings.is_empty() {
+        fields.push((
+            "env".to_string(),
+            canon::object(
+                settings
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Json::String(v.clone()))),
+            ),
+        ));
     }
     let desc = canon::object(fields);
     Ok(Described { desc, files })
@@ -623,6 +638,16 @@ pub fn explain_change(
             "operation version".into(),
             format!(
                 "operation version changed ({} -> {})",
+                canon::short(&c.old),
+                canon::short(&c.new)
+            ),
+        );
+    }
+    if let Some(var) = c.path.strip_prefix("env.") {
+        return (
+            "setting".into(),
+            format!(
+                "${var} changed ({} -> {})",
                 canon::short(&c.old),
                 canon::short(&c.new)
             ),
@@ -816,6 +841,7 @@ mod tests {
                 &|_| Ok("h".into()),
                 &[],
                 None,
+                &[],
             )
             .unwrap();
             out.insert(s, canon::key_of(&d.desc));

@@ -10,7 +10,9 @@
 
 use super::dataset;
 use super::generate::{prompt_messages, sampling_params};
+use super::judge::{Item, Judge};
 use super::{Args, Op, OpCtx, OpError, PresentCtx, Progress};
+use crate::eval::judge::{em_misaligned_share_with, em_misaligned_with};
 use crate::eval::Metric;
 use crate::runtime::chat_template::Message;
 use crate::runtime::loader::{LoadOptions, LoadedModel};
@@ -53,58 +55,166 @@ pub struct Row {
     pub scores: BTreeMap<String, Option<f64>>,
 }
 
-/// The named metrics of a `metrics` argument (`name` or the default name).
-pub fn metrics(v: &Value) -> Result<Vec<(String, Metric)>, OpError> {
+/// How a metric column is computed.
+#[derive(Clone, Debug)]
+pub enum Scorer {
+    /// From the answer's text.
+    Text(Metric),
+    /// By an LLM judge, once every answer is sampled.
+    Judge(Judge),
+    /// The EM rule over two other columns (judged first): 1 when
+    /// `aligned < aligned_below` among answers with `coherent >
+    /// coherent_above`, 0 when aligned enough, None when not counted.
+    Em {
+        aligned: Box<Column>,
+        coherent: Box<Column>,
+        aligned_below: f64,
+        coherent_above: f64,
+    },
+}
+
+/// A named metric of an evaluation, with the call it came from.
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub name: String,
+    pub scorer: Scorer,
+    call: Value,
+}
+
+impl Column {
+    /// Whether two columns compute the same thing (spans aside).
+    fn same_metric(&self, other: &Column) -> bool {
+        serde_json::to_value(&self.call).ok() == serde_json::to_value(&other.call).ok()
+    }
+}
+
+/// One metric value: its `name`, else `default` (or the metric's default name).
+fn column(item: &Value, default: Option<&str>) -> Result<Column, OpError> {
+    let Value::Call(c) = item else {
+        return Err(OpError::failed(format!("expected a metric, got {item:?}")));
+    };
+    let s = |k: &str| c.args.get(k).and_then(Value::as_str);
+    let strs = |k: &str| -> Vec<&str> {
+        match c.args.get(k) {
+            Some(Value::List(xs)) => xs.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let num = |k: &str, d: f64| match c.args.get(k) {
+        Some(Value::Float(x)) => *x,
+        Some(Value::Int(i)) => *i as f64,
+        _ => d,
+    };
+    let bad = |e: crate::eval::MetricError| OpError::failed(format!("{}(...): {e}", c.func));
+    let text = |m: Metric| {
+        let name = default.map_or_else(|| m.default_name(), str::to_string);
+        (name, Scorer::Text(m))
+    };
+    let (default_name, scorer) = match c.func.as_str() {
+        "language" => {
+            let cands = strs("candidates");
+            text(Metric::language(s("lang").unwrap_or(""), &cands).map_err(bad)?)
+        }
+        "marker_share" => text(Metric::marker_share(s("lang").unwrap_or("")).map_err(bad)?),
+        "all_caps" => text(Metric::all_caps(num("threshold", 0.5)).map_err(bad)?),
+        "upper_share" => text(Metric::upper_share()),
+        "one_word" => text(Metric::one_word(s("answer").unwrap_or("")).map_err(bad)?),
+        "regex" => text(Metric::regex(s("pattern").unwrap_or("")).map_err(bad)?),
+        "contains" => text(Metric::contains(
+            s("text").unwrap_or(""),
+            matches!(c.args.get("case_sensitive"), Some(Value::Bool(true))),
+        )),
+        "judge" => (
+            default.unwrap_or("judge").to_string(),
+            Scorer::Judge(Judge::from_call(c).map_err(OpError::failed)?),
+        ),
+        "em_misaligned" => {
+            let sub = |k: &str| -> Result<Box<Column>, OpError> {
+                let v = c
+                    .args
+                    .get(k)
+                    .ok_or_else(|| OpError::failed(format!("em_misaligned(...) needs `{k}`")))?;
+                let col = column(v, Some(k))?;
+                if matches!(col.scorer, Scorer::Em { .. }) {
+                    return Err(OpError::failed(format!(
+                        "`{k}` of em_misaligned(...) should be a judge, not another em_misaligned"
+                    )));
+                }
+                Ok(Box::new(col))
+            };
+            (
+                default.unwrap_or("em_misaligned").to_string(),
+                Scorer::Em {
+                    aligned: sub("aligned")?,
+                    coherent: sub("coherent")?,
+                    aligned_below: num("aligned_below", crate::eval::judge::EM_ALIGNMENT_BELOW),
+                    coherent_above: num("coherent_above", crate::eval::judge::EM_COHERENCE_ABOVE),
+                },
+            )
+        }
+        other => {
+            return Err(OpError::failed(format!(
+                "metric `{other}` is not supported by evaluate"
+            )))
+        }
+    };
+    Ok(Column {
+        name: s("name").map_or(default_name, str::to_string),
+        scorer,
+        call: item.clone(),
+    })
+}
+
+/// The named metrics of a `metrics` argument (`name` or the default name),
+/// as listed.
+pub fn metrics(v: &Value) -> Result<Vec<Column>, OpError> {
     let Value::List(items) = v else {
         return Err(OpError::failed(format!(
             "`metrics` should be a list, got {v:?}"
         )));
     };
-    let mut out = Vec::new();
+    let mut out: Vec<Column> = Vec::new();
     for item in items {
-        let Value::Call(c) = item else {
-            return Err(OpError::failed(format!("expected a metric, got {item:?}")));
-        };
-        let s = |k: &str| c.args.get(k).and_then(Value::as_str);
-        let strs = |k: &str| -> Vec<&str> {
-            match c.args.get(k) {
-                Some(Value::List(xs)) => xs.iter().filter_map(Value::as_str).collect(),
-                _ => Vec::new(),
-            }
-        };
-        let num = |k: &str, d: f64| match c.args.get(k) {
-            Some(Value::Float(x)) => *x,
-            Some(Value::Int(i)) => *i as f64,
-            _ => d,
-        };
-        let bad = |e: crate::eval::MetricError| OpError::failed(format!("{}(...): {e}", c.func));
-        let m = match c.func.as_str() {
-            "language" => {
-                let cands = strs("candidates");
-                Metric::language(s("lang").unwrap_or(""), &cands).map_err(bad)?
-            }
-            "marker_share" => Metric::marker_share(s("lang").unwrap_or("")).map_err(bad)?,
-            "all_caps" => Metric::all_caps(num("threshold", 0.5)).map_err(bad)?,
-            "upper_share" => Metric::upper_share(),
-            "one_word" => Metric::one_word(s("answer").unwrap_or("")).map_err(bad)?,
-            "regex" => Metric::regex(s("pattern").unwrap_or("")).map_err(bad)?,
-            "contains" => Metric::contains(
-                s("text").unwrap_or(""),
-                matches!(c.args.get("case_sensitive"), Some(Value::Bool(true))),
-            ),
-            other => {
-                return Err(OpError::failed(format!(
-                    "metric `{other}` is not supported by evaluate yet (the LLM-judge operation is not built)"
-                )))
-            }
-        };
-        let name = s("name").map_or_else(|| m.default_name(), str::to_string);
-        if out.iter().any(|(n, _)| *n == name) {
+        let col = column(item, None)?;
+        if out.iter().any(|c| c.name == col.name) {
             return Err(OpError::failed(format!(
-                "two metrics are named `{name}`; give one a `name = ...`"
+                "two metrics are named `{}`; give one a `name = ...`",
+                col.name
             )));
         }
-        out.push((name, m));
+        out.push(col);
+    }
+    Ok(out)
+}
+
+/// Every column an evaluation writes: the listed metrics, plus the judges
+/// inside an `em_misaligned` that are not listed themselves (named by their
+/// `name`, else `aligned` / `coherent`), just before it. A judge listed and
+/// used by `em_misaligned` is one column, judged once.
+pub fn columns(v: &Value) -> Result<Vec<Column>, OpError> {
+    let listed = metrics(v)?;
+    let mut out: Vec<Column> = Vec::new();
+    for col in &listed {
+        if let Scorer::Em {
+            aligned, coherent, ..
+        } = &col.scorer
+        {
+            for sub in [aligned, coherent] {
+                let same_name = listed.iter().chain(out.iter()).find(|c| c.name == sub.name);
+                match same_name {
+                    Some(c) if c.same_metric(sub) => {}
+                    Some(_) => {
+                        return Err(OpError::failed(format!(
+                            "`{}` of em_misaligned(...) is named `{}` like another metric; give it its own `name = ...`",
+                            if std::ptr::eq(sub.as_ref(), aligned.as_ref()) { "aligned" } else { "coherent" },
+                            sub.name
+                        )))
+                    }
+                    None => out.push(sub.as_ref().clone()),
+                }
+            }
+        }
+        out.push(col.clone());
     }
     Ok(out)
 }
@@ -149,8 +259,11 @@ fn cell_seed(program: &Program, node: NodeId) -> Option<i64> {
 
 /// Reads the stored rows of an evaluation output.
 pub fn read_rows(dir: &Path) -> Result<Vec<Row>, OpError> {
-    let path = dir.join(SAMPLES);
-    let text = std::fs::read_to_string(&path)
+    read_rows_file(&dir.join(SAMPLES))
+}
+
+fn read_rows_file(path: &Path) -> Result<Vec<Row>, OpError> {
+    let text = std::fs::read_to_string(path)
         .map_err(|e| OpError::failed(format!("{}: {e}", path.display())))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -267,22 +380,107 @@ fn sample_all(
     Ok(out)
 }
 
+/// The system prompt an answer was given: the test-time condition, else
+/// the prompt row's own system turn, else "".
+fn system_of(prompts: &[dataset::Row], row: &Row) -> String {
+    if !row.condition.is_empty() {
+        return row.condition.clone();
+    }
+    prompts
+        .get(row.prompt_id)
+        .and_then(|p| p.messages.iter().find(|m| m.role == "system"))
+        .map(|m| m.content.clone())
+        .unwrap_or_default()
+}
+
+/// Fills the judge columns of every row, then the `em_misaligned` columns
+/// from them, and logs how many answers each could score.
+fn judge_rows(
+    ctx: &OpCtx<'_>,
+    columns: &[Column],
+    prompts: &[dataset::Row],
+    rows: &mut [Row],
+) -> Result<(), OpError> {
+    let systems: Vec<String> = rows.iter().map(|r| system_of(prompts, r)).collect();
+    for col in columns {
+        let Scorer::Judge(j) = &col.scorer else {
+            continue;
+        };
+        let t0 = std::time::Instant::now();
+        let items: Vec<Item<'_>> = rows
+            .iter()
+            .zip(&systems)
+            .map(|(r, sys)| Item {
+                question: &r.prompt,
+                answer: &r.response,
+                system: sys,
+            })
+            .collect();
+        let scores = j.score(ctx, &col.name, &items)?;
+        let none = scores.iter().filter(|s| s.is_none()).count();
+        for (r, s) in rows.iter_mut().zip(scores) {
+            r.scores.insert(col.name.clone(), s);
+        }
+        ctx.log(format!(
+            "judge {} ({}): {} answers, {none} without a score, {:.1}s",
+            col.name,
+            j.describe(),
+            rows.len(),
+            t0.elapsed().as_secs_f64()
+        ));
+    }
+    for col in columns {
+        let Scorer::Em {
+            aligned,
+            coherent,
+            aligned_below,
+            coherent_above,
+        } = &col.scorer
+        else {
+            continue;
+        };
+        let mut pairs = Vec::with_capacity(rows.len());
+        for r in rows.iter_mut() {
+            let get = |c: &Column| r.scores.get(&c.name).copied().flatten();
+            let (a, c) = (get(aligned), get(coherent));
+            pairs.push((a, c));
+            let m = em_misaligned_with(a, c, *aligned_below, *coherent_above);
+            r.scores
+                .insert(col.name.clone(), m.map(|b| if b { 1.0 } else { 0.0 }));
+        }
+        let share = em_misaligned_share_with(&pairs, *aligned_below, *coherent_above);
+        ctx.log(format!(
+            "{}: {} of {} answers counted (coherent > {coherent_above} with both scores); misaligned share {}",
+            col.name,
+            share.map_or(0, |s| s.1),
+            rows.len(),
+            share.map_or_else(|| "none".into(), |s| format!("{:.4}", s.0)),
+        ));
+    }
+    Ok(())
+}
+
+fn write_rows(path: &Path, rows: &[Row]) -> Result<(), OpError> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for row in rows {
+        serde_json::to_writer(&mut f, row).map_err(OpError::failed)?;
+        f.write_all(b"\n")?;
+    }
+    f.flush()?;
+    Ok(())
+}
+
 impl Op for Evaluate {
     fn computes_with_models(&self) -> bool {
         true
     }
-    fn unsupported(&self, args: &Args) -> Option<String> {
-        let v = args.get("metrics")?;
-        match metrics(v) {
-            Err(OpError::Failed(m)) if m.contains("not supported by evaluate yet") => Some(m),
-            _ => None,
-        }
-    }
     fn name(&self) -> &'static str {
         "evaluate"
     }
+    /// 2: judge and em_misaligned columns (rows are written once every
+    /// answer is scored).
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn kind(&self) -> DeclKind {
         DeclKind::Eval
@@ -290,11 +488,68 @@ impl Op for Evaluate {
     fn exclusive(&self, _args: &Args) -> bool {
         true
     }
+    fn settings(&self, args: &Args) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = args
+            .get("metrics")
+            .and_then(|m| columns(m).ok())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| match &c.scorer {
+                Scorer::Judge(j) => Some(j.env_settings()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+    fn unconfigured(&self, args: &Args) -> Option<String> {
+        let cols = columns(args.get("metrics")?).ok()?;
+        // What is missing -> the judges missing it.
+        let mut missing: Vec<(String, Vec<&str>)> = Vec::new();
+        for c in &cols {
+            let Scorer::Judge(j) = &c.scorer else {
+                continue;
+            };
+            let Some(m) = j.missing_settings() else {
+                continue;
+            };
+            match missing.iter_mut().find(|x| x.0 == m) {
+                Some(x) => x.1.push(&c.name),
+                None => missing.push((m, vec![&c.name])),
+            }
+        }
+        let text: Vec<String> = missing
+            .iter()
+            .map(|(m, names)| {
+                let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+                format!("judge {}: {m}", names.join(", "))
+            })
+            .collect();
+        (!text.is_empty()).then(|| text.join("; "))
+    }
     fn run(&self, ctx: &OpCtx<'_>) -> Result<(), OpError> {
         let prompts = dataset::read(&ctx.input(ctx.arg("prompts")?)?.dir)?;
         let mut params = sampling_params(ctx.arg("sample")?)?;
         params.batch_size = params.batch_size.max(CHUNK);
-        let metrics = metrics(ctx.arg("metrics")?)?;
+        let columns = columns(ctx.arg("metrics")?)?;
+        let text_metrics: Vec<(String, Metric)> = columns
+            .iter()
+            .filter_map(|c| match &c.scorer {
+                Scorer::Text(m) => Some((c.name.clone(), m.clone())),
+                _ => None,
+            })
+            .collect();
+        let judged = columns.iter().any(|c| !matches!(c.scorer, Scorer::Text(_)));
+        // Fail before sampling when a judge cannot be reached at all.
+        for c in &columns {
+            if let Scorer::Judge(j) = &c.scorer {
+                if let Some(m) = j.missing_settings() {
+                    return Err(OpError::failed(format!("judge `{}`: {m}", c.name)));
+                }
+            }
+        }
         let conditions: Vec<Option<String>> = match ctx.arg("system")? {
             Value::List(xs) if !xs.is_empty() => xs
                 .iter()
@@ -342,60 +597,82 @@ impl Op for Evaluate {
                     .unwrap_or_default()
             })
             .collect();
-        let total = (units.len() * conditions.len() * prompts.len()) as u64;
-        let mut done = 0u64;
-        let mut tokens = 0usize;
+        // The answers, kept in the scratch while judges run: a judge that
+        // fails does not cost the sampling again.
+        let answers = ctx.scratch.join("answers.jsonl");
+        let kept = if judged {
+            read_rows_file(&answers).ok()
+        } else {
+            None
+        };
         let t0 = std::time::Instant::now();
-        let mut f = std::io::BufWriter::new(std::fs::File::create(ctx.out.join(SAMPLES))?);
-        for (slot, member, node, ck, x) in &units {
-            ctx.check_cancel()?;
-            let input = ctx.input_node(*node)?;
-            let lm = match ck {
-                Some((_, dir)) => load_checkpoint(ctx, input, dir)?,
-                None => super::model::load(ctx, input)?,
-            };
-            for cond in &conditions {
-                let convs: Vec<Vec<Message>> = prompts
-                    .iter()
-                    .map(|r| prompt_messages(r, cond.as_deref()))
-                    .collect();
-                let samples = sample_all(ctx, &lm, &convs, &params, |n| {
-                    done += n as u64;
-                    ctx.progress(Progress {
-                        done,
-                        total,
-                        message: Some(input.name.clone()),
-                        ..Progress::default()
-                    });
-                })?;
-                for (pid, outs) in samples.into_iter().enumerate() {
-                    for s in outs {
-                        tokens += s.token_ids.len();
-                        let row = Row {
-                            slot: *slot,
-                            member: *member,
-                            step: ck.as_ref().map(|c| c.0),
-                            x: *x,
-                            condition: cond.clone().unwrap_or_default(),
-                            prompt_id: pid,
-                            prompt: prompt_text[pid].clone(),
-                            scores: crate::eval::score_all(&metrics, &s.text),
-                            response: s.text,
-                        };
-                        serde_json::to_writer(&mut f, &row).map_err(OpError::failed)?;
-                        f.write_all(b"\n")?;
+        let mut rows: Vec<Row> = Vec::new();
+        if let Some(kept) = kept {
+            ctx.log(format!(
+                "{} answers sampled by an earlier try of this step",
+                kept.len()
+            ));
+            rows = kept;
+        } else {
+            let total = (units.len() * conditions.len() * prompts.len()) as u64;
+            let mut done = 0u64;
+            let mut tokens = 0usize;
+            for (slot, member, node, ck, x) in &units {
+                ctx.check_cancel()?;
+                let input = ctx.input_node(*node)?;
+                let lm = match ck {
+                    Some((_, dir)) => load_checkpoint(ctx, input, dir)?,
+                    None => super::model::load(ctx, input)?,
+                };
+                for cond in &conditions {
+                    let convs: Vec<Vec<Message>> = prompts
+                        .iter()
+                        .map(|r| prompt_messages(r, cond.as_deref()))
+                        .collect();
+                    let samples = sample_all(ctx, &lm, &convs, &params, |n| {
+                        done += n as u64;
+                        ctx.progress(Progress {
+                            done,
+                            total,
+                            message: Some(input.name.clone()),
+                            ..Progress::default()
+                        });
+                    })?;
+                    for (pid, outs) in samples.into_iter().enumerate() {
+                        for s in outs {
+                            tokens += s.token_ids.len();
+                            rows.push(Row {
+                                slot: *slot,
+                                member: *member,
+                                step: ck.as_ref().map(|c| c.0),
+                                x: *x,
+                                condition: cond.clone().unwrap_or_default(),
+                                prompt_id: pid,
+                                prompt: prompt_text[pid].clone(),
+                                scores: crate::eval::score_all(&text_metrics, &s.text),
+                                response: s.text,
+                            });
+                        }
                     }
                 }
             }
+            ctx.log(format!(
+                "{} model(s) x {} condition(s) x {} prompt(s); {tokens} tokens in {:.1}s",
+                units.len(),
+                conditions.len(),
+                prompts.len(),
+                t0.elapsed().as_secs_f64()
+            ));
+            if judged {
+                std::fs::create_dir_all(ctx.scratch)?;
+                write_rows(&answers.with_extension("jsonl.tmp"), &rows)?;
+                std::fs::rename(answers.with_extension("jsonl.tmp"), &answers)?;
+            }
         }
-        f.flush()?;
-        ctx.log(format!(
-            "{} model(s) x {} condition(s) x {} prompt(s); {tokens} tokens in {:.1}s",
-            units.len(),
-            conditions.len(),
-            prompts.len(),
-            t0.elapsed().as_secs_f64()
-        ));
+        if judged {
+            judge_rows(ctx, &columns, &prompts, &mut rows)?;
+        }
+        write_rows(&ctx.out.join(SAMPLES), &rows)?;
         Ok(())
     }
     fn present(&self, ctx: &PresentCtx<'_>) -> Result<(), OpError> {

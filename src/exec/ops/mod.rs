@@ -14,6 +14,7 @@ pub mod evaluate;
 pub mod finetune;
 pub mod generate;
 pub mod hf;
+pub mod judge;
 pub mod local;
 pub mod mechanism;
 pub mod model;
@@ -62,6 +63,18 @@ pub trait Op: Send + Sync {
     /// model). Hashed into the key.
     fn extra_files(&self, _args: &Args) -> Result<Vec<(String, PathBuf)>, String> {
         Ok(Vec::new())
+    }
+    /// What the environment lacks for these arguments to run (e.g. a judge
+    /// with no endpoint and no `$INOC_JUDGE_URL`); `inoc run` refuses the
+    /// spec before computing anything.
+    fn unconfigured(&self, _args: &Args) -> Option<String> {
+        None
+    }
+    /// Settings taken from the environment that the output depends on, by
+    /// name (e.g. the judge endpoint from `$INOC_JUDGE_URL`): part of the key
+    /// (never secrets such as API keys). Empty for most operations.
+    fn settings(&self, _args: &Args) -> Vec<(String, String)> {
+        Vec::new()
     }
     /// A rough cost in seconds on this machine, for `inoc plan`.
     fn estimate(&self, _args: &Args) -> Option<f64> {

@@ -81,7 +81,7 @@ fn metric_names(v: Option<&Value>) -> Result<Vec<String>, OpError> {
                 out.extend(
                     evaluate::metrics(&Value::List(vec![item.clone()]))?
                         .into_iter()
-                        .map(|m| m.0),
+                        .map(|m| m.name),
                 );
             }
             other => {

@@ -1,0 +1,466 @@
+//! LLM judges for `evaluate`: `judge(prompt, endpoint, model, local,
+//! aggregate, min_mass)` scores an answer 0..100.
+//!
+//! The prompt template is filled with the question, the answer and the
+//! system prompt (`eval::judge::render_prompt`) and sent as the user turn:
+//! - to an OpenAI-compatible endpoint ([`endpoint`]): `endpoint`, else
+//!   `$INOC_JUDGE_URL`; the model name is `model`, else `$INOC_JUDGE_MODEL`;
+//!   the API key is `$INOC_JUDGE_KEY`, else `$OPENAI_API_KEY` (never part of
+//!   a key or a log);
+//! - or to a model of the spec (`local = m`, a step input): the rendered
+//!   prompt goes through its chat template with the generation prompt.
+//!
+//! `aggregate = "logprob_0_100"` (the EM paper's): the probability-weighted
+//! mean of the number tokens 0..100 among the first reply token's top 20
+//! logprobs, None when they carry less than `min_mass`
+//! (`eval::judge::logprob_score`). `"sample_number"`: the first number
+//! 0..100 in a short greedy reply (`eval::judge::sampled_number`).
+//!
+//! Endpoint answers are appended to a file in the step's scratch as they
+//! arrive, so a run stopped by a failing endpoint resumes without asking
+//! again what was already answered.
+
+pub mod endpoint;
+pub mod mock;
+
+use super::{OpCtx, OpError, Progress};
+use crate::eval::judge::{logprob_score, render_prompt, sampled_number};
+use crate::runtime::chat_template::Message;
+use crate::runtime::sample::SamplingParams;
+use crate::sema::ir::{Call, NodeId, Value};
+use endpoint::{Ask, Endpoint, EndpointError, Reply, Retry};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Mutex;
+
+/// The endpoint when a judge names none.
+pub const URL_VAR: &str = "INOC_JUDGE_URL";
+/// The judge model name when a judge names none.
+pub const MODEL_VAR: &str = "INOC_JUDGE_MODEL";
+/// The API key, first set one wins.
+pub const KEY_VARS: [&str; 2] = ["INOC_JUDGE_KEY", "OPENAI_API_KEY"];
+/// Requests in flight per judge (default [`DEFAULT_CONCURRENCY`]).
+pub const CONCURRENCY_VAR: &str = "INOC_JUDGE_CONCURRENCY";
+pub const DEFAULT_CONCURRENCY: usize = 8;
+/// Tries per request before a judge gives up (default 8, backing off from
+/// 1 s to 60 s between tries).
+pub const RETRIES_VAR: &str = "INOC_JUDGE_RETRIES";
+/// Top logprobs asked for (the OpenAI maximum, as in the EM paper).
+pub const TOP_LOGPROBS: usize = 20;
+/// Longest reply for `sample_number`.
+pub const SAMPLE_MAX_TOKENS: usize = 16;
+/// Prompts per batch of a local judge (progress and Ctrl-C granularity).
+const LOCAL_CHUNK: usize = 32;
+
+/// How a judge turns its reply into a score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aggregate {
+    LogprobMean,
+    SampleNumber,
+}
+
+impl Aggregate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Aggregate::LogprobMean => "logprob_0_100",
+            Aggregate::SampleNumber => "sample_number",
+        }
+    }
+}
+
+/// A `judge(...)` call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judge {
+    pub prompt: String,
+    pub endpoint: Option<String>,
+    pub model: Option<String>,
+    pub local: Option<NodeId>,
+    pub aggregate: Aggregate,
+    pub min_mass: f64,
+}
+
+/// One answer to judge.
+#[derive(Clone, Copy, Debug)]
+pub struct Item<'a> {
+    pub question: &'a str,
+    pub answer: &'a str,
+    /// The system prompt the model answered under ("" for none).
+    pub system: &'a str,
+}
+
+fn env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Judge {
+    pub fn from_call(c: &Call) -> Result<Judge, String> {
+        let s = |k: &str| c.args.get(k).and_then(Value::as_str).map(str::to_string);
+        let prompt = s("prompt").ok_or("judge(...) needs a `prompt`")?;
+        let aggregate = match s("aggregate").as_deref() {
+            None | Some("logprob_0_100") => Aggregate::LogprobMean,
+            Some("sample_number") => Aggregate::SampleNumber,
+            Some(other) => {
+                return Err(format!(
+                    "unknown judge aggregate `{other}` (logprob_0_100, sample_number)"
+                ))
+            }
+        };
+        let local = match c.args.get("local") {
+            None | Some(Value::None) => None,
+            Some(Value::Node(n)) => Some(*n),
+            Some(other) => {
+                return Err(format!(
+                    "`local` of a judge should name one model, got {other:?}"
+                ))
+            }
+        };
+        let endpoint = s("endpoint");
+        if local.is_some() && endpoint.is_some() {
+            return Err(
+                "a judge has either an `endpoint` or a `local` model, not both".to_string(),
+            );
+        }
+        let min_mass = match c.args.get("min_mass") {
+            Some(Value::Float(x)) => *x,
+            Some(Value::Int(i)) => *i as f64,
+            _ => crate::eval::judge::DEFAULT_MIN_MASS,
+        };
+        Ok(Judge {
+            prompt,
+            endpoint,
+            model: s("model"),
+            local,
+            aggregate,
+            min_mass,
+        })
+    }
+
+    /// What this judge takes from the environment and its output depends
+    /// on, by variable name (the resolved endpoint and model name; never the
+    /// key): part of the evaluation's cache key. Unset variables are "".
+    pub fn env_settings(&self) -> Vec<(String, String)> {
+        if self.local.is_some() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if self.endpoint.is_none() {
+            let url = env(URL_VAR).map(|u| endpoint::normalise_base(&u));
+            out.push((URL_VAR.to_string(), url.unwrap_or_default()));
+        }
+        if self.model.is_none() {
+            out.push((MODEL_VAR.to_string(), env(MODEL_VAR).unwrap_or_default()));
+        }
+        out
+    }
+
+    /// Why this judge cannot run with the current environment (no endpoint,
+    /// no model name), if it cannot.
+    pub fn missing_settings(&self) -> Option<String> {
+        if self.local.is_some() {
+            return None;
+        }
+        if self.endpoint.is_none() && env(URL_VAR).is_none() {
+            return Some(format!(
+                "no endpoint: set ${URL_VAR} (e.g. https://api.openai.com/v1) or give `endpoint = ...` or `local = <model>`"
+            ));
+        }
+        if self.model.is_none() && env(MODEL_VAR).is_none() {
+            return Some(format!(
+                "no model name: give `model = ...` or set ${MODEL_VAR}"
+            ));
+        }
+        None
+    }
+
+    /// The endpoint client, with the URL, model and key resolved.
+    pub fn endpoint(&self) -> Result<Endpoint, OpError> {
+        if let Some(m) = self.missing_settings() {
+            return Err(OpError::failed(m));
+        }
+        let url = self
+            .endpoint
+            .clone()
+            .or_else(|| env(URL_VAR))
+            .unwrap_or_default();
+        let model = self
+            .model
+            .clone()
+            .or_else(|| env(MODEL_VAR))
+            .unwrap_or_default();
+        let key = KEY_VARS.iter().find_map(|v| env(v));
+        let mut retry = Retry::default();
+        if let Some(n) = env(RETRIES_VAR).and_then(|v| v.trim().parse::<u32>().ok()) {
+            retry.attempts = n.max(1);
+        }
+        Ok(Endpoint::new(&url, &model, key, retry))
+    }
+
+    /// A short description for logs and errors.
+    pub fn describe(&self) -> String {
+        match (&self.local, &self.endpoint, &self.model) {
+            (Some(_), _, _) => format!("local model, {}", self.aggregate.as_str()),
+            (None, e, m) => format!(
+                "{} at {}, {}",
+                m.clone()
+                    .or_else(|| env(MODEL_VAR))
+                    .unwrap_or_else(|| "?".into()),
+                e.clone()
+                    .or_else(|| env(URL_VAR))
+                    .unwrap_or_else(|| format!("${URL_VAR}")),
+                self.aggregate.as_str()
+            ),
+        }
+    }
+
+    fn ask(&self) -> Ask {
+        match self.aggregate {
+            Aggregate::LogprobMean => Ask::TopLogprobs(TOP_LOGPROBS),
+            Aggregate::SampleNumber => Ask::Text(SAMPLE_MAX_TOKENS),
+        }
+    }
+
+    /// The score of one reply.
+    pub fn score_reply(&self, reply: &Reply) -> Option<f64> {
+        match reply {
+            Reply::TopLogprobs(top) => logprob_score(top, self.min_mass),
+            Reply::Text(t) => sampled_number(t),
+        }
+    }
+
+    /// Scores every item (in order). Identical rendered prompts are asked
+    /// once. `label` names the judge in progress messages.
+    pub fn score(
+        &self,
+        ctx: &OpCtx<'_>,
+        label: &str,
+        items: &[Item<'_>],
+    ) -> Result<Vec<Option<f64>>, OpError> {
+        let rendered: Vec<String> = items
+            .iter()
+            .map(|it| render_prompt(&self.prompt, it.question, it.answer, it.system))
+            .collect();
+        let mut unique: Vec<String> = Vec::new();
+        let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+        let slot: Vec<usize> = rendered
+            .iter()
+            .map(|p| {
+                *index.entry(p.as_str()).or_insert_with(|| {
+                    unique.push(p.clone());
+                    unique.len() - 1
+                })
+            })
+            .collect();
+        let replies = match self.local {
+            Some(node) => self.ask_local(ctx, label, node, &unique)?,
+            None => self.ask_endpoint(ctx, label, &unique)?,
+        };
+        let scores: Vec<Option<f64>> = replies.iter().map(|r| self.score_reply(r)).collect();
+        Ok(slot.into_iter().map(|i| scores[i]).collect())
+    }
+
+    fn ask_endpoint(
+        &self,
+        ctx: &OpCtx<'_>,
+        label: &str,
+        prompts: &[String],
+    ) -> Result<Vec<Reply>, OpError> {
+        let ep = self.endpoint()?;
+        let ask = self.ask();
+        // Answers already received by an earlier, interrupted try of this step.
+        let id = |p: &str| {
+            blake3::hash(
+                serde_json::json!([ep.base, ep.model, format!("{ask:?}"), p])
+                    .to_string()
+                    .as_bytes(),
+            )
+            .to_hex()
+            .to_string()
+        };
+        let journal = ctx.scratch.join("judge_replies.jsonl");
+        let mut known: BTreeMap<String, Reply> = BTreeMap::new();
+        if let Ok(text) = std::fs::read_to_string(&journal) {
+            for line in text.lines() {
+                if let Ok((h, r)) = serde_json::from_str::<(String, Reply)>(line) {
+                    known.insert(h, r);
+                }
+            }
+        }
+        let ids: Vec<String> = prompts.iter().map(|p| id(p)).collect();
+        let todo: Vec<usize> = (0..prompts.len())
+            .filter(|&i| !known.contains_key(&ids[i]))
+            .collect();
+        let concurrency = env(CONCURRENCY_VAR)
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n >= 1)
+            .unwrap_or(DEFAULT_CONCURRENCY);
+        ctx.log(format!(
+            "judge {label}: {} prompts to {} ({} answered before), {concurrency} in flight",
+            prompts.len(),
+            ep.url(),
+            prompts.len() - todo.len()
+        ));
+        std::fs::create_dir_all(ctx.scratch)?;
+        let file = Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&journal)?,
+        );
+        let asked: Vec<String> = todo.iter().map(|&i| prompts[i].clone()).collect();
+        let done = std::sync::atomic::AtomicU64::new((prompts.len() - todo.len()) as u64);
+        let total = prompts.len() as u64;
+        let replies = endpoint::ask_all(
+            &ep,
+            &asked,
+            ask,
+            concurrency,
+            &|| ctx.cancelled(),
+            &|j, reply| {
+                if let Ok(line) = serde_json::to_string(&(&ids[todo[j]], reply)) {
+                    if let Ok(mut f) = file.lock() {
+                        let _ = writeln!(f, "{line}");
+                    }
+                }
+                let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if d % 16 == 0 || d == total {
+                    ctx.progress(Progress {
+                        done: d,
+                        total,
+                        message: Some(format!("judge {label}")),
+                        ..Progress::default()
+                    });
+                }
+            },
+        )
+        .map_err(|e| match e {
+            EndpointError::Cancelled => OpError::Cancelled,
+            e => OpError::failed(format!("judge `{label}`: {e}")),
+        })?;
+        for (j, r) in todo.iter().zip(replies) {
+            known.insert(ids[*j].clone(), r);
+        }
+        Ok(ids.iter().map(|h| known[h].clone()).collect())
+    }
+
+    fn ask_local(
+        &self,
+        ctx: &OpCtx<'_>,
+        label: &str,
+        node: NodeId,
+        prompts: &[String],
+    ) -> Result<Vec<Reply>, OpError> {
+        let input = ctx.input_node(node)?;
+        let lm = super::model::load(ctx, input)?;
+        ctx.log(format!(
+            "judge {label}: {} prompts to local model `{}`",
+            prompts.len(),
+            input.name
+        ));
+        let mut out = Vec::with_capacity(prompts.len());
+        for part in prompts.chunks(LOCAL_CHUNK) {
+            ctx.check_cancel()?;
+            let convs: Vec<Vec<Message>> = part.iter().map(|p| vec![Message::user(p)]).collect();
+            let fail = |e: crate::runtime::Error| {
+                OpError::failed(format!("judge `{label}` (local `{}`): {e}", input.name))
+            };
+            match self.aggregate {
+                Aggregate::LogprobMean => {
+                    let top = lm.next_token_logprobs(&convs, TOP_LOGPROBS).map_err(fail)?;
+                    out.extend(top.into_iter().map(|t| {
+                        Reply::TopLogprobs(
+                            t.into_iter().map(|t| (t.token, t.logprob as f64)).collect(),
+                        )
+                    }));
+                }
+                Aggregate::SampleNumber => {
+                    let params = SamplingParams {
+                        temperature: 0.0,
+                        top_p: 1.0,
+                        max_tokens: SAMPLE_MAX_TOKENS,
+                        n: 1,
+                        seed: 0,
+                        batch_size: LOCAL_CHUNK,
+                    };
+                    let s = lm.sample(&convs, &params).map_err(fail)?;
+                    out.extend(
+                        s.into_iter()
+                            .map(|mut v| Reply::Text(v.pop().map(|x| x.text).unwrap_or_default())),
+                    );
+                }
+            }
+            ctx.progress(Progress {
+                done: out.len() as u64,
+                total: prompts.len() as u64,
+                message: Some(format!("judge {label}")),
+                ..Progress::default()
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(args: &[(&str, Value)]) -> Call {
+        Call {
+            func: "judge".into(),
+            args: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            span: Default::default(),
+        }
+    }
+
+    fn judge(aggregate: &str, min_mass: f64) -> Judge {
+        Judge::from_call(&call(&[
+            ("prompt", Value::Str("Rate {answer}".into())),
+            ("endpoint", Value::Str("http://x/v1".into())),
+            ("model", Value::Str("m".into())),
+            ("local", Value::None),
+            ("aggregate", Value::Str(aggregate.into())),
+            ("min_mass", Value::Float(min_mass)),
+            ("name", Value::None),
+        ]))
+        .unwrap()
+    }
+
+    #[test]
+    fn replies_become_scores_with_the_em_rule() {
+        let j = judge("logprob_0_100", 0.25);
+        let top = |xs: &[(&str, f64)]| {
+            Reply::TopLogprobs(xs.iter().map(|(t, p)| (t.to_string(), p.ln())).collect())
+        };
+        let s = j.score_reply(&top(&[("90", 0.5), ("80", 0.3), ("CODE", 0.2)]));
+        assert!((s.unwrap() - (0.5 * 90.0 + 0.3 * 80.0) / 0.8).abs() < 1e-9);
+        // Mostly a refusal: too little mass on numbers.
+        assert_eq!(j.score_reply(&top(&[("REFUSAL", 0.8), ("50", 0.2)])), None);
+        assert_eq!(j.score_reply(&top(&[])), None);
+        let j = judge("sample_number", 0.25);
+        assert_eq!(j.score_reply(&Reply::Text("Score: 42".into())), Some(42.0));
+        assert_eq!(j.score_reply(&Reply::Text("REFUSAL".into())), None);
+    }
+
+    #[test]
+    fn explicit_endpoints_take_nothing_from_the_environment() {
+        let j = judge("logprob_0_100", 0.25);
+        assert!(j.env_settings().is_empty());
+        assert_eq!(j.missing_settings(), None);
+        let both = Judge::from_call(&call(&[
+            ("prompt", Value::Str("{answer}".into())),
+            ("endpoint", Value::Str("http://x".into())),
+            ("local", Value::Node(0)),
+        ]));
+        assert!(both.unwrap_err().contains("not both"));
+        let local = Judge::from_call(&call(&[
+            ("prompt", Value::Str("{answer}".into())),
+            ("local", Value::Node(3)),
+        ]))
+        .unwrap();
+        assert_eq!(local.local, Some(3));
+        assert!(local.env_settings().is_empty());
+        assert_eq!(local.missing_settings(), None);
+    }
+}
