@@ -880,6 +880,7 @@ mod tests {
                 &|_| Ok("h".into()),
                 &[],
                 c,
+                &[],
             )
             .unwrap();
             canon::key_of(&d.desc)
@@ -887,6 +888,35 @@ mod tests {
         assert_eq!(key(None), keys(&plan)[0]);
         assert_ne!(key(Some("cuda:bf16")), key(None));
         assert_ne!(key(Some("cuda:bf16")), key(Some("cuda:f32")));
+    }
+
+    #[test]
+    fn environment_settings_enter_the_key_only_when_an_op_has_some() {
+        let plan = build(&program(), &Cat).unwrap();
+        let st = &plan.steps[0];
+        let key = |settings: &[(String, String)]| {
+            let d = describe(
+                &plan,
+                st,
+                &|_| InputState::Output("?"),
+                &|_| Ok("h".into()),
+                &[],
+                None,
+                settings,
+            )
+            .unwrap();
+            (canon::key_of(&d.desc), d.desc)
+        };
+        assert_eq!(key(&[]).0, keys(&plan)[0]);
+        let url = |u: &str| vec![("INOC_JUDGE_URL".to_string(), u.to_string())];
+        let (a, desc_a) = key(&url("http://a/v1"));
+        let (b, desc_b) = key(&url("http://b/v1"));
+        assert_ne!(a, keys(&plan)[0]);
+        assert_ne!(a, b);
+        let change = &canon::diff(&desc_a, &desc_b)[0];
+        let (kind, text) = explain_change(change, &BTreeMap::new(), &BTreeMap::new());
+        assert_eq!(kind, "setting");
+        assert!(text.starts_with("$INOC_JUDGE_URL changed"), "{text}");
     }
 
     #[test]

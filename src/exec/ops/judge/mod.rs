@@ -322,7 +322,7 @@ impl Judge {
                     }
                 }
                 let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if d % 16 == 0 || d == total {
+                if d.is_multiple_of(16) || d == total {
                     ctx.progress(Progress {
                         done: d,
                         total,
