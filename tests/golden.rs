@@ -16,7 +16,12 @@ use std::path::{Path, PathBuf};
 const DIR: &str = "tests/fixtures/errors";
 
 fn fixtures() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(DIR)
+    fixtures_in(DIR)
+}
+
+/// The `.inoc` files of a fixture folder, sorted.
+fn fixtures_in(dir: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("fixture folder")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "inoc"))
@@ -118,12 +123,7 @@ fn every_registered_code_has_a_fixture() {
     let mut covered: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // Errors of `inoc run` have their fixtures in tests/fixtures/run_errors
     // (tests/run_errors.rs runs them).
-    let mut run_errors: Vec<PathBuf> = std::fs::read_dir("tests/fixtures/run_errors")
-        .expect("run-error fixture folder")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "inoc"))
-        .collect();
-    run_errors.sort();
+    let run_errors = fixtures_in("tests/fixtures/run_errors");
     for path in fixtures().into_iter().chain(run_errors) {
         let text = std::fs::read_to_string(&path).expect("fixture readable");
         for code in expected(&text) {
