@@ -4,7 +4,7 @@
 //! (see [`super::lints`]).
 
 use super::builtins::{self, Builtin, JUDGE_TEMPLATE_VARS};
-use super::ir::{Call, Cell, DeclKind, Family, FamilyId, Node, NodeId, Program, Value};
+use super::ir::{Call, Cell, DeclKind, Family, FamilyId, Node, Program, Value};
 use super::loader::{resolve, LoadError, Loader, STDLIB};
 use super::suggest;
 use super::template::{self, TemplateError};
@@ -12,7 +12,7 @@ use super::types::Ty;
 use crate::diag::{Diagnostic, SourceMap};
 use crate::syntax::ast::{self, Arg, BinOp, Expr, ExprKind, ItemKind, UnOp};
 use crate::syntax::{FileId, Span};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 /// Longest list a range or a sweep may produce.
@@ -53,14 +53,15 @@ enum State {
     Done(Option<SVal>),
 }
 
-/// Local names: fn parameters and sweep variables.
+/// Local names: fn parameters and sweep variables (names borrowed from the
+/// AST).
 #[derive(Clone, Default)]
-struct Env {
+struct Env<'a> {
     module: usize,
-    locals: Vec<(String, SVal)>,
+    locals: Vec<(&'a str, SVal)>,
 }
 
-impl Env {
+impl Env<'_> {
     fn at(module: usize) -> Self {
         Env {
             module,
@@ -72,7 +73,7 @@ impl Env {
         self.locals
             .iter()
             .rev()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == name)
             .map(|(_, v)| v)
     }
 }
@@ -91,12 +92,12 @@ pub(crate) struct Checker<'l> {
     pub modules: Vec<Module>,
     /// Module path -> index (for imports shared by several modules).
     by_path: BTreeMap<String, usize>,
-    globals: BTreeMap<(usize, usize), State>,
-    /// Globals referenced at least once (for unused lints).
-    pub used: BTreeSet<(usize, usize)>,
+    /// Evaluation state of each item, per module (indexed like `modules`
+    /// and their items; `None` until evaluation starts).
+    globals: Vec<Vec<Option<State>>>,
     pub program: Program,
-    /// Declaration item -> node or family (for lints).
-    pub decl_of_node: BTreeMap<NodeId, (usize, usize)>,
+    /// The declaration (module, item) of each node, indexed by node id (for lints).
+    pub decl_of_node: Vec<(usize, usize)>,
     fn_stack: Vec<(usize, usize)>,
     eval_stack: Vec<(usize, usize)>,
 }
@@ -152,10 +153,9 @@ impl<'l> Checker<'l> {
             diags: Vec::new(),
             modules: Vec::new(),
             by_path: BTreeMap::new(),
-            globals: BTreeMap::new(),
-            used: BTreeSet::new(),
+            globals: Vec::new(),
             program: Program::default(),
-            decl_of_node: BTreeMap::new(),
+            decl_of_node: Vec::new(),
             fn_stack: Vec::new(),
             eval_stack: Vec::new(),
         }
@@ -449,9 +449,25 @@ impl<'l> Checker<'l> {
         }
     }
 
+    fn set_global(&mut self, m: usize, i: usize, state: State) {
+        if self.globals.len() <= m {
+            self.globals.resize_with(m + 1, Vec::new);
+        }
+        let g = &mut self.globals[m];
+        if g.len() <= i {
+            g.resize_with(self.modules[m].ast.items.len().max(i + 1), || None);
+        }
+        g[i] = Some(state);
+    }
+
     /// The value of a let or declaration (memoised; cycles reported).
     fn global(&mut self, m: usize, i: usize, use_span: Span) -> Option<SVal> {
-        match self.globals.get(&(m, i)) {
+        match self
+            .globals
+            .get(m)
+            .and_then(|g| g.get(i))
+            .and_then(Option::as_ref)
+        {
             Some(State::Done(v)) => return v.clone(),
             Some(State::InProgress) => {
                 let ast = self.modules[m].ast.clone();
@@ -481,7 +497,7 @@ impl<'l> Checker<'l> {
             }
             None => {}
         }
-        self.globals.insert((m, i), State::InProgress);
+        self.set_global(m, i, State::InProgress);
         self.eval_stack.push((m, i));
         let ast = self.modules[m].ast.clone();
         let item = &ast.items[i];
@@ -497,7 +513,7 @@ impl<'l> Checker<'l> {
             _ => None,
         };
         self.eval_stack.pop();
-        self.globals.insert((m, i), State::Done(v.clone()));
+        self.set_global(m, i, State::Done(v.clone()));
         v
     }
 
@@ -525,11 +541,11 @@ impl<'l> Checker<'l> {
                 doc,
                 span,
             });
-            self.decl_of_node.insert(id, (m, i));
+            self.decl_of_node.push((m, i));
             return Some(SVal::new(Value::Node(id), want));
         }
         // A family: evaluate the sweep values, then every cell.
-        let mut vars: Vec<(String, Vec<SVal>)> = Vec::new();
+        let mut vars: Vec<(&str, Vec<SVal>)> = Vec::new();
         let mut ok = true;
         for sv in &d.sweep {
             if vars.iter().any(|(n, _)| *n == sv.name.name) {
@@ -544,7 +560,7 @@ impl<'l> Checker<'l> {
                 continue;
             }
             match self.sweep_values(&Env::at(m), sv) {
-                Some(vals) => vars.push((sv.name.name.clone(), vals)),
+                Some(vals) => vars.push((&sv.name.name, vals)),
                 None => ok = false,
             }
         }
@@ -574,9 +590,9 @@ impl<'l> Checker<'l> {
         for flat in 0..total {
             // Row-major: the last variable varies fastest.
             let mut rest = flat;
-            let mut coords = vec![(String::new(), SVal::new(Value::None, Ty::None)); vars.len()];
+            let mut coords = vec![("", SVal::new(Value::None, Ty::None)); vars.len()];
             for (k, (n, vals)) in vars.iter().enumerate().rev() {
-                coords[k] = (n.clone(), vals[rest % vals.len()].clone());
+                coords[k] = (n, vals[rest % vals.len()].clone());
                 rest /= vals.len();
             }
             let env = Env {
@@ -606,19 +622,22 @@ impl<'l> Checker<'l> {
                 name: format!("{name}[{}]", label.join(", ")),
                 cell: Some(Cell {
                     family: fid,
-                    coords: coords.into_iter().map(|(n, c)| (n, c.v)).collect(),
+                    coords: coords
+                        .into_iter()
+                        .map(|(n, c)| (n.to_string(), c.v))
+                        .collect(),
                 }),
                 value: v.v,
                 doc: doc.clone(),
                 span,
             });
-            self.decl_of_node.insert(id, (m, i));
+            self.decl_of_node.push((m, i));
             cells.push(id);
         }
         self.program.families.push(Family {
             name,
             kind,
-            vars: vars.into_iter().map(|(n, _)| n).collect(),
+            vars: vars.into_iter().map(|(n, _)| n.to_string()).collect(),
             cells,
         });
         Some(SVal::new(Value::Family(fid), want))
@@ -1037,7 +1056,7 @@ impl<'l> Checker<'l> {
 
     /// Every name a spec can see from `env`, for did-you-mean.
     fn visible_names(&self, env: &Env, with_builtins: bool) -> Vec<String> {
-        let mut names: Vec<String> = env.locals.iter().map(|(n, _)| n.clone()).collect();
+        let mut names: Vec<String> = env.locals.iter().map(|(n, _)| n.to_string()).collect();
         names.extend(self.modules[env.module].scope.keys().cloned());
         if with_builtins {
             names.extend(builtins::registry().names().map(str::to_string));
@@ -1051,7 +1070,6 @@ impl<'l> Checker<'l> {
         }
         let m = env.module;
         if let Some(&i) = self.modules[m].scope.get(&id.name) {
-            self.used.insert((m, i));
             let ast = self.modules[m].ast.clone();
             return match &ast.items[i].kind {
                 ItemKind::Let(_) | ItemKind::Decl(_) => self.global(m, i, id.span),
@@ -1111,7 +1129,6 @@ impl<'l> Checker<'l> {
         if !matches!(self.modules[m].ast.items[i].kind, ItemKind::Import(_)) {
             return None;
         }
-        self.used.insert((m, i));
         Some(self.modules[m].imports.get(&i).copied())
     }
 
@@ -1130,10 +1147,7 @@ impl<'l> Checker<'l> {
             let alias = base.as_name().unwrap_or_default().to_string();
             return match self.modules[target].scope.get(&name.name).copied() {
                 Some(i) => match &self.modules[target].ast.items[i].kind {
-                    ItemKind::Let(_) | ItemKind::Decl(_) => {
-                        self.used.insert((target, i));
-                        self.global(target, i, name.span)
-                    }
+                    ItemKind::Let(_) | ItemKind::Decl(_) => self.global(target, i, name.span),
                     ItemKind::Fn(_) => {
                         self.err(
                             "E0126",
@@ -1500,7 +1514,6 @@ impl<'l> Checker<'l> {
                 let m = env.module;
                 if let Some(&i) = self.modules[m].scope.get(&id.name) {
                     if let ItemKind::Fn(_) = self.modules[m].ast.items[i].kind {
-                        self.used.insert((m, i));
                         return Some(Callee::Fn(m, i));
                     }
                     if let Some(b) = builtins::get(&id.name) {
@@ -1561,7 +1574,6 @@ impl<'l> Checker<'l> {
                     Some(i)
                         if matches!(self.modules[target].ast.items[i].kind, ItemKind::Fn(_)) =>
                     {
-                        self.used.insert((target, i));
                         Some(Callee::Fn(target, i))
                     }
                     Some(_) => {
@@ -1627,29 +1639,34 @@ impl<'l> Checker<'l> {
     }
 
     /// Matches arguments to parameter names; reports unknown, duplicate,
-    /// surplus and misplaced arguments. Returns name -> (value, arg index).
-    fn bind(
+    /// surplus and misplaced arguments. Returns, per parameter (in order),
+    /// its value and the index of the argument that gave it.
+    fn bind<'p>(
         &mut self,
         fname: &str,
-        params: &[&str],
+        params: &(impl Fn(usize) -> &'p str + ?Sized),
+        n_params: usize,
         args: &[Arg],
         vals: Vec<SVal>,
         callee_span: Span,
-    ) -> Option<BTreeMap<String, (SVal, usize)>> {
-        let mut out: BTreeMap<String, (SVal, usize)> = BTreeMap::new();
+    ) -> Option<Vec<Option<(SVal, usize)>>> {
+        let names = || (0..n_params).map(params).collect::<Vec<_>>();
+        let mut out: Vec<Option<(SVal, usize)>> = Vec::with_capacity(n_params);
+        out.resize_with(n_params, || None);
         let mut ok = true;
         let mut seen_named = false;
         for (k, (a, v)) in args.iter().zip(vals).enumerate() {
             match &a.name {
                 Some(n) => {
                     seen_named = true;
-                    if !params.contains(&n.name.as_str()) {
-                        let help = did_you_mean(&n.name, params.iter().map(|p| p.to_string()))
+                    let Some(at) = (0..n_params).find(|&j| params(j) == n.name) else {
+                        let names = names();
+                        let help = did_you_mean(&n.name, names.iter().map(|p| p.to_string()))
                             .unwrap_or_else(|| {
-                                if params.is_empty() {
+                                if names.is_empty() {
                                     format!("`{fname}` takes no arguments")
                                 } else {
-                                    format!("`{fname}` takes: {}", params.join(", "))
+                                    format!("`{fname}` takes: {}", names.join(", "))
                                 }
                             });
                         self.err(
@@ -1661,8 +1678,8 @@ impl<'l> Checker<'l> {
                         );
                         ok = false;
                         continue;
-                    }
-                    if let Some((_, prev)) = out.get(&n.name) {
+                    };
+                    if let Some((_, prev)) = &out[at] {
                         let d = Diagnostic::error(
                             "E0108",
                             format!("argument `{}` is given twice", n.name),
@@ -1675,7 +1692,7 @@ impl<'l> Checker<'l> {
                         ok = false;
                         continue;
                     }
-                    out.insert(n.name.clone(), (v, k));
+                    out[at] = Some((v, k));
                 }
                 None => {
                     if seen_named {
@@ -1686,39 +1703,38 @@ impl<'l> Checker<'l> {
                             "positional",
                             Some(format!(
                                 "name it: `{}`",
-                                params
-                                    .get(k)
-                                    .map(|p| format!("{p} = ..."))
-                                    .unwrap_or_else(|| "name = ...".into())
+                                if k < n_params {
+                                    format!("{} = ...", params(k))
+                                } else {
+                                    "name = ...".into()
+                                }
                             )),
                         );
                         ok = false;
                         continue;
                     }
-                    match params.get(k) {
-                        Some(p) => {
-                            out.insert(p.to_string(), (v, k));
-                        }
-                        None => {
-                            let d = Diagnostic::error(
-                                "E0110",
-                                format!(
-                                    "`{fname}` takes {} argument(s) but {} were given",
-                                    params.len(),
-                                    args.len()
-                                ),
-                                a.span,
-                                "surplus argument",
-                            )
-                            .with_label(callee_span, format!("`{fname}` called here"))
-                            .with_help(if params.is_empty() {
-                                format!("`{fname}` takes no arguments")
-                            } else {
-                                format!("its parameters are: {}", params.join(", "))
-                            });
-                            self.diags.push(d);
-                            ok = false;
-                        }
+                    if k < n_params {
+                        out[k] = Some((v, k));
+                    } else {
+                        let names = names();
+                        let d = Diagnostic::error(
+                            "E0110",
+                            format!(
+                                "`{fname}` takes {} argument(s) but {} were given",
+                                n_params,
+                                args.len()
+                            ),
+                            a.span,
+                            "surplus argument",
+                        )
+                        .with_label(callee_span, format!("`{fname}` called here"))
+                        .with_help(if names.is_empty() {
+                            format!("`{fname}` takes no arguments")
+                        } else {
+                            format!("its parameters are: {}", names.join(", "))
+                        });
+                        self.diags.push(d);
+                        ok = false;
                     }
                 }
             }
@@ -1735,15 +1751,23 @@ impl<'l> Checker<'l> {
         span: Span,
         callee_span: Span,
     ) -> Option<SVal> {
-        let names: Vec<&str> = b.params.iter().map(|p| p.name).collect();
-        let mut bound = self.bind(b.name, &names, args, vals, callee_span)?;
-        let positions: BTreeMap<String, usize> =
-            bound.iter().map(|(n, (_, k))| (n.clone(), *k)).collect();
+        let mut bound = self.bind(
+            b.name,
+            &|j| b.params[j].name,
+            b.params.len(),
+            args,
+            vals,
+            callee_span,
+        )?;
+        // Argument index per parameter (for spans of later checks).
+        let positions: Vec<Option<usize>> =
+            bound.iter().map(|x| x.as_ref().map(|(_, k)| *k)).collect();
         let missing: Vec<&str> = b
             .params
             .iter()
-            .filter(|p| p.required() && !bound.contains_key(p.name))
-            .map(|p| p.name)
+            .zip(&bound)
+            .filter(|(p, x)| p.required() && x.is_none())
+            .map(|(p, _)| p.name)
             .collect();
         if !missing.is_empty() {
             let list = missing
@@ -1767,8 +1791,8 @@ impl<'l> Checker<'l> {
         let file_path = env.module;
         let mut out = BTreeMap::new();
         let mut ok = true;
-        for p in &b.params {
-            let Some((v, k)) = bound.remove(p.name) else {
+        for (p, x) in b.params.iter().zip(&mut bound) {
+            let Some((v, k)) = x.take() else {
                 out.insert(p.name.to_string(), p.default.clone().unwrap_or(Value::None));
                 continue;
             };
@@ -1788,13 +1812,12 @@ impl<'l> Checker<'l> {
             args: out,
             span,
         };
-        let arg_span = |name: &str| {
-            positions
-                .get(name)
-                .map(|k| args[*k].value.span)
-                .unwrap_or(span)
+        let position = |name: &str| {
+            let j = b.params.iter().position(|p| p.name == name)?;
+            positions[j]
         };
-        let given = |name: &str| positions.contains_key(name);
+        let arg_span = |name: &str| position(name).map_or(span, |k| args[k].value.span);
+        let given = |name: &str| position(name).is_some();
         // Errors of value (ranges, files, templates, ...) do not poison the
         // call: its type is right, so checking goes on downstream and one
         // run reports every mistake of the spec.
@@ -2176,13 +2199,20 @@ impl<'l> Checker<'l> {
             self.diags.push(d);
             return None;
         }
-        let names: Vec<&str> = f.params.iter().map(|p| p.name.name.as_str()).collect();
-        let bound = self.bind(&f.name.name, &names, args, vals, callee_span)?;
+        let mut bound = self.bind(
+            &f.name.name,
+            &|j| f.params[j].name.name.as_str(),
+            f.params.len(),
+            args,
+            vals,
+            callee_span,
+        )?;
         let missing: Vec<&str> = f
             .params
             .iter()
-            .filter(|p| p.default.is_none() && !bound.contains_key(&p.name.name))
-            .map(|p| p.name.name.as_str())
+            .zip(&bound)
+            .filter(|(p, x)| p.default.is_none() && x.is_none())
+            .map(|(p, _)| p.name.name.as_str())
             .collect();
         if !missing.is_empty() {
             let list = missing
@@ -2206,12 +2236,15 @@ impl<'l> Checker<'l> {
             );
             return None;
         }
-        let mut locals = Vec::new();
+        let mut locals = Vec::with_capacity(f.params.len());
         let mut ok = true;
-        for p in &f.params {
-            let v = match bound.get(&p.name.name) {
-                Some((v, _)) => Some(v.clone()),
-                None => p.default.as_ref().and_then(|d| self.eval(&Env::at(m), d)),
+        for (p, x) in f.params.iter().zip(&mut bound) {
+            let (v, position) = match x.take() {
+                Some((v, k)) => (Some(v), Some(k)),
+                None => (
+                    p.default.as_ref().and_then(|d| self.eval(&Env::at(m), d)),
+                    None,
+                ),
             };
             let Some(v) = v else {
                 ok = false;
@@ -2220,10 +2253,7 @@ impl<'l> Checker<'l> {
             if let Some(t) = &p.ty {
                 let want = self.type_of_annotation(t);
                 if !v.ty.assignable_to(&want) {
-                    let aspan = bound
-                        .get(&p.name.name)
-                        .map(|(_, k)| args[*k].value.span)
-                        .unwrap_or(span);
+                    let aspan = position.map_or(span, |k| args[k].value.span);
                     self.err(
                         "E0112",
                         format!(
@@ -2241,7 +2271,7 @@ impl<'l> Checker<'l> {
                     continue;
                 }
             }
-            locals.push((p.name.name.clone(), v));
+            locals.push((p.name.name.as_str(), v));
         }
         if !ok {
             return None;

@@ -14,10 +14,11 @@
 //! | W0106 | `unknown-lint`       | `# inoc: allow(...)` names no lint |
 
 use super::check::Checker;
-use super::ir::{Call, DeclKind, Program, Value};
+use super::ir::{Call, DeclKind, Program, Ref, Value};
 use crate::diag::{codes, Diagnostic, Severity, SourceMap};
 use crate::syntax::ast::{Expr, ExprKind, ItemKind};
 use crate::syntax::{FileId, Span};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Runs every lint on a checked program and appends the warnings.
@@ -44,7 +45,7 @@ fn deref<'p>(p: &'p Program, v: &'p Value, depth: usize) -> &'p Value {
 
 /// The system prompts applied to the rows of a dataset value, with the span
 /// of the `system(...)` call that applied each.
-fn dataset_prompts(p: &Program, v: &Value, out: &mut Vec<(String, Span)>, depth: usize) {
+fn dataset_prompts<'p>(p: &'p Program, v: &'p Value, out: &mut Vec<(&'p str, Span)>, depth: usize) {
     if depth > 256 {
         return;
     }
@@ -56,7 +57,7 @@ fn dataset_prompts(p: &Program, v: &Value, out: &mut Vec<(String, Span)>, depth:
             if let Some(Value::Call(t)) = c.args.get("transform") {
                 if t.func == "system" {
                     if let Some(Value::Str(s)) = t.args.get("prompt") {
-                        out.push((s.clone(), t.span));
+                        out.push((s, t.span));
                     }
                 }
             }
@@ -77,7 +78,7 @@ fn dataset_prompts(p: &Program, v: &Value, out: &mut Vec<(String, Span)>, depth:
 
 /// Every text a dataset value puts in front of the model at test time:
 /// system prompts, inline prompts, user prefixes and suffixes.
-fn dataset_texts(p: &Program, v: &Value, out: &mut Vec<String>, depth: usize) {
+fn dataset_texts<'p>(p: &'p Program, v: &'p Value, out: &mut Vec<&'p str>, depth: usize) {
     if depth > 256 {
         return;
     }
@@ -89,7 +90,7 @@ fn dataset_texts(p: &Program, v: &Value, out: &mut Vec<String>, depth: usize) {
             if let Some(Value::Call(t)) = c.args.get("transform") {
                 for key in ["prompt", "text"] {
                     if let Some(Value::Str(s)) = t.args.get(key) {
-                        out.push(s.clone());
+                        out.push(s);
                     }
                 }
             }
@@ -106,7 +107,7 @@ fn dataset_texts(p: &Program, v: &Value, out: &mut Vec<String>, depth: usize) {
         }
         "prompts" => {
             if let Some(Value::List(items)) = c.args.get("items") {
-                out.extend(items.iter().filter_map(|x| x.as_str().map(str::to_string)));
+                out.extend(items.iter().filter_map(Value::as_str));
             }
         }
         _ => {}
@@ -130,7 +131,7 @@ fn finetunes<'p>(p: &'p Program, v: &'p Value, out: &mut Vec<&'p Call>, depth: u
 
 /// The model values of an `evaluate` call, families expanded, with the
 /// display name of each.
-fn eval_models<'p>(p: &'p Program, c: &'p Call) -> Vec<(String, &'p Value)> {
+fn eval_models<'p>(p: &'p Program, c: &'p Call) -> Vec<(Cow<'p, str>, &'p Value)> {
     let mut out = Vec::new();
     let Some(Value::List(ms)) = c.args.get("models") else {
         return out;
@@ -141,17 +142,17 @@ fn eval_models<'p>(p: &'p Program, c: &'p Call) -> Vec<(String, &'p Value)> {
                 if let Some(fam) = p.families.get(*f) {
                     for &cell in &fam.cells {
                         if let Some(n) = p.nodes.get(cell) {
-                            out.push((fam.name.clone(), &n.value));
+                            out.push((Cow::Borrowed(&fam.name), &n.value));
                         }
                     }
                 }
             }
             Value::Node(n) => {
                 if let Some(node) = p.nodes.get(*n) {
-                    out.push((node.name.clone(), &node.value));
+                    out.push((Cow::Borrowed(&node.name), &node.value));
                 }
             }
-            other => out.push((p.display(other), other)),
+            other => out.push((Cow::Owned(p.display(other)), other)),
         }
     }
     out
@@ -159,13 +160,23 @@ fn eval_models<'p>(p: &'p Program, c: &'p Call) -> Vec<(String, &'p Value)> {
 
 /// Every `evaluate` call of the program, once each (families share calls by span).
 fn evaluations(p: &Program) -> Vec<&Call> {
+    // `Value::calls` order (outermost first), without a list per node.
+    fn go<'p>(v: &'p Value, out: &mut Vec<&'p Call>) {
+        match v {
+            Value::Call(c) => {
+                if c.func == "evaluate" {
+                    out.push(c);
+                }
+                c.args.values().for_each(|x| go(x, out));
+            }
+            Value::List(xs) => xs.iter().for_each(|x| go(x, out)),
+            Value::Record(r) => r.values().for_each(|x| go(x, out)),
+            _ => {}
+        }
+    }
     let mut out = Vec::new();
     for n in &p.nodes {
-        for c in n.value.calls() {
-            if c.func == "evaluate" {
-                out.push(c);
-            }
-        }
+        go(&n.value, &mut out);
     }
     out
 }
@@ -193,9 +204,9 @@ fn loose(text: &str) -> String {
 fn leaked_inoculation(p: &Program, evals: &[&Call], out: &mut Vec<Diagnostic>) {
     let mut seen = BTreeSet::new();
     for &ev in evals {
-        let mut test_texts: Vec<String> = Vec::new();
+        let mut test_texts: Vec<&str> = Vec::new();
         if let Some(Value::List(sys)) = ev.args.get("system") {
-            test_texts.extend(sys.iter().filter_map(|x| x.as_str().map(str::to_string)));
+            test_texts.extend(sys.iter().filter_map(Value::as_str));
         }
         if let Some(d) = ev.args.get("prompts") {
             dataset_texts(p, d, &mut test_texts, 0);
@@ -203,6 +214,8 @@ fn leaked_inoculation(p: &Program, evals: &[&Call], out: &mut Vec<Diagnostic>) {
         if test_texts.is_empty() {
             continue;
         }
+        // Made loose once per evaluation, when a training prompt needs them.
+        let mut loose_texts: Option<Vec<String>> = None;
         for (model_name, mv) in eval_models(p, ev) {
             let mut fts = Vec::new();
             finetunes(p, mv, &mut fts, 0);
@@ -212,11 +225,13 @@ fn leaked_inoculation(p: &Program, evals: &[&Call], out: &mut Vec<Diagnostic>) {
                     dataset_prompts(p, d, &mut prompts, 0);
                 }
                 for (prompt, train_span) in prompts {
-                    let needle = loose(&prompt);
-                    if needle.is_empty() || !test_texts.iter().any(|t| loose(t).contains(&needle)) {
+                    let needle = loose(prompt);
+                    let texts = loose_texts
+                        .get_or_insert_with(|| test_texts.iter().map(|t| loose(t)).collect());
+                    if needle.is_empty() || !texts.iter().any(|t| t.contains(&needle)) {
                         continue;
                     }
-                    if !seen.insert((ev.span, prompt.clone())) {
+                    if !seen.insert((ev.span, prompt)) {
                         continue;
                     }
                     let d = Diagnostic::warning(
@@ -314,11 +329,9 @@ fn train_test_overlap(p: &Program, evals: &[&Call], out: &mut Vec<Diagnostic>) {
 
 /// Every name an expression mentions (syntactically, so that uses inside
 /// `fn` bodies count even when the function is never called).
-fn names_in(e: &Expr, out: &mut BTreeSet<String>) {
+fn names_in<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
     match &e.kind {
-        ExprKind::Name(id) => {
-            out.insert(id.name.clone());
-        }
+        ExprKind::Name(id) => out.push(&id.name),
         ExprKind::List(xs) => xs.iter().for_each(|x| names_in(x, out)),
         ExprKind::Record(fs) => fs.iter().for_each(|f| names_in(&f.value, out)),
         ExprKind::Range { start, end, .. } => {
@@ -351,35 +364,65 @@ fn unused(c: &Checker<'_>, out: &mut Vec<Diagnostic>) {
     let Some(root) = c.modules.first() else {
         return;
     };
-    let mut mentioned = BTreeSet::new();
+    let mut mentioned: Vec<&str> = Vec::new();
     for item in &root.ast.items {
-        let mut names = BTreeSet::new();
+        let from = mentioned.len();
+        let names = &mut mentioned;
         match &item.kind {
-            ItemKind::Let(l) => names_in(&l.value, &mut names),
+            ItemKind::Let(l) => names_in(&l.value, names),
             ItemKind::Fn(f) => {
-                names_in(&f.body, &mut names);
+                names_in(&f.body, names);
                 f.params
                     .iter()
                     .filter_map(|p| p.default.as_ref())
-                    .for_each(|d| names_in(d, &mut names));
+                    .for_each(|d| names_in(d, names));
             }
             ItemKind::Decl(d) => {
-                names_in(&d.value, &mut names);
-                d.sweep.iter().for_each(|s| names_in(&s.values, &mut names));
+                names_in(&d.value, names);
+                d.sweep.iter().for_each(|s| names_in(&s.values, names));
             }
             ItemKind::Import(_) => {}
         }
         // A definition mentioning itself is a cycle, not a use.
-        names.remove(&item.name().name);
-        mentioned.extend(names);
+        let own = item.name().name.as_str();
+        let mut keep = from;
+        for k in from..mentioned.len() {
+            if mentioned[k] != own {
+                mentioned[keep] = mentioned[k];
+                keep += 1;
+            }
+        }
+        mentioned.truncate(keep);
     }
-    let referenced: BTreeSet<usize> = (0..c.program.nodes.len())
-        .flat_map(|n| c.program.deps(n))
-        .collect();
-    let mut decl_referenced: BTreeMap<usize, bool> = BTreeMap::new();
-    for (&node, &(m, i)) in &c.decl_of_node {
+    mentioned.sort_unstable();
+    mentioned.dedup();
+    let is_mentioned = |name: &str| mentioned.binary_search(&name).is_ok();
+    // Nodes that another node refers to (families stand for their cells).
+    let p = &c.program;
+    let mut referenced = vec![false; p.nodes.len()];
+    for n in &p.nodes {
+        n.value.visit_refs(&mut |r| match r {
+            Ref::Node(x) => {
+                if let Some(r) = referenced.get_mut(x) {
+                    *r = true;
+                }
+            }
+            Ref::Family(f) => {
+                for &x in p.families.get(f).map_or(&[][..], |f| &f.cells) {
+                    if let Some(r) = referenced.get_mut(x) {
+                        *r = true;
+                    }
+                }
+            }
+        });
+    }
+    // Per item of the spec: whether any of its nodes is referenced.
+    let mut decl_referenced: Vec<Option<bool>> = vec![None; root.ast.items.len()];
+    for (node, &(m, i)) in c.decl_of_node.iter().enumerate() {
         if m == 0 {
-            *decl_referenced.entry(i).or_default() |= referenced.contains(&node);
+            if let Some(d) = decl_referenced.get_mut(i) {
+                *d = Some(d.unwrap_or(false) | referenced.get(node).copied().unwrap_or(false));
+            }
         }
     }
     for (i, item) in root.ast.items.iter().enumerate() {
@@ -388,17 +431,17 @@ fn unused(c: &Checker<'_>, out: &mut Vec<Diagnostic>) {
         }
         let name = item.name();
         match &item.kind {
-            ItemKind::Let(_) if !mentioned.contains(&name.name) => out.push(
+            ItemKind::Let(_) if !is_mentioned(&name.name) => out.push(
                 Diagnostic::warning("W0101", format!("`{}` is never used", name.name), name.span, "unused")
                     .with_help("remove it, or use it; silence with `# inoc: allow(unused-let)`"),
             ),
-            ItemKind::Import(_) if !mentioned.contains(&name.name) => out.push(
+            ItemKind::Import(_) if !is_mentioned(&name.name) => out.push(
                 Diagnostic::warning("W0102", format!("import `{}` is never used", name.name), name.span, "unused import")
                     .with_help("remove the import"),
             ),
             ItemKind::Decl(d)
                 if matches!(d.kind, crate::syntax::ast::DeclKind::Model | crate::syntax::ast::DeclKind::Dataset | crate::syntax::ast::DeclKind::Train)
-                    && decl_referenced.get(&i) == Some(&false) =>
+                    && decl_referenced.get(i) == Some(&Some(false)) =>
             {
                 out.push(
                     Diagnostic::warning("W0103", format!("`{}` feeds no evaluation or report", name.name), name.span, "never referenced")
