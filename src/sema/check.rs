@@ -12,7 +12,8 @@ use super::types::Ty;
 use crate::diag::{Diagnostic, SourceMap};
 use crate::syntax::ast::{self, Arg, BinOp, Expr, ExprKind, ItemKind, UnOp};
 use crate::syntax::{FileId, Span};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 /// Longest list a range or a sweep may produce.
@@ -26,12 +27,65 @@ pub(crate) struct Module {
     pub file: FileId,
     pub ast: Rc<ast::Module>,
     /// Name -> item index (first definition wins).
-    pub scope: BTreeMap<String, usize>,
+    pub scope: Scope,
     /// Import item index -> loaded module index (absent when loading failed).
     pub imports: BTreeMap<usize, usize>,
     /// Prefix of node names declared in this module (`""` for the root,
     /// `alias.` for an import).
     pub prefix: String,
+}
+
+/// Names of a module -> item index. Hashed: looking names up is most of
+/// what a check does, and the order of names is never observable (help
+/// lines list them sorted, [`Checker::sorted_scope`]).
+pub(crate) type Scope = HashMap<String, usize, BuildHasherDefault<FxHasher>>;
+
+/// The multiply-rotate hash of rustc (`FxHasher`): fast on short keys such
+/// as names; not resistant to chosen collisions, which a spec cannot gain
+/// anything from.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
 }
 
 /// A value during evaluation: the IR value and its type.
@@ -187,7 +241,7 @@ impl<'l> Checker<'l> {
             path: path.to_string(),
             file,
             ast: Rc::new(ast),
-            scope: BTreeMap::new(),
+            scope: Scope::default(),
             imports: BTreeMap::new(),
             prefix,
         });
@@ -198,7 +252,8 @@ impl<'l> Checker<'l> {
 
     fn build_scope(&mut self, m: usize) {
         let ast = self.modules[m].ast.clone();
-        let mut scope: BTreeMap<String, usize> = BTreeMap::new();
+        let mut scope = Scope::default();
+        scope.reserve(ast.items.len());
         for (i, item) in ast.items.iter().enumerate() {
             let name = item.name();
             if let Some(&first) = scope.get(&name.name) {
@@ -1054,10 +1109,25 @@ impl<'l> Checker<'l> {
         })
     }
 
+    /// The names of module `m` and their items, sorted by name.
+    pub fn sorted_scope(&self, m: usize) -> Vec<(&str, usize)> {
+        let mut names: Vec<(&str, usize)> = self.modules[m]
+            .scope
+            .iter()
+            .map(|(n, &i)| (n.as_str(), i))
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
     /// Every name a spec can see from `env`, for did-you-mean.
     fn visible_names(&self, env: &Env, with_builtins: bool) -> Vec<String> {
         let mut names: Vec<String> = env.locals.iter().map(|(n, _)| n.to_string()).collect();
-        names.extend(self.modules[env.module].scope.keys().cloned());
+        names.extend(
+            self.sorted_scope(env.module)
+                .into_iter()
+                .map(|(n, _)| n.to_string()),
+        );
         if with_builtins {
             names.extend(builtins::registry().names().map(str::to_string));
         }
@@ -1133,11 +1203,10 @@ impl<'l> Checker<'l> {
     }
 
     fn member_names(&self, m: usize) -> Vec<String> {
-        self.modules[m]
-            .scope
-            .iter()
-            .filter(|(_, &i)| !matches!(self.modules[m].ast.items[i].kind, ItemKind::Import(_)))
-            .map(|(n, _)| n.clone())
+        self.sorted_scope(m)
+            .into_iter()
+            .filter(|&(_, i)| !matches!(self.modules[m].ast.items[i].kind, ItemKind::Import(_)))
+            .map(|(n, _)| n.to_string())
             .collect()
     }
 
@@ -1535,13 +1604,12 @@ impl<'l> Checker<'l> {
                 let mut names: Vec<String> =
                     builtins::registry().names().map(str::to_string).collect();
                 names.extend(
-                    self.modules[m]
-                        .scope
-                        .iter()
-                        .filter(|(_, &i)| {
+                    self.sorted_scope(m)
+                        .into_iter()
+                        .filter(|&(_, i)| {
                             matches!(self.modules[m].ast.items[i].kind, ItemKind::Fn(_))
                         })
-                        .map(|(n, _)| n.clone()),
+                        .map(|(n, _)| n.to_string()),
                 );
                 let help = did_you_mean(&id.name, names)
                     .unwrap_or_else(|| "`inoc builtins` lists the builtin functions".into());
@@ -1789,18 +1857,16 @@ impl<'l> Checker<'l> {
             return None;
         }
         let file_path = env.module;
-        let mut out = BTreeMap::new();
+        let mut out = Vec::with_capacity(b.params.len());
         let mut ok = true;
         for (p, x) in b.params.iter().zip(&mut bound) {
             let Some((v, k)) = x.take() else {
-                out.insert(p.name.to_string(), p.default.clone().unwrap_or(Value::None));
+                out.push((p.name.to_string(), p.default.clone().unwrap_or(Value::None)));
                 continue;
             };
             let aspan = args[k].value.span;
             match self.coerce_arg(b.name, p, v, aspan, file_path) {
-                Some(v) => {
-                    out.insert(p.name.to_string(), v);
-                }
+                Some(v) => out.push((p.name.to_string(), v)),
                 None => ok = false,
             }
         }
@@ -1809,7 +1875,9 @@ impl<'l> Checker<'l> {
         }
         let call = Call {
             func: b.name.to_string(),
-            args: out,
+            // Built at once from the list (sorted by the collection) rather
+            // than by one search per parameter.
+            args: out.into_iter().collect(),
             span,
         };
         let position = |name: &str| {

@@ -364,10 +364,12 @@ fn unused(c: &Checker<'_>, out: &mut Vec<Diagnostic>) {
     let Some(root) = c.modules.first() else {
         return;
     };
-    let mut mentioned: Vec<&str> = Vec::new();
+    // Items of the spec mentioned by another item.
+    let mut mentioned = vec![false; root.ast.items.len()];
+    let mut names: Vec<&str> = Vec::new();
     for item in &root.ast.items {
-        let from = mentioned.len();
-        let names = &mut mentioned;
+        names.clear();
+        let names = &mut names;
         match &item.kind {
             ItemKind::Let(l) => names_in(&l.value, names),
             ItemKind::Fn(f) => {
@@ -385,18 +387,14 @@ fn unused(c: &Checker<'_>, out: &mut Vec<Diagnostic>) {
         }
         // A definition mentioning itself is a cycle, not a use.
         let own = item.name().name.as_str();
-        let mut keep = from;
-        for k in from..mentioned.len() {
-            if mentioned[k] != own {
-                mentioned[keep] = mentioned[k];
-                keep += 1;
+        for &n in names.iter() {
+            if n != own {
+                if let Some(&i) = root.scope.get(n) {
+                    mentioned[i] = true;
+                }
             }
         }
-        mentioned.truncate(keep);
     }
-    mentioned.sort_unstable();
-    mentioned.dedup();
-    let is_mentioned = |name: &str| mentioned.binary_search(&name).is_ok();
     // Nodes that another node refers to (families stand for their cells).
     let p = &c.program;
     let mut referenced = vec![false; p.nodes.len()];
@@ -431,11 +429,11 @@ fn unused(c: &Checker<'_>, out: &mut Vec<Diagnostic>) {
         }
         let name = item.name();
         match &item.kind {
-            ItemKind::Let(_) if !is_mentioned(&name.name) => out.push(
+            ItemKind::Let(_) if !mentioned[i] => out.push(
                 Diagnostic::warning("W0101", format!("`{}` is never used", name.name), name.span, "unused")
                     .with_help("remove it, or use it; silence with `# inoc: allow(unused-let)`"),
             ),
-            ItemKind::Import(_) if !is_mentioned(&name.name) => out.push(
+            ItemKind::Import(_) if !mentioned[i] => out.push(
                 Diagnostic::warning("W0102", format!("import `{}` is never used", name.name), name.span, "unused import")
                     .with_help("remove the import"),
             ),

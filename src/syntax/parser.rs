@@ -924,13 +924,12 @@ pub fn parse_number(text: &str) -> Result<ExprKind, NumError> {
             help.to_string(),
         )
     };
-    let lower = text.to_ascii_lowercase();
-    if lower.starts_with("0x") || lower.starts_with("0b") || lower.starts_with("0o") {
+    let b = text.as_bytes();
+    if b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'x' | b'b' | b'o') {
         return Err(malformed(
             "only decimal numbers are supported; write the value in decimal",
         ));
     }
-    let b = text.as_bytes();
     let mut i = 0;
     // digits with single `_` between digits
     let digits = |i: &mut usize| -> Result<(), NumError> {
@@ -979,7 +978,14 @@ pub fn parse_number(text: &str) -> Result<ExprKind, NumError> {
             malformed("a number cannot be followed directly by letters; add a space or an operator")
         });
     }
-    let clean: String = text.chars().filter(|&c| c != '_').collect();
+    let clean: std::borrow::Cow<'_, str> = if b.contains(&b'_') {
+        text.chars()
+            .filter(|&c| c != '_')
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    };
     if float {
         match clean.parse::<f64>() {
             Ok(f) if f.is_finite() => Ok(ExprKind::Float(f)),
