@@ -20,7 +20,14 @@ pub struct Scan {
     /// Byte ranges of the comments (`#` to the end of the line) and
     /// byte-order marks, which the grammar reads as spaces ([`blanked`]).
     pub blanks: Vec<std::ops::Range<usize>>,
+    /// The first few line starts in the second half of the file that are
+    /// outside brackets, strings and comments: where the parser may cut a
+    /// large file in two.
+    pub top_lines: Vec<usize>,
 }
+
+/// How many line starts [`Scan::top_lines`] keeps.
+const TOP_LINES: usize = 64;
 
 /// The text the grammar parses: `src` with every comment and byte-order
 /// mark replaced by spaces, byte for byte (offsets are unchanged).
@@ -36,6 +43,22 @@ pub fn blanked<'s>(src: &'s str, blanks: &[std::ops::Range<usize>]) -> std::borr
     std::borrow::Cow::Owned(String::from_utf8(b).unwrap_or_else(|_| src.to_string()))
 }
 
+/// Bytes of names, numbers and operators: nothing to check, skipped in runs.
+const CODE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'_' | b'=' | b',' | b'.' | b'|' | b'+' | b'-' | b'*' | b'/' | b':'
+            );
+        c += 1;
+    }
+    t
+};
+
 fn closer(open: u8) -> u8 {
     match open {
         b'(' => b')',
@@ -48,6 +71,8 @@ pub fn scan(file: FileId, src: &str) -> Scan {
     let b = src.as_bytes();
     let mut comments = Vec::new();
     let mut blanks = Vec::new();
+    let mut top_lines = Vec::new();
+    let half = src.len() / 2;
     let mut errors: Vec<Diagnostic> = Vec::new();
     let mut stack: Vec<usize> = Vec::new(); // offsets of open brackets
     let mut line_has_code = false;
@@ -59,8 +84,16 @@ pub fn scan(file: FileId, src: &str) -> Scan {
             b'\n' => {
                 line_has_code = false;
                 i += 1;
+                if i >= half && stack.is_empty() && top_lines.len() < TOP_LINES {
+                    top_lines.push(i);
+                }
             }
-            b' ' | b'\t' | b'\r' => i += 1,
+            b' ' | b'\t' | b'\r' => {
+                i += 1;
+                while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r') {
+                    i += 1;
+                }
+            }
             b'#' => {
                 let end = src[i..].find('\n').map_or(b.len(), |n| i + n);
                 let raw = &src[i..end];
@@ -144,6 +177,7 @@ pub fn scan(file: FileId, src: &str) -> Scan {
                         comments,
                         errors,
                         blanks,
+                        top_lines,
                     };
                 }
                 stack.push(i);
@@ -173,6 +207,7 @@ pub fn scan(file: FileId, src: &str) -> Scan {
                             comments,
                             errors,
                             blanks,
+                            top_lines,
                         };
                     }
                     None => {
@@ -189,14 +224,18 @@ pub fn scan(file: FileId, src: &str) -> Scan {
                             comments,
                             errors,
                             blanks,
+                            top_lines,
                         };
                     }
                 }
                 i += 1;
             }
-            c if c.is_ascii_alphanumeric() || b"_=,.|+-*/:".contains(&c) => {
+            c if CODE[c as usize] => {
                 line_has_code = true;
                 i += 1;
+                while i < b.len() && CODE[b[i] as usize] {
+                    i += 1;
+                }
             }
             _ => {
                 line_has_code = true;
@@ -250,6 +289,7 @@ pub fn scan(file: FileId, src: &str) -> Scan {
         comments,
         errors,
         blanks,
+        top_lines,
     }
 }
 

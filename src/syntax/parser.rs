@@ -32,12 +32,112 @@ const MAX_PARSE_ERRORS: usize = 10;
 /// such as a dangling doc comment, may still be present), and every
 /// diagnostic found. Never panics, whatever the input.
 pub fn parse(file: FileId, src: &str) -> (Option<Module>, Vec<Diagnostic>) {
+    parse_with(file, src, true)
+}
+
+/// [`parse`], optionally never cutting a large file in two (for tests).
+pub(super) fn parse_with(
+    file: FileId,
+    src: &str,
+    split: bool,
+) -> (Option<Module>, Vec<Diagnostic>) {
     let scan = lex::scan(file, src);
     if !scan.errors.is_empty() {
         return (None, scan.errors);
     }
     // The grammar reads comments and byte-order marks as spaces.
     let text = lex::blanked(src, &scan.blanks);
+    let halves = split
+        .then(|| parse_halves(file, src, &text, &scan.top_lines))
+        .flatten();
+    let (mut items, errors) = match halves {
+        Some(parsed) => parsed,
+        None => parse_all(file, src, &text),
+    };
+    let mut diags = errors;
+    let mut comments = scan.comments;
+    let doc = attach_docs(file, src, &mut items, &mut comments, &mut diags);
+    diags.sort_by_key(|d| (d.severity, d.primary.span.start));
+    if crate::diag::has_errors(&diags) {
+        return (None, diags);
+    }
+    let module = Module {
+        doc,
+        items,
+        comments,
+        span: Span::new(file, 0, src.len()),
+    };
+    (Some(module), diags)
+}
+
+/// Files at least this large are parsed in two halves on two threads when
+/// a top-level item starts a line near the middle (below it, the thread
+/// costs more than it saves).
+const SPLIT_MIN_LEN: usize = 256 << 10;
+
+/// Parses `text` in two halves at once, cut at the start of a top-level
+/// item in the second half of the file (`top_lines`: line starts outside
+/// brackets, strings and comments). `None` when there is no such line, a
+/// thread cannot be had, or either half fails to parse: the whole file is
+/// then parsed by [`parse_all`], which reports syntax errors. When both
+/// halves parse, the result is the whole file's: an item ends before a line
+/// that starts with a keyword and a name (no expression continues with
+/// one), and an item cut short fails its half.
+pub(super) fn parse_halves(
+    file: FileId,
+    src: &str,
+    text: &str,
+    top_lines: &[usize],
+) -> Option<(Vec<Item>, Vec<Diagnostic>)> {
+    if src.len() < SPLIT_MIN_LEN {
+        return None;
+    }
+    let cut = top_lines.iter().copied().find(|&l| {
+        let line = &src[l..];
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        l > 0 && starts_item(&line[indent..])
+    })?;
+    std::thread::scope(|s| {
+        let second = std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn_scoped(s, || parse_part(file, text, cut, text.len()))
+            .ok()?;
+        let first = parse_part(file, text, 0, cut);
+        let second = second.join().ok()??;
+        let (mut items, mut errors) = first?;
+        items.extend(second.0);
+        errors.extend(second.1);
+        Some((items, errors))
+    })
+}
+
+/// The items of `text[start..end]` (whole items) and the builder's
+/// diagnostics; `None` when the grammar fails there.
+fn parse_part(
+    file: FileId,
+    text: &str,
+    start: usize,
+    end: usize,
+) -> Option<(Vec<Item>, Vec<Diagnostic>)> {
+    let mut pairs = InocParser::parse(Rule::module, &text[start..end]).ok()?;
+    let mut b = Builder {
+        file,
+        base: start,
+        errors: Vec::new(),
+    };
+    let mut items = Vec::new();
+    for p in pairs.next()?.into_inner() {
+        if p.as_rule() != Rule::EOI {
+            items.extend(b.item(p));
+        }
+    }
+    Some((items, b.errors))
+}
+
+/// Parses the whole file, resuming after each syntax error at the next line
+/// that starts an item. Returns the items (of a file with errors, only a
+/// part) and every diagnostic.
+fn parse_all(file: FileId, src: &str, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
     let mut b = Builder {
         file,
         base: 0,
@@ -75,20 +175,7 @@ pub fn parse(file: FileId, src: &str) -> (Option<Module>, Vec<Diagnostic>) {
             }
         }
     }
-    let mut diags = b.errors;
-    let mut comments = scan.comments;
-    let doc = attach_docs(file, src, &mut items, &mut comments, &mut diags);
-    diags.sort_by_key(|d| (d.severity, d.primary.span.start));
-    if crate::diag::has_errors(&diags) {
-        return (None, diags);
-    }
-    let module = Module {
-        doc,
-        items,
-        comments,
-        span: Span::new(file, 0, src.len()),
-    };
-    (Some(module), diags)
+    (items, b.errors)
 }
 
 /// The start of the first line after `pos` that begins (after indentation)

@@ -585,3 +585,48 @@ fn a_leading_doc_block_followed_by_a_blank_line_documents_the_file() {
     assert!(m.doc.is_none() && m.items[0].doc.is_some());
     assert!(ok("## A file with no items.\n").doc.is_some());
 }
+
+/// A file over the size at which the parser cuts it in two, with the traps
+/// of a cut in every stretch: item keywords starting lines inside a raw
+/// string and in comments, doc comments, a trailing comment.
+fn large_file(extra: &str, at: usize) -> String {
+    let mut src = String::from("import \"stdlib/world.inoc\" as world\n");
+    let mut i = 0;
+    while src.len() < 600 << 10 {
+        if i == at {
+            src.push_str(extra);
+        }
+        src.push_str(&format!(
+            "## Doc {i}.\ndataset d{i} = world.math(n = {i}) | system(\"\"\"\nmodel x{i} = f(1)\n\"\"\")  # model y = 2\nlet l{i} = [\n  -{i}.5,\n  {{ a = \"x\" }},\n] # ok\n# train t = 3\n"
+        ));
+        i += 1;
+    }
+    src
+}
+
+#[test]
+fn large_files_parse_in_two_halves_to_the_same_tree() {
+    let src = large_file("", usize::MAX);
+    let scan = super::lex::scan(0, &src);
+    let text = super::lex::blanked(&src, &scan.blanks);
+    assert!(
+        super::parser::parse_halves(0, &src, &text, &scan.top_lines).is_some(),
+        "the file is cut in two"
+    );
+    let (halves, d1) = super::parser::parse_with(0, &src, true);
+    let (whole, d2) = super::parser::parse_with(0, &src, false);
+    assert!(halves.is_some() && d1.is_empty());
+    assert_eq!(halves, whole);
+    assert_eq!(format!("{d1:?}"), format!("{d2:?}"));
+}
+
+#[test]
+fn large_files_with_errors_report_what_one_pass_reports() {
+    for at in [10, 3000] {
+        let src = large_file("let broken = f(1 2)\nmodel = 3\n", at);
+        let (m1, d1) = super::parser::parse_with(0, &src, true);
+        let (m2, d2) = super::parser::parse_with(0, &src, false);
+        assert!(m1.is_none() && m2.is_none());
+        assert_eq!(format!("{d1:?}"), format!("{d2:?}"));
+    }
+}
