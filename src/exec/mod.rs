@@ -516,7 +516,7 @@ pub fn run(
         .filter_map(|s| {
             let detail = match registry.get(&s.op) {
                 _ if s.version.is_none() => None,
-                Some(op) => Some(op.unsupported(&s.args)?),
+                Some(op) => Some(op.unsupported(&s.args, &plan.program)?),
                 None => None,
             };
             Some(Unimplemented {

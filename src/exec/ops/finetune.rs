@@ -13,7 +13,7 @@ use crate::runtime::batch::{encode_set, LossOn};
 use crate::runtime::chat_template::Message;
 use crate::runtime::lora::LoraConfig;
 use crate::runtime::train::{self, Length, Method, TrainConfig, TrainError};
-use crate::sema::ir::{DeclKind, Value};
+use crate::sema::ir::{DeclKind, Program, Value};
 
 pub struct Finetune;
 
@@ -65,6 +65,9 @@ fn messages(row: &dataset::Row) -> Vec<Message> {
 }
 
 impl Op for Finetune {
+    fn unsupported(&self, args: &Args, program: &Program) -> Option<String> {
+        stacked_lora(args, program)
+    }
     fn computes_with_models(&self) -> bool {
         true
     }
@@ -192,5 +195,70 @@ impl Op for Finetune {
         )?;
         let _ = MANIFEST;
         Ok(())
+    }
+}
+
+/// LoRA on a model that is itself a LoRA finetune: the runtime holds one
+/// unmerged adapter per model, so this build cannot train a second one.
+fn stacked_lora(args: &Args, program: &Program) -> Option<String> {
+    let is_lora = |m: Option<&Value>| matches!(m, Some(Value::Call(c)) if c.func == "lora");
+    if !is_lora(args.get("method")) {
+        return None;
+    }
+    let mut v = args.get("model")?;
+    // Follow references (aliases) to the call that computes the model.
+    for _ in 0..64 {
+        let Value::Node(n) = v else { return None };
+        let node = program.nodes.get(*n)?;
+        match &node.value {
+            Value::Call(c) if c.func == "finetune" => {
+                return is_lora(c.args.get("method")).then(|| {
+                    format!(
+                        "LoRA on `{}`, which is itself a LoRA finetune: stacked adapters are not supported yet; finetune `{}` with `method = full()`, or both from the same base",
+                        node.name, node.name
+                    )
+                });
+            }
+            next @ Value::Node(_) => v = next,
+            _ => return None,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(spec: &str, step: &str) -> Option<String> {
+        let checked = crate::sema::check_source("t.inoc", spec);
+        let program = checked
+            .program
+            .unwrap_or_else(|| panic!("{:?}", checked.diagnostics));
+        let plan = crate::plan::build(&program, &super::super::Registry::builtin()).unwrap();
+        let s = plan.step(step).unwrap();
+        stacked_lora(&s.args, &plan.program)
+    }
+
+    const HEAD: &str = "# inoc: allow(unused-declaration)\nmodel base = hf(\"org/m\")\ndataset d = prompts([\"hi\"])\n";
+
+    #[test]
+    fn lora_on_a_lora_finetune_is_refused_through_aliases_cells_and_nesting() {
+        let direct = format!("{HEAD}train a = finetune(base, d)\n# inoc: allow(unused-declaration)\ntrain b = finetune(a, d)\n");
+        assert!(refusal(&direct, "b").unwrap().contains("LoRA on `a`"));
+        assert_eq!(refusal(&direct, "a"), None);
+        let alias = format!("{HEAD}train a = finetune(base, d)\nmodel m = a\n# inoc: allow(unused-declaration)\ntrain b = finetune(m, d)\n");
+        assert!(refusal(&alias, "b").is_some());
+        let cell = format!("{HEAD}train a[s in [0, 1]] = finetune(base, d, seed = s)\n# inoc: allow(unused-declaration)\ntrain b = finetune(a[1], d)\n");
+        assert!(refusal(&cell, "b").unwrap().contains("`a[s=1]`"));
+        let nested = format!(
+            "{HEAD}# inoc: allow(unused-declaration)\ntrain b = finetune(finetune(base, d), d)\n"
+        );
+        assert!(refusal(&nested, "b").is_some());
+        // Full finetunes are complete models: LoRA on them, or full on a
+        // LoRA finetune, is fine.
+        let full = format!("{HEAD}train a = finetune(base, d, full())\n# inoc: allow(unused-declaration)\ntrain b = finetune(a, d)\ntrain c = finetune(b, d, full())\n");
+        assert_eq!(refusal(&full, "b"), None);
+        assert_eq!(refusal(&full, "c"), None);
     }
 }

@@ -52,10 +52,11 @@ pub trait Op: Send + Sync {
         false
     }
     /// Why these arguments cannot be computed by this build although the
-    /// checker accepts them (e.g. a metric the operation does not
-    /// implement yet); `inoc run` refuses such a spec before computing
-    /// anything rather than failing after hours of training.
-    fn unsupported(&self, _args: &Args) -> Option<String> {
+    /// checker accepts them (e.g. LoRA on a model that already is a LoRA
+    /// finetune); `inoc run` refuses such a spec before computing anything
+    /// rather than failing after hours of training. `program` is the
+    /// planned program, to look at the steps an argument refers to.
+    fn unsupported(&self, _args: &Args, _program: &Program) -> Option<String> {
         None
     }
     /// Content read besides the `Path` values of the arguments, by label
