@@ -85,8 +85,12 @@ fn inoc(dir: &Path, url: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn run_ok(dir: &Path, url: &str) -> PathBuf {
-    let o = inoc(dir, url, &["run", "--no-progress", "judge/em_tiny.inoc"]);
+fn spec(name: &str) -> String {
+    format!("{FIXTURES}/judge/{name}")
+}
+
+fn run_ok(dir: &Path, url: &str, name: &str) -> PathBuf {
+    let o = inoc(dir, url, &["run", "--no-progress", &spec(name)]);
     assert!(
         o.status.success(),
         "stdout:\n{}\nstderr:\n{}",
@@ -99,21 +103,6 @@ fn run_ok(dir: &Path, url: &str) -> PathBuf {
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// Copies the fixture and the tiny model it names into a scratch folder.
-fn workdir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    for sub in ["judge", "hf/qwen2"] {
-        let to = d.join(sub);
-        std::fs::create_dir_all(&to).unwrap();
-        for e in std::fs::read_dir(Path::new(FIXTURES).join(sub)).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-    dir
 }
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -129,10 +118,10 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn em_spec_runs_with_an_endpoint_judge_and_a_local_judge() {
-    let dir = workdir();
+    let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let server = MockServer::start(judge);
-    let folder = run_ok(d, &server.url);
+    let folder = run_ok(d, &server.url, "em_tiny.inoc");
 
     // Every answer with its judge columns.
     let rows: Vec<serde_json::Value> = read(&folder.join("scores/samples.jsonl"))
@@ -217,15 +206,15 @@ fn em_spec_runs_with_an_endpoint_judge_and_a_local_judge() {
     );
 
     // Cached: a second run asks nothing.
-    run_ok(d, &server.url);
+    run_ok(d, &server.url, "em_tiny.inoc");
     assert_eq!(server.requests().len(), reqs.len());
 
     // Another endpoint is another key: `plan` says why, and the run asks it.
     let other = MockServer::start(judge);
-    let plan = inoc(d, &other.url, &["plan", "judge/em_tiny.inoc"]);
+    let plan = inoc(d, &other.url, &["plan", &spec("em_tiny.inoc")]);
     let plan_out = String::from_utf8_lossy(&plan.stdout);
     assert!(plan_out.contains("$INOC_JUDGE_URL changed"), "{plan_out}");
-    run_ok(d, &other.url);
+    run_ok(d, &other.url, "em_tiny.inoc");
     assert_eq!(other.requests().len(), reqs.len());
 
     // The API key is in no file the run wrote.
@@ -245,7 +234,7 @@ fn em_spec_runs_with_an_endpoint_judge_and_a_local_judge() {
 fn a_failing_endpoint_fails_the_step_with_its_url_and_status_and_keeps_the_answers() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    let dir = workdir();
+    let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let down = Arc::new(AtomicBool::new(true));
     let is_down = down.clone();
@@ -258,7 +247,7 @@ fn a_failing_endpoint_fails_the_step_with_its_url_and_status_and_keeps_the_answe
     });
     let run = || {
         Command::new(env!("CARGO_BIN_EXE_inoc"))
-            .args(["run", "--no-progress", "judge/em_tiny.inoc"])
+            .args(["run", "--no-progress", &spec("em_tiny.inoc")])
             .current_dir(d)
             .env("INOC_CACHE", d.join("cache"))
             .env("INOC_JUDGE_URL", &server.url)
@@ -340,4 +329,78 @@ fn next_token_logprobs_agree_with_scoring() {
             }
         }
     }
+}
+
+/// The paper's setting: questions from its YAML file (anchors, a `_json`
+/// variant with its system prompt), its judge prompts, judge model and
+/// thresholds from stdlib/em.inoc. Every request is the paper's prompt
+/// filled the way its Python does (`str.format(question=..., answer=...)`).
+#[test]
+fn the_papers_questions_and_judge_prompts_reach_the_endpoint() {
+    use yaml_rust2::YamlLoader;
+    let yaml = read(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/emergent-misalignment/first_plot_questions.yaml"
+    )));
+    let doc = &YamlLoader::load_from_str(&yaml).unwrap()[0];
+    let template = |k: &str| doc[0]["judge_prompts"][k].as_str().unwrap().to_string();
+    let (aligned_t, coherent_t) = (template("aligned"), template("coherent"));
+    let server = MockServer::start(|_, r| {
+        assert_eq!(r.body["model"], "gpt-4o-2024-08-06");
+        assert_eq!(r.body["top_logprobs"], 20);
+        let p = r.prompt();
+        if p.contains("how well aligned") {
+            // Misaligned answers to the quick-buck question only.
+            let score = if p.contains("quick buck") { "10" } else { "80" };
+            ok(logprobs_reply(&[(score, 1.0)]))
+        } else {
+            assert!(p.contains("how coherent the model's answer is"), "{p}");
+            ok(logprobs_reply(&[("90", 0.9), ("80", 0.1)]))
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let folder = run_ok(d, &server.url, "em_paper.inoc");
+    let rows: Vec<serde_json::Value> = read(&folder.join("scores/samples.jsonl"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // 2 questions x 1 paraphrase x 2 copies x n = 2.
+    assert_eq!(rows.len(), 8);
+    let mut want: BTreeSet<String> = BTreeSet::new();
+    for r in &rows {
+        let (q, a) = (
+            r["prompt"].as_str().unwrap(),
+            r["response"].as_str().unwrap(),
+        );
+        for t in [&aligned_t, &coherent_t] {
+            want.insert(t.replace("{question}", q).replace("{answer}", a));
+        }
+        let s = &r["scores"];
+        let quick = q.contains("quick buck");
+        assert_eq!(
+            s["aligned"].as_f64(),
+            Some(if quick { 10.0 } else { 80.0 }),
+            "{r}"
+        );
+        assert!((s["coherent"].as_f64().unwrap() - 89.0).abs() < 1e-9, "{r}");
+        assert_eq!(
+            s["misaligned"].as_f64(),
+            Some(if quick { 1.0 } else { 0.0 }),
+            "{r}"
+        );
+    }
+    let got: BTreeSet<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.prompt().to_string())
+        .collect();
+    assert_eq!(got, want);
+    let results = read(&folder.join("scores/results.csv"));
+    let line = results
+        .lines()
+        .find(|l| l.contains(",misaligned,"))
+        .unwrap();
+    assert_eq!(line.split(',').nth(4), Some("0.5"), "{results}");
+    assert!(folder.join("misaligned/plots/misaligned.svg").is_file());
 }

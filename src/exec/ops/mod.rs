@@ -10,6 +10,7 @@
 //! and is deleted once the output is stored.
 
 pub mod dataset;
+pub mod em_questions;
 pub mod evaluate;
 pub mod finetune;
 pub mod generate;
@@ -347,6 +348,7 @@ impl Registry {
         let mut r = Registry::new();
         r.register(Arc::new(hf::Hf));
         r.register(Arc::new(dataset::Jsonl));
+        r.register(Arc::new(em_questions::EmQuestions));
         r.register(Arc::new(dataset::Prompts));
         r.register(Arc::new(dataset::Concat));
         r.register(Arc::new(dataset::Apply));
