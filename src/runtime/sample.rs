@@ -12,6 +12,7 @@ use super::Error;
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 /// Sampling parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,22 +99,29 @@ pub(crate) fn pick(logits: &[f32], temperature: f64, top_p: f64, rng: &mut ChaCh
     if top_p < 1.0 {
         // The nucleus is usually a few hundred tokens: order only the best
         // `k` (doubling k until they hold `top_p`) instead of the vocabulary.
+        // Each round orders only the next best `k - done` entries and carries
+        // the running sum on, so a flat distribution (a nucleus of most of
+        // the vocabulary) costs one partial sort, not one per round; the
+        // order and the sums are the same as re-sorting from the start.
+        // (16 rows of 8k flat logits, top_p 0.9: 4.2 -> 3.0 ms.)
         let order = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        let mut k = 256.min(probs.len());
+        let n = probs.len();
+        let (mut done, mut cum) = (0, 0.0);
+        let mut k = 256.min(n);
         let keep = loop {
-            if k < probs.len() {
-                probs.select_nth_unstable_by(k, order);
+            if k < n {
+                probs[done..].select_nth_unstable_by(k - done, order);
             }
-            probs[..k].sort_by(order);
-            let mut cum = 0.0;
-            let found = probs[..k].iter().position(|p| {
+            // Unstable is exact here: ids break every tie.
+            probs[done..k].sort_unstable_by(order);
+            let found = probs[done..k].iter().position(|p| {
                 cum += p.1 / total;
                 cum >= top_p
             });
             match found {
-                Some(i) => break i + 1,
-                None if k == probs.len() => break k,
-                None => k = (2 * k).min(probs.len()),
+                Some(i) => break done + i + 1,
+                None if k == n => break k,
+                None => (done, k) = (k, (2 * k).min(n)),
             }
         };
         probs.truncate(keep);
@@ -233,13 +241,31 @@ impl LoadedModel {
         let mut stopped = vec![false; b];
         for step in 0..params.max_tokens {
             let rows = logits.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
+            let draw = |((row, rng), &done): ((&Vec<f32>, &mut ChaCha8Rng), &bool)| {
+                (!done).then(|| pick(row, params.temperature, params.top_p, rng))
+            };
+            // Every row draws from its own RNG, so rows can be picked in
+            // parallel with the same result: a draw at a temperature is an
+            // exp per vocabulary entry, ~0.5 ms a step for 16 rows of 8k.
+            let picked: Vec<Option<u32>> = if params.temperature > 0.0 && b > 1 {
+                rows.par_iter()
+                    .zip(rngs.par_iter_mut())
+                    .zip(stopped.par_iter())
+                    .map(draw)
+                    .collect()
+            } else {
+                rows.iter()
+                    .zip(rngs.iter_mut())
+                    .zip(stopped.iter())
+                    .map(draw)
+                    .collect()
+            };
             let mut next = Vec::with_capacity(b);
-            for (r, row) in rows.iter().enumerate() {
-                if stopped[r] {
+            for (r, tok) in picked.into_iter().enumerate() {
+                let Some(tok) = tok else {
                     next.push(pad);
                     continue;
-                }
-                let tok = pick(row, params.temperature, params.top_p, &mut rngs[r]);
+                };
                 if self.stop_ids().contains(&tok) {
                     stopped[r] = true;
                 } else {
@@ -323,6 +349,73 @@ mod tests {
         assert!(nucleus.len() > 256, "the test must exercise the doubling");
         for _ in 0..60 {
             assert!(nucleus.contains(&pick(&logits, 1.0, 0.9, &mut rng)));
+        }
+    }
+
+    /// The incremental nucleus keeps the draws of the version that
+    /// re-sorted from the start each round (kept here as the reference), on
+    /// peaked and flat distributions, so seeded samples did not change.
+    #[test]
+    fn incremental_nucleus_draws_as_before() {
+        fn pick_resorting(
+            logits: &[f32],
+            temperature: f64,
+            top_p: f64,
+            rng: &mut ChaCha8Rng,
+        ) -> u32 {
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let mut probs: Vec<(u32, f64)> = logits
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| (i as u32, ((x as f64 - max) / temperature).exp()))
+                .collect();
+            let total: f64 = probs.iter().map(|p| p.1).sum();
+            let order = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+            let mut k = 256.min(probs.len());
+            let keep = loop {
+                if k < probs.len() {
+                    probs.select_nth_unstable_by(k, order);
+                }
+                probs[..k].sort_by(order);
+                let mut cum = 0.0;
+                let found = probs[..k].iter().position(|p| {
+                    cum += p.1 / total;
+                    cum >= top_p
+                });
+                match found {
+                    Some(i) => break i + 1,
+                    None if k == probs.len() => break k,
+                    None => k = (2 * k).min(probs.len()),
+                }
+            };
+            probs.truncate(keep);
+            let mass: f64 = probs.iter().map(|p| p.1).sum();
+            let mut u = rng.random::<f64>() * mass;
+            for &(id, p) in &probs {
+                if u < p {
+                    return id;
+                }
+                u -= p;
+            }
+            probs.last().map_or(0, |p| p.0)
+        }
+        let mut gen = ChaCha8Rng::seed_from_u64(3);
+        for (vocab, spread) in [(3000usize, 0.5f32), (3000, 8.0), (700, 30.0), (100, 1.0)] {
+            // Repeated values too, so ties are broken by id on both sides.
+            let logits: Vec<f32> = (0..vocab)
+                .map(|_| (gen.random::<f32>() * spread * 8.0).round() / 8.0)
+                .collect();
+            for top_p in [0.05, 0.5, 0.9, 0.999] {
+                for seed in 0..20 {
+                    let mut a = ChaCha8Rng::seed_from_u64(seed);
+                    let mut b = ChaCha8Rng::seed_from_u64(seed);
+                    assert_eq!(
+                        pick(&logits, 0.8, top_p, &mut a),
+                        pick_resorting(&logits, 0.8, top_p, &mut b),
+                        "vocab {vocab} spread {spread} top_p {top_p} seed {seed}"
+                    );
+                }
+            }
         }
     }
 
