@@ -4,8 +4,8 @@
 //!
 //! Every output is a dot product of two contiguous rows, so the kernel reads
 //! the weight in place, once per call (the memory floor), with no packing:
-//! a tile of [`NR`] weight rows stays in L1 while it meets every input row,
-//! `NR x MR` SIMD accumulators summed across lanes at the end. gemm packs
+//! a tile of 4 weight rows stays in L1 while it meets every input row, 4 at
+//! a time, in 16 SIMD accumulators summed across lanes at the end. gemm packs
 //! the whole weight panel on every call instead, which for `m = 16` costs
 //! about as much as the multiply (BENCHMARKS.md, runtime profile).
 //!
@@ -15,14 +15,17 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-/// Largest row count the skinny kernel takes; above it gemm is as fast.
+/// Largest row count the skinny kernel takes: a decode step's batch.
+/// Prefills and training (hundreds of rows) go to gemm, whose packing pays
+/// off there.
 pub const MAX_ROWS: usize = 32;
 
 /// Weight rows per tile.
 const NR: usize = 4;
 
-/// How many tiles ahead the weight rows are prefetched (measured: 1 and 2
-/// beat none by ~10-15% when the weight comes from DRAM).
+/// How many tiles ahead the weight rows are prefetched (measured on the
+/// shared 2-core EPYC: 1 and 2 beat none by ~10-15% when the weight comes
+/// from DRAM; 4 and 8 were no better).
 const PREFETCH_TILES: usize = 2;
 
 /// Multiply-adds below which one thread does the whole product. Measured on
@@ -37,6 +40,22 @@ const PAR_MIN_WORK: usize = 1 << 15;
 pub(crate) enum Isa {
     Avx512,
     Avx2,
+}
+
+/// Whether this CPU runs the kernels of `isa`.
+pub(crate) fn supports(isa: Isa) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match isa {
+            Isa::Avx512 => is_x86_feature_detected!("avx512f"),
+            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = isa;
+        false
+    }
 }
 
 /// The best kernel this CPU runs, if any.
@@ -74,8 +93,8 @@ pub fn matmul_xwt(x: &[f32], w: &[f32], y: &mut [f32], m: usize, n: usize, k: us
     }
 }
 
-/// The kernel of `isa` (which must be supported by this CPU), split over up
-/// to `threads` rayon tasks along `n`.
+/// The kernel of `isa` (panics if this CPU lacks it), split over up to
+/// `threads` rayon tasks along `n`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul_with(
     isa: Isa,
@@ -87,6 +106,7 @@ pub(crate) fn matmul_with(
     k: usize,
     threads: usize,
 ) {
+    assert!(supports(isa), "{isa:?} kernels on a CPU without them");
     assert!(x.len() >= m * k && w.len() >= n * k && y.len() >= m * n);
     if m == 0 || n == 0 {
         return;
@@ -102,8 +122,8 @@ pub(crate) fn matmul_with(
     };
     let yp = SendPtr(y.as_mut_ptr());
     let run = |j0: usize, j1: usize| {
-        // SAFETY: `isa` is supported (callers check `detected()`), the
-        // slices cover the matrices (asserted above) and tasks write
+        // SAFETY: `isa` is supported and the slices cover the matrices
+        // (both asserted above), and tasks write
         // disjoint column ranges [j0, j1) of y.
         unsafe {
             #[cfg(target_arch = "x86_64")]
@@ -134,8 +154,8 @@ pub(crate) fn matmul_with(
 
 /// `y = x · w` for `x (m x k)`, `w (k x n)`, `y (m x n)`, all row-major and
 /// contiguous, on the calling thread: the other product of attention
-/// (probabilities times cached values), where `n` is the head size. `isa`
-/// must be supported by this CPU.
+/// (probabilities times cached values), where `n` is the head size. Panics
+/// if this CPU lacks the kernels of `isa`.
 pub(crate) fn matmul_xw_serial(
     isa: Isa,
     x: &[f32],
@@ -145,8 +165,9 @@ pub(crate) fn matmul_xw_serial(
     n: usize,
     k: usize,
 ) {
+    assert!(supports(isa), "{isa:?} kernels on a CPU without them");
     assert!(x.len() >= m * k && w.len() >= k * n && y.len() >= m * n);
-    // SAFETY: sizes asserted above; `isa` is supported (callers check).
+    // SAFETY: the ISA and the sizes are asserted above.
     #[cfg(target_arch = "x86_64")]
     unsafe {
         match isa {
@@ -553,11 +574,10 @@ mod tests {
     /// single-threaded and split, against an f64 reference.
     #[test]
     fn kernels_match_naive_on_odd_shapes() {
-        let isas: Vec<Isa> = match detected() {
-            Some(Isa::Avx512) => vec![Isa::Avx512, Isa::Avx2],
-            Some(Isa::Avx2) => vec![Isa::Avx2],
-            None => return,
-        };
+        let isas: Vec<Isa> = [Isa::Avx512, Isa::Avx2]
+            .into_iter()
+            .filter(|&i| supports(i))
+            .collect();
         let shapes = [
             (1, 1, 1),
             (1, 7, 5),
@@ -627,11 +647,10 @@ mod tests {
 
     #[test]
     fn xw_matches_naive_on_odd_shapes() {
-        let isas: Vec<Isa> = match detected() {
-            Some(Isa::Avx512) => vec![Isa::Avx512, Isa::Avx2],
-            Some(Isa::Avx2) => vec![Isa::Avx2],
-            None => return,
-        };
+        let isas: Vec<Isa> = [Isa::Avx512, Isa::Avx2]
+            .into_iter()
+            .filter(|&i| supports(i))
+            .collect();
         for isa in isas {
             for &(m, n, k) in &[
                 (1, 1, 1),
