@@ -13,12 +13,14 @@ use super::config::ModelConfig;
 use super::loader::Precision;
 use super::lora::LoraConfig;
 use super::model::Model;
+use super::sample::pick;
 use super::schedule::ScheduleKind;
 use super::train::{train, Length, Method, TrainConfig};
 use super::DeviceChoice;
 use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use std::path::Path;
 use std::time::Instant;
 
@@ -181,7 +183,9 @@ pub fn bench_train(
 }
 
 /// Sampling throughput: a 16-token random prompt, 128 new tokens with the
-/// KV cache, greedy (`temperature == 0`) or sampled; the median of `reps`.
+/// KV cache, greedy (`temperature == 0`) or sampled with the sampler of
+/// `LoadedModel::sample` (no top-p, as the reference's `top_k=0`); the
+/// median of `reps`.
 pub fn bench_sample(
     s: &Shape,
     target: &Target,
@@ -193,6 +197,9 @@ pub fn bench_sample(
     let dev = &target.device;
     let new_tokens = 128;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut row_rngs: Vec<ChaCha8Rng> = (0..batch)
+        .map(|r| ChaCha8Rng::seed_from_u64(1 + r as u64))
+        .collect();
     let mut times = Vec::new();
     let err = |e: candle_core::Error| e.to_string();
     for _ in 0..reps {
@@ -208,10 +215,17 @@ pub fn bench_sample(
             .map_err(|e| e.to_string())?;
         for _ in 0..new_tokens {
             let rows: Vec<Vec<f32>> = logits.to_vec2().map_err(err)?;
-            let next: Vec<u32> = rows
-                .iter()
-                .map(|r| pick(r, temperature, &mut rng))
-                .collect();
+            // As `LoadedModel::sample` draws: each row from its own RNG,
+            // rows in parallel.
+            let draw = |(r, g): (&Vec<f32>, &mut ChaCha8Rng)| pick(r, temperature, 1.0, g);
+            let next: Vec<u32> = if temperature > 0.0 && batch > 1 {
+                rows.par_iter()
+                    .zip(row_rngs.par_iter_mut())
+                    .map(draw)
+                    .collect()
+            } else {
+                rows.iter().zip(row_rngs.iter_mut()).map(draw).collect()
+            };
             let ids = Tensor::from_vec(next, (batch, 1), dev).map_err(err)?;
             logits = model
                 .forward_cached(&ids, None, &mut st, true)
@@ -227,32 +241,6 @@ pub fn bench_sample(
         mode: format!("batch {batch}, T={temperature}"),
         tokens_per_s: (batch * new_tokens) as f64 / med,
     })
-}
-
-fn pick(logits: &[f32], temperature: f64, rng: &mut ChaCha8Rng) -> u32 {
-    if temperature <= 0.0 {
-        let mut best = 0;
-        for (i, &v) in logits.iter().enumerate() {
-            if v > logits[best] {
-                best = i;
-            }
-        }
-        return best as u32;
-    }
-    let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let w: Vec<f64> = logits
-        .iter()
-        .map(|&v| (((v - m) as f64) / temperature).exp())
-        .collect();
-    let total: f64 = w.iter().sum();
-    let mut u = rng.random::<f64>() * total;
-    for (i, x) in w.iter().enumerate() {
-        u -= x;
-        if u <= 0.0 {
-            return i as u32;
-        }
-    }
-    (w.len() - 1) as u32
 }
 
 fn median(v: &mut [f64]) -> f64 {
