@@ -15,8 +15,11 @@ use std::time::{Duration, Instant};
 
 fn call(func: &str, args: Vec<(&str, Value)>) -> Value {
     Value::Call(Call {
-        func: func.into(),
-        args: args.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        func: func.to_string().into(),
+        args: args
+            .into_iter()
+            .map(|(k, v)| (k.to_string().into(), v))
+            .collect(),
         span: Span::default(),
     })
 }

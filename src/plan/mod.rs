@@ -263,7 +263,7 @@ fn add_step(
         node: id,
         name: node.name.clone(),
         kind: node.kind,
-        op: call.func.clone(),
+        op: call.func.to_string(),
         version: catalog.op(&call.func).map(|i| i.version),
         args: BTreeMap::new(),
         deps: Vec::new(),
@@ -274,7 +274,7 @@ fn add_step(
     for (k, v) in &call.args {
         let path = format!("{}.{k}", node.name);
         args.insert(
-            k.clone(),
+            k.to_string(),
             lift(prog, steps, node_step, target, catalog, v, &path)?,
         );
     }
@@ -539,10 +539,15 @@ fn canon_value<'a>(
             let args = c
                 .args
                 .iter()
-                .map(|(k, x)| Ok((k.clone(), canon_value(plan, x, input, hash_file, files)?)))
+                .map(|(k, x)| {
+                    Ok((
+                        k.to_string(),
+                        canon_value(plan, x, input, hash_file, files)?,
+                    ))
+                })
                 .collect::<Result<Vec<_>, String>>()?;
             canon::object([
-                ("$call".to_string(), Json::String(c.func.clone())),
+                ("$call".to_string(), Json::String(c.func.to_string())),
                 ("args".to_string(), canon::object(args)),
             ])
         }
@@ -741,8 +746,11 @@ mod tests {
 
     fn call(func: &str, args: Vec<(&str, Value)>) -> Value {
         Value::Call(Call {
-            func: func.into(),
-            args: args.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            func: func.to_string().into(),
+            args: args
+                .into_iter()
+                .map(|(k, v)| (k.to_string().into(), v))
+                .collect(),
             span: Span::default(),
         })
     }

@@ -187,10 +187,10 @@ impl Builtin {
     pub fn default_call(&self) -> Option<Value> {
         let mut args = BTreeMap::new();
         for p in &self.params {
-            args.insert(p.name.to_string(), p.default.clone()?);
+            args.insert(p.name.into(), p.default.clone()?);
         }
         Some(Value::Call(Call {
-            func: self.name.to_string(),
+            func: self.name.into(),
             args,
             span: Span::default(),
         }))

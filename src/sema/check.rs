@@ -943,8 +943,8 @@ impl<'l> Checker<'l> {
                         return None;
                     }
                     let mut args = BTreeMap::new();
-                    args.insert("data".to_string(), data.v);
-                    args.insert("transform".to_string(), t.v);
+                    args.insert("data".into(), data.v);
+                    args.insert("transform".into(), t.v);
                     data = SVal::new(
                         Value::Call(Call {
                             func: "apply".into(),
@@ -1861,12 +1861,12 @@ impl<'l> Checker<'l> {
         let mut ok = true;
         for (p, x) in b.params.iter().zip(&mut bound) {
             let Some((v, k)) = x.take() else {
-                out.push((p.name.to_string(), p.default.clone().unwrap_or(Value::None)));
+                out.push((p.name.into(), p.default.clone().unwrap_or(Value::None)));
                 continue;
             };
             let aspan = args[k].value.span;
             match self.coerce_arg(b.name, p, v, aspan, file_path) {
-                Some(v) => out.push((p.name.to_string(), v)),
+                Some(v) => out.push((p.name.into(), v)),
                 None => ok = false,
             }
         }
@@ -1874,7 +1874,7 @@ impl<'l> Checker<'l> {
             return None;
         }
         let call = Call {
-            func: b.name.to_string(),
+            func: b.name.into(),
             // Built at once from the list (sorted by the collection) rather
             // than by one search per parameter.
             args: out.into_iter().collect(),
@@ -2051,7 +2051,7 @@ impl<'l> Checker<'l> {
             Some(Value::Int(i)) => *i,
             _ => 0,
         };
-        match call.func.as_str() {
+        match &*call.func {
             "arch" => {
                 let (hidden, heads, kv) = (int("hidden"), int("heads"), int("kv_heads"));
                 if heads > 0 && hidden % heads != 0 {
@@ -2381,7 +2381,7 @@ pub(crate) fn metric_name(v: &Value) -> Option<String> {
     match v {
         Value::Call(c) => match c.args.get("name") {
             Some(Value::Str(s)) => Some(s.clone()),
-            _ => Some(c.func.clone()),
+            _ => Some(c.func.to_string()),
         },
         _ => None,
     }

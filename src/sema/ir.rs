@@ -135,13 +135,17 @@ impl std::fmt::Display for Value {
     }
 }
 
+/// A builtin's or parameter's name: borrowed from the registry when the
+/// checker builds a call (no allocation per argument), owned when read back.
+pub type Name = std::borrow::Cow<'static, str>;
+
 /// A builtin function applied to every one of its parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Call {
     /// The builtin's registry name, e.g. `finetune`, `lora`, `system`.
-    pub func: String,
+    pub func: Name,
     /// Every parameter of the builtin, by name (defaults filled in).
-    pub args: BTreeMap<String, Value>,
+    pub args: BTreeMap<Name, Value>,
     /// Where the call was written (for runtime errors pointing into the spec).
     #[serde(skip)]
     pub span: Span,

@@ -52,7 +52,7 @@ fn dataset_prompts<'p>(p: &'p Program, v: &'p Value, out: &mut Vec<(&'p str, Spa
     let Value::Call(c) = deref(p, v, 0) else {
         return;
     };
-    match c.func.as_str() {
+    match &*c.func {
         "apply" => {
             if let Some(Value::Call(t)) = c.args.get("transform") {
                 if t.func == "system" {
@@ -85,7 +85,7 @@ fn dataset_texts<'p>(p: &'p Program, v: &'p Value, out: &mut Vec<&'p str>, depth
     let Value::Call(c) = deref(p, v, 0) else {
         return;
     };
-    match c.func.as_str() {
+    match &*c.func {
         "apply" => {
             if let Some(Value::Call(t)) = c.args.get("transform") {
                 for key in ["prompt", "text"] {

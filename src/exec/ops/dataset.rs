@@ -243,7 +243,7 @@ pub fn transform(rows: Vec<Row>, t: &Value) -> Result<Vec<Row>, OpError> {
         }
     };
     let mut rows = rows;
-    match c.func.as_str() {
+    match &*c.func {
         "system" => {
             let p = s("prompt")?;
             rows.iter_mut().for_each(|r| r.set_system(p));
@@ -303,8 +303,11 @@ mod tests {
 
     fn t(func: &str, args: Vec<(&str, Value)>) -> Value {
         Value::Call(Call {
-            func: func.into(),
-            args: args.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            func: func.to_string().into(),
+            args: args
+                .into_iter()
+                .map(|(k, v)| (k.to_string().into(), v))
+                .collect(),
             span: Default::default(),
         })
     }

@@ -110,7 +110,7 @@ fn column(item: &Value, default: Option<&str>) -> Result<Column, OpError> {
         let name = default.map_or_else(|| m.default_name(), str::to_string);
         (name, Scorer::Text(m))
     };
-    let (default_name, scorer) = match c.func.as_str() {
+    let (default_name, scorer) = match &*c.func {
         "language" => {
             let cands = strs("candidates");
             text(Metric::language(s("lang").unwrap_or(""), &cands).map_err(bad)?)

@@ -24,7 +24,7 @@ pub fn method(v: &Value) -> Result<Method, OpError> {
             "expected lora(...) or full(), got {v:?}"
         )));
     };
-    match c.func.as_str() {
+    match &*c.func {
         "full" => Ok(Method::Full),
         "lora" => {
             let num = |k: &str| match c.args.get(k) {

@@ -103,7 +103,11 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
     let eval_name = ctx.label(&eval_ref).unwrap_or_else(|| "eval".into());
     let eval_args: Args = match &eval_ref {
         Value::Node(n) => match ctx.program.nodes.get(*n).map(|n| &n.value) {
-            Some(Value::Call(c)) => c.args.clone(),
+            Some(Value::Call(c)) => c
+                .args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
             _ => Args::new(),
         },
         _ => Args::new(),

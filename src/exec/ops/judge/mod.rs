@@ -408,7 +408,7 @@ mod tests {
             func: "judge".into(),
             args: args
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
+                .map(|(k, v)| (k.to_string().into(), v.clone()))
                 .collect(),
             span: Default::default(),
         }
