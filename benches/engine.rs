@@ -14,14 +14,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn call(func: &str, args: Vec<(&str, Value)>) -> Value {
-    Value::Call(Call {
+    Value::Call(Box::new(Call {
         func: func.to_string().into(),
         args: args
             .into_iter()
             .map(|(k, v)| (k.to_string().into(), v))
             .collect(),
         span: Span::default(),
-    })
+    }))
 }
 
 fn node(id: usize, kind: DeclKind, name: String, value: Value, cell: Option<Cell>) -> Node {

@@ -98,14 +98,14 @@ impl Env {
 }
 
 fn call(func: &str, args: Vec<(&str, Value)>) -> Value {
-    Value::Call(Call {
+    Value::Call(Box::new(Call {
         func: func.to_string().into(),
         args: args
             .into_iter()
             .map(|(k, v)| (k.to_string().into(), v))
             .collect(),
         span: Span::default(),
-    })
+    }))
 }
 
 /// Parameters of the test experiment.

@@ -363,11 +363,11 @@ fn lift(
                         )?,
                     );
                 }
-                Value::Call(Call {
+                Value::Call(Box::new(Call {
                     func: c.func.clone(),
                     args,
                     span: c.span,
-                })
+                }))
             }
         }
         other => other.clone(),
@@ -745,14 +745,14 @@ mod tests {
     }
 
     fn call(func: &str, args: Vec<(&str, Value)>) -> Value {
-        Value::Call(Call {
+        Value::Call(Box::new(Call {
             func: func.to_string().into(),
             args: args
                 .into_iter()
                 .map(|(k, v)| (k.to_string().into(), v))
                 .collect(),
             span: Span::default(),
-        })
+        }))
     }
 
     fn node(id: usize, name: &str, kind: DeclKind, value: Value, cell: Option<Cell>) -> Node {

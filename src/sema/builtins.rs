@@ -189,11 +189,11 @@ impl Builtin {
         for p in &self.params {
             args.insert(p.name.into(), p.default.clone()?);
         }
-        Some(Value::Call(Call {
+        Some(Value::Call(Box::new(Call {
             func: self.name.into(),
             args,
             span: Span::default(),
-        }))
+        })))
     }
 }
 

@@ -946,11 +946,11 @@ impl<'l> Checker<'l> {
                     args.insert("data".into(), data.v);
                     args.insert("transform".into(), t.v);
                     data = SVal::new(
-                        Value::Call(Call {
+                        Value::Call(Box::new(Call {
                             func: "apply".into(),
                             args,
                             span: st.span.join(head.span),
-                        }),
+                        })),
                         Ty::Dataset,
                     );
                 }
@@ -1890,7 +1890,7 @@ impl<'l> Checker<'l> {
         // call: its type is right, so checking goes on downstream and one
         // run reports every mistake of the spec.
         let _ = self.builtin_checks(&call, &arg_span, &given);
-        Some(SVal::new(Value::Call(call), b.ret.clone()))
+        Some(SVal::new(Value::Call(Box::new(call)), b.ret.clone()))
     }
 
     /// Type-checks one argument against its parameter and converts it to its

@@ -72,7 +72,7 @@ pub enum Value {
     /// Record fields in sorted order.
     Record(BTreeMap<String, Value>),
     /// A builtin applied to all of its parameters.
-    Call(Call),
+    Call(Box<Call>),
     /// A reference to one declaration (or one cell of a family).
     Node(NodeId),
     /// A whole family referenced by name (e.g. `control` in `models = [base, control]`).

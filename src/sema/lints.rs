@@ -14,7 +14,7 @@
 //! | W0106 | `unknown-lint`       | `# inoc: allow(...)` names no lint |
 
 use super::check::Checker;
-use super::ir::{Call, DeclKind, Program, Ref, Value};
+use super::ir::{Call, DeclKind, Program, Value};
 use crate::diag::{codes, Diagnostic, Severity, SourceMap};
 use crate::syntax::ast::{Expr, ExprKind, ItemKind};
 use crate::syntax::{FileId, Span};
@@ -24,11 +24,11 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Runs every lint on a checked program and appends the warnings.
 pub(crate) fn run(c: &mut Checker<'_>) {
     let mut out = Vec::new();
-    let evals = evaluations(&c.program);
+    let (evals, referenced) = survey(&c.program);
     leaked_inoculation(&c.program, &evals, &mut out);
     single_seed(&c.program, &evals, &mut out);
     train_test_overlap(&c.program, &evals, &mut out);
-    unused(c, &mut out);
+    unused(c, &referenced, &mut out);
     c.diags.extend(out);
 }
 
@@ -158,27 +158,42 @@ fn eval_models<'p>(p: &'p Program, c: &'p Call) -> Vec<(Cow<'p, str>, &'p Value)
     out
 }
 
-/// Every `evaluate` call of the program, once each (families share calls by span).
-fn evaluations(p: &Program) -> Vec<&Call> {
-    // `Value::calls` order (outermost first), without a list per node.
-    fn go<'p>(v: &'p Value, out: &mut Vec<&'p Call>) {
+/// One walk over the program (it is large; walking it is mostly waiting
+/// for memory): every `evaluate` call, outermost first in node order (as
+/// [`Value::calls`] lists them), and which nodes another node refers to
+/// (a family stands for its cells).
+fn survey(p: &Program) -> (Vec<&Call>, Vec<bool>) {
+    fn go<'p>(p: &Program, v: &'p Value, evals: &mut Vec<&'p Call>, referenced: &mut [bool]) {
         match v {
             Value::Call(c) => {
                 if c.func == "evaluate" {
-                    out.push(c);
+                    evals.push(c);
                 }
-                c.args.values().for_each(|x| go(x, out));
+                c.args.values().for_each(|x| go(p, x, evals, referenced));
             }
-            Value::List(xs) => xs.iter().for_each(|x| go(x, out)),
-            Value::Record(r) => r.values().for_each(|x| go(x, out)),
+            Value::List(xs) => xs.iter().for_each(|x| go(p, x, evals, referenced)),
+            Value::Record(r) => r.values().for_each(|x| go(p, x, evals, referenced)),
+            Value::Node(n) => {
+                if let Some(r) = referenced.get_mut(*n) {
+                    *r = true;
+                }
+            }
+            Value::Family(f) => {
+                for &x in p.families.get(*f).map_or(&[][..], |f| &f.cells) {
+                    if let Some(r) = referenced.get_mut(x) {
+                        *r = true;
+                    }
+                }
+            }
             _ => {}
         }
     }
-    let mut out = Vec::new();
+    let mut evals = Vec::new();
+    let mut referenced = vec![false; p.nodes.len()];
     for n in &p.nodes {
-        go(&n.value, &mut out);
+        go(p, &n.value, &mut evals, &mut referenced);
     }
-    out
+    (evals, referenced)
 }
 
 /// Text compared loosely: lower case, every run of characters that are not
@@ -360,7 +375,7 @@ fn names_in<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
     }
 }
 
-fn unused(c: &Checker<'_>, out: &mut Vec<Diagnostic>) {
+fn unused(c: &Checker<'_>, referenced: &[bool], out: &mut Vec<Diagnostic>) {
     let Some(root) = c.modules.first() else {
         return;
     };
@@ -394,25 +409,6 @@ fn unused(c: &Checker<'_>, out: &mut Vec<Diagnostic>) {
                 }
             }
         }
-    }
-    // Nodes that another node refers to (families stand for their cells).
-    let p = &c.program;
-    let mut referenced = vec![false; p.nodes.len()];
-    for n in &p.nodes {
-        n.value.visit_refs(&mut |r| match r {
-            Ref::Node(x) => {
-                if let Some(r) = referenced.get_mut(x) {
-                    *r = true;
-                }
-            }
-            Ref::Family(f) => {
-                for &x in p.families.get(f).map_or(&[][..], |f| &f.cells) {
-                    if let Some(r) = referenced.get_mut(x) {
-                        *r = true;
-                    }
-                }
-            }
-        });
     }
     // Per item of the spec: whether any of its nodes is referenced.
     let mut decl_referenced: Vec<Option<bool>> = vec![None; root.ast.items.len()];

@@ -302,14 +302,14 @@ mod tests {
     use crate::sema::ir::Call;
 
     fn t(func: &str, args: Vec<(&str, Value)>) -> Value {
-        Value::Call(Call {
+        Value::Call(Box::new(Call {
             func: func.to_string().into(),
             args: args
                 .into_iter()
                 .map(|(k, v)| (k.to_string().into(), v))
                 .collect(),
             span: Default::default(),
-        })
+        }))
     }
 
     fn rows() -> Vec<Row> {
