@@ -76,6 +76,9 @@ pub fn scan(file: FileId, src: &str) -> Scan {
     let mut errors: Vec<Diagnostic> = Vec::new();
     let mut stack: Vec<usize> = Vec::new(); // offsets of open brackets
     let mut line_has_code = false;
+    // Minus signs in a row (spaces and comments between them allowed): each
+    // is one more level of the grammar's recursion, like a bracket.
+    let mut minus = 0usize;
     let mut i = 0;
     let sp = |s: usize, e: usize| Span::new(file, s, e);
     while i < b.len() && errors.len() < MAX_ERRORS {
@@ -114,6 +117,7 @@ pub fn scan(file: FileId, src: &str) -> Scan {
             }
             b'"' if b[i..].starts_with(b"\"\"\"") => {
                 line_has_code = true;
+                minus = 0;
                 match src[i + 3..].find("\"\"\"") {
                     Some(n) => i = i + 3 + n + 3,
                     None => {
@@ -132,6 +136,7 @@ pub fn scan(file: FileId, src: &str) -> Scan {
             }
             b'"' => {
                 line_has_code = true;
+                minus = 0;
                 let mut j = i + 1;
                 loop {
                     match b.get(j) {
@@ -159,6 +164,7 @@ pub fn scan(file: FileId, src: &str) -> Scan {
             }
             b'(' | b'[' | b'{' => {
                 line_has_code = true;
+                minus = 0;
                 if stack.len() >= MAX_BRACKET_DEPTH {
                     errors.push(
                         Diagnostic::error(
@@ -185,6 +191,7 @@ pub fn scan(file: FileId, src: &str) -> Scan {
             }
             b')' | b']' | b'}' => {
                 line_has_code = true;
+                minus = 0;
                 match stack.pop() {
                     Some(open) if closer(b[open]) == c => {}
                     Some(open) => {
@@ -232,13 +239,32 @@ pub fn scan(file: FileId, src: &str) -> Scan {
             }
             c if CODE[c as usize] => {
                 line_has_code = true;
-                i += 1;
-                while i < b.len() && CODE[b[i] as usize] {
+                while i < b.len() && CODE[b[i] as usize] && minus <= MAX_BRACKET_DEPTH {
+                    minus = if b[i] == b'-' { minus + 1 } else { 0 };
                     i += 1;
+                }
+                if minus > MAX_BRACKET_DEPTH {
+                    let at = i - 1;
+                    errors.push(
+                        Diagnostic::error(
+                            "E0008",
+                            format!("more than {MAX_BRACKET_DEPTH} minus signs in a row"),
+                            sp(at, at + 1),
+                            "too deep here",
+                        )
+                        .with_help("each `-` negates what follows it; write the value once, with at most one sign"),
+                    );
+                    return Scan {
+                        comments,
+                        errors,
+                        blanks,
+                        top_lines,
+                    };
                 }
             }
             _ => {
                 line_has_code = true;
+                minus = 0;
                 let ch = src[i..].chars().next().unwrap_or('\u{fffd}');
                 let len = ch.len_utf8();
                 if ch == '\u{feff}' {
@@ -337,6 +363,23 @@ mod tests {
         assert_eq!(codes("let a = f(1"), ["E0006"]);
         assert_eq!(codes("let a = 1)"), ["E0007"]);
         assert_eq!(codes(&"[".repeat(100)), ["E0008"]);
+    }
+
+    #[test]
+    fn long_runs_of_minus_signs_are_too_deep() {
+        // Each `-` is one level of the grammar's recursion (the parser has
+        // no stack guard of its own), so a run is bounded like brackets.
+        let run = |n: usize, sep: &str| format!("let a = {}1", vec!["-"; n].join(sep));
+        assert!(codes(&run(MAX_BRACKET_DEPTH, "")).is_empty());
+        assert!(codes(&run(MAX_BRACKET_DEPTH, " ")).is_empty());
+        assert_eq!(codes(&run(MAX_BRACKET_DEPTH + 1, "")), ["E0008"]);
+        assert_eq!(codes(&run(MAX_BRACKET_DEPTH + 1, " \n ")), ["E0008"]);
+        assert_eq!(codes(&run(MAX_BRACKET_DEPTH + 1, " # c\n")), ["E0008"]);
+        assert_eq!(codes(&run(4_000_000, "")), ["E0008"]);
+        // Anything else between them starts a new run.
+        assert!(codes(&vec!["1 - 2"; 100].join(" - ")).is_empty());
+        assert!(codes(&format!("let a = {}1", "-(".repeat(60))).len() == 1); // unclosed, not too deep
+        assert!(codes(&format!("let a = 1e-5{}", " - -1".repeat(100))).is_empty());
         assert_eq!(
             codes("let s = \"a \\\" ( b\" # ( \nlet r = \"\"\"x ( \"\"\""),
             Vec::<&str>::new()
