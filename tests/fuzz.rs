@@ -1,12 +1,13 @@
-//! Nothing a user types panics the parser or the checker, and every input
-//! they reject carries at least one coded, registered error.
+//! Nothing a user types panics the parser, the checker or the rendering of
+//! their diagnostics, and every input they reject carries at least one
+//! coded, registered error.
 //!
 //! Inputs: random bytes, and random mutations (deleted, duplicated and
 //! swapped characters and lines, truncation) of every spec, every stdlib
 //! module (swapped in for the embedded one) and every error fixture.
 //! Case counts are modest so the suite stays quick on CI's 2 cores.
 
-use inoc::diag::{lookup, Severity};
+use inoc::diag::{lookup, render_all, to_json, RenderOptions, Severity};
 use inoc::sema::loader::{FsLoader, LoadError, Loader, STDLIB};
 use inoc::sema::{self, Checked};
 use proptest::prelude::*;
@@ -83,6 +84,12 @@ fn assert_sound(c: &Checked, what: &str) {
     match &c.program {
         Some(_) => assert_eq!(errors, 0, "{what}: a program despite errors"),
         None => assert!(errors > 0, "{what}: rejected without a coded error"),
+    }
+    // What the terminal and editors would show must not panic either.
+    let shown = render_all(&c.diagnostics, &c.sources, &RenderOptions::plain(100));
+    assert_eq!(c.diagnostics.is_empty(), shown.is_empty(), "{what}");
+    for d in &c.diagnostics {
+        to_json(d, &c.sources);
     }
 }
 
@@ -184,6 +191,28 @@ fn the_unmutated_corpus_is_sound() {
     for (path, root, text) in all {
         let c = check_as(&path, &root, text);
         assert_sound(&c, &path);
+    }
+}
+
+#[test]
+fn long_lines_and_runs_of_signs_are_diagnosed() {
+    // Lines past 65,535 columns once panicked miette's underline padding;
+    // millions of minus signs once overflowed the parser's stack.
+    let list = format!("let x = [{}nope]\n", "1, ".repeat(30_000));
+    let signs = format!("let x = {}1\n", "-".repeat(4_000_000));
+    let commented = format!("let x = {}1\n", "- # c\n".repeat(200_000));
+    let unclosed = format!("let x = \"{}\n", "y".repeat(100_000));
+    let junk = format!("let x = 1 {}\n", "@".repeat(100_000));
+    for (what, text) in [
+        ("long list", list),
+        ("signs", signs),
+        ("commented signs", commented),
+        ("unclosed string", unclosed),
+        ("junk", junk),
+    ] {
+        let c = check_as("long.inoc", "long.inoc", text);
+        assert!(c.program.is_none(), "{what}");
+        assert_sound(&c, what);
     }
 }
 

@@ -34,6 +34,33 @@ impl SourceFile {
         (line + 1, col + 1)
     }
 
+    /// 0-based index of the line holding a byte offset (a newline belongs
+    /// to the line it ends; offsets past the end are in the last line).
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&s| s <= offset) - 1
+    }
+
+    /// Number of lines (a text ending with a newline has an empty last line).
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
+
+    /// Byte range of a 0-based line: from its start to its end, the
+    /// newline included (empty past the last line).
+    pub fn line_range(&self, line: usize) -> std::ops::Range<usize> {
+        let start = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len());
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        start..end
+    }
+
     /// The nearest char boundary at or before `offset`, within the text.
     pub fn clamp(&self, offset: usize) -> usize {
         let mut o = offset.min(self.text.len());
