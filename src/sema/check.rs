@@ -710,18 +710,22 @@ impl<'l> Checker<'l> {
                 Ty::Dataset => "declare it with `dataset`".to_string(),
                 Ty::Eval => "declare it with `eval`".to_string(),
                 Ty::Report => "declare it with `report`".to_string(),
-                other => format!("a {other} is not a node of the experiment: bind it with `let`"),
+                other => format!(
+                    "{} is not a node of the experiment: bind it with `let`",
+                    other.a()
+                ),
             };
             self.err(
                 "E0113",
                 format!(
-                    "`{} {}` must be a {want}, found {}",
+                    "`{} {}` must be {}, found {}",
                     kind.keyword(),
                     d.name.name,
+                    want.a(),
                     v.ty
                 ),
                 d.value.span,
-                format!("this is a {}", v.ty),
+                format!("this is {}", v.ty.a()),
                 Some(help),
             );
             return None;
@@ -984,7 +988,7 @@ impl<'l> Checker<'l> {
                     _ => {
                         self.err(
                             "E0127",
-                            format!("cannot negate a {}", v.ty),
+                            format!("cannot negate {}", v.ty.a()),
                             e.span,
                             "not a number",
                             Some("only numbers can be negated".into()),
@@ -1090,9 +1094,18 @@ impl<'l> Checker<'l> {
                 Some((t, first)) => match t.join(&v.ty) {
                     Some(j) => ty = Some((j, *first)),
                     None => {
-                        let d = Diagnostic::error("E0132", format!("list elements must have one type: this is a {}, the first is a {t}", v.ty), x.span, format!("a {}", v.ty))
-                            .with_label(*first, format!("a {t}"))
-                            .with_help("split the list, or use a record for values of different types");
+                        let d = Diagnostic::error(
+                            "E0132",
+                            format!(
+                                "list elements must have one type: this is {}, the first is {}",
+                                v.ty.a(),
+                                t.a()
+                            ),
+                            x.span,
+                            v.ty.a(),
+                        )
+                        .with_label(*first, t.a())
+                        .with_help("split the list, or use a record for values of different types");
                         self.diags.push(d);
                         ok = false;
                         continue;
@@ -1285,9 +1298,9 @@ impl<'l> Checker<'l> {
             _ => {
                 self.err(
                     "E0134",
-                    format!("a {} has no fields", v.ty),
+                    format!("{} has no fields", v.ty.a()),
                     name.span,
-                    format!("`.{}` on a {}", name.name, v.ty),
+                    format!("`.{}` on {}", name.name, v.ty.a()),
                     Some("`.` reaches members of imported modules and fields of records".into()),
                 );
                 None
@@ -1393,7 +1406,7 @@ impl<'l> Checker<'l> {
             _ => {
                 self.err(
                     "E0121",
-                    format!("a {} cannot be indexed", b.ty),
+                    format!("{} cannot be indexed", b.ty.a()),
                     span,
                     "not indexable",
                     Some("families, lists and records can be indexed".into()),
@@ -1921,7 +1934,7 @@ impl<'l> Checker<'l> {
             _ => v,
         };
         if !v.ty.assignable_to(&p.ty) {
-            let mut help = format!("`{}` takes a {}", p.name, p.ty);
+            let mut help = format!("`{}` takes {}", p.name, p.ty.a());
             if v.ty == Ty::Str && p.ty.is_numeric() {
                 help.push_str("; remove the quotes");
             } else if v.ty == Ty::Float && p.ty == Ty::Int {
@@ -1933,9 +1946,9 @@ impl<'l> Checker<'l> {
             }
             self.err(
                 "E0112",
-                format!("`{fname}.{}` expects a {}, found {}", p.name, p.ty, v.ty),
+                format!("`{fname}.{}` expects {}, found {}", p.name, p.ty.a(), v.ty),
                 span,
-                format!("this is a {}", v.ty),
+                format!("this is {}", v.ty.a()),
                 Some(help),
             );
             return None;
@@ -2325,11 +2338,14 @@ impl<'l> Checker<'l> {
                     self.err(
                         "E0112",
                         format!(
-                            "`{}.{}` expects a {want}, found {}",
-                            f.name.name, p.name.name, v.ty
+                            "`{}.{}` expects {}, found {}",
+                            f.name.name,
+                            p.name.name,
+                            want.a(),
+                            v.ty
                         ),
                         aspan,
-                        format!("this is a {}", v.ty),
+                        format!("this is {}", v.ty.a()),
                         Some(format!(
                             "`{}` is declared `{}: {want}`",
                             p.name.name, p.name.name

@@ -107,6 +107,19 @@ impl Ty {
     }
 }
 
+impl Ty {
+    /// The type's name after `a` or `an` ("an int", "a list[str]").
+    pub fn a(&self) -> String {
+        let name = self.to_string();
+        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {name}")
+    }
+}
+
 impl fmt::Display for Ty {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
