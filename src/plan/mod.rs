@@ -348,7 +348,7 @@ fn lift(
                 add_step(prog, steps, node_step, target, catalog, nid, true)?;
                 Value::Node(nid)
             } else {
-                let mut args = BTreeMap::new();
+                let mut args = crate::sema::ir::Args::new();
                 for (k, x) in &c.args {
                     args.insert(
                         k.clone(),

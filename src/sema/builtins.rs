@@ -11,7 +11,7 @@
 //! Names are stable once landed: a spec written against one version must keep
 //! checking. Add parameters with defaults rather than renaming.
 
-use super::ir::{Call, Value};
+use super::ir::{Args, Call, Value};
 use super::types::Ty;
 use crate::syntax::Span;
 use serde::Serialize;
@@ -185,7 +185,7 @@ impl Builtin {
     /// This builtin applied to all of its defaults, or `None` when a
     /// parameter is required.
     pub fn default_call(&self) -> Option<Value> {
-        let mut args = BTreeMap::new();
+        let mut args = Args::new();
         for p in &self.params {
             args.insert(p.name.into(), p.default.clone()?);
         }

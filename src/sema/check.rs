@@ -4,7 +4,7 @@
 //! (see [`super::lints`]).
 
 use super::builtins::{self, Builtin, JUDGE_TEMPLATE_VARS};
-use super::ir::{Call, Cell, DeclKind, Family, FamilyId, Node, Program, Value};
+use super::ir::{Args, Call, Cell, DeclKind, Family, FamilyId, Node, Program, Value};
 use super::loader::{resolve, LoadError, Loader, STDLIB};
 use super::suggest;
 use super::template::{self, TemplateError};
@@ -946,7 +946,7 @@ impl<'l> Checker<'l> {
                         );
                         return None;
                     }
-                    let mut args = BTreeMap::new();
+                    let mut args = Args::new();
                     args.insert("data".into(), data.v);
                     args.insert("transform".into(), t.v);
                     data = SVal::new(

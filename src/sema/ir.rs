@@ -145,10 +145,148 @@ pub struct Call {
     /// The builtin's registry name, e.g. `finetune`, `lora`, `system`.
     pub func: Name,
     /// Every parameter of the builtin, by name (defaults filled in).
-    pub args: BTreeMap<Name, Value>,
+    pub args: Args,
     /// Where the call was written (for runtime errors pointing into the spec).
     #[serde(skip)]
     pub span: Span,
+}
+
+/// The arguments of a call by parameter name: a map (lookup by name,
+/// iteration in name order, serialized as a JSON object with sorted keys,
+/// exactly as the `BTreeMap` it replaced) stored as one sorted vector. A
+/// B-tree leaf holds room for 11 entries (~630 bytes) even for a call of
+/// two; the IR of a large spec is mostly calls, and walking and freeing it
+/// was mostly waiting for memory.
+#[derive(Clone, Default, PartialEq)]
+pub struct Args(Vec<(Name, Value)>);
+
+impl Args {
+    pub fn new() -> Self {
+        Args(Vec::new())
+    }
+
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| (**k).cmp(name))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.find(name).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
+        self.find(name).ok().map(|i| &mut self.0[i].1)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.find(name).is_ok()
+    }
+
+    /// Sets an argument, returning the value it replaces.
+    pub fn insert(&mut self, name: Name, value: Value) -> Option<Value> {
+        match self.find(&name) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (name, value));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Value> {
+        self.find(name).ok().map(|i| self.0.remove(i).1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Name and value of every argument, in name order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Name, &Value)> + ExactSizeIterator {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn iter_mut(
+        &mut self,
+    ) -> impl DoubleEndedIterator<Item = (&Name, &mut Value)> + ExactSizeIterator {
+        self.0.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Name> + ExactSizeIterator {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    pub fn values_mut(
+        &mut self,
+    ) -> impl DoubleEndedIterator<Item = &mut Value> + ExactSizeIterator {
+        self.0.iter_mut().map(|(_, v)| v)
+    }
+}
+
+impl FromIterator<(Name, Value)> for Args {
+    /// As a map collects: sorted by name, a later duplicate wins.
+    fn from_iter<I: IntoIterator<Item = (Name, Value)>>(iter: I) -> Self {
+        let mut v: Vec<(Name, Value)> = iter.into_iter().collect();
+        if !v.is_sorted_by(|a, b| a.0 < b.0) {
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            // Keep the last of equal names (the sort is stable).
+            let mut out: Vec<(Name, Value)> = Vec::with_capacity(v.len());
+            for (k, x) in v {
+                match out.last_mut() {
+                    Some(last) if last.0 == k => last.1 = x,
+                    _ => out.push((k, x)),
+                }
+            }
+            v = out;
+        }
+        Args(v)
+    }
+}
+
+impl<'a> IntoIterator for &'a Args {
+    type Item = (&'a Name, &'a Value);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Name, Value)>,
+        fn(&'a (Name, Value)) -> (&'a Name, &'a Value),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl IntoIterator for Args {
+    type Item = (Name, Value);
+    type IntoIter = std::vec::IntoIter<(Name, Value)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Args {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Args {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(BTreeMap::<Name, Value>::deserialize(d)?
+            .into_iter()
+            .collect())
+    }
 }
 
 /// One concrete declaration (or one cell of a sweep family).
@@ -298,5 +436,48 @@ impl Program {
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_behave_as_the_map_they_replaced() {
+        let pairs = [
+            ("lr", 1),
+            ("epochs", 2),
+            ("seed", 3),
+            ("lr", 4),
+            ("batch", 5),
+        ];
+        let args: Args = pairs
+            .iter()
+            .map(|&(k, v)| (Name::from(k), Value::Int(v)))
+            .collect();
+        let map: BTreeMap<Name, Value> = pairs
+            .iter()
+            .map(|&(k, v)| (Name::from(k), Value::Int(v)))
+            .collect();
+        // Sorted by name, the later duplicate wins, as a map collects.
+        assert!(args.iter().eq(map.iter()));
+        assert_eq!(args.get("lr"), Some(&Value::Int(4)));
+        assert_eq!(args.get("nope"), None);
+        assert_eq!(
+            serde_json::to_string(&args).unwrap(),
+            serde_json::to_string(&map).unwrap()
+        );
+        assert_eq!(format!("{args:?}"), format!("{map:?}"));
+        let back: Args = serde_json::from_str(&serde_json::to_string(&args).unwrap()).unwrap();
+        assert_eq!(back, args);
+
+        let mut a = Args::new();
+        assert_eq!(a.insert("z".into(), Value::Int(1)), None);
+        assert_eq!(a.insert("a".into(), Value::Int(2)), None);
+        assert_eq!(a.insert("z".into(), Value::Int(3)), Some(Value::Int(1)));
+        assert_eq!(a.keys().map(|k| &**k).collect::<Vec<_>>(), ["a", "z"]);
+        assert_eq!(a.remove("a"), Some(Value::Int(2)));
+        assert_eq!(a.len(), 1);
     }
 }
