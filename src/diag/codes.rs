@@ -219,6 +219,9 @@ pub const CODES: &[CodeInfo] = &[
       "An import alias names a module, not a value; use one of its members: `world.math(...)`."),
     e("E0142", "duplicate sweep value",
       "A sweep lists the same value twice: two cells would be the same experiment."),
+    e("E0143", "conflicting arguments",
+      "Two arguments that exclude each other are both given: a judge with `local = model` (a model \
+       of the spec) takes no `endpoint` or `model` (those name an API judge)."),
     // --- running a spec (exec) ---
     e("E1001", "step failed",
       "A step's operation stopped with an error while `inoc run` computed it: bad data in an input \

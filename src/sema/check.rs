@@ -2105,6 +2105,20 @@ impl<'l> Checker<'l> {
                 }
             }
             "judge" => {
+                if given("local") {
+                    if let Some(other) = ["endpoint", "model"].into_iter().find(|a| given(a)) {
+                        let d = Diagnostic::error(
+                            "E0143",
+                            format!("a judge with `local` takes no `{other}`"),
+                            arg_span(other),
+                            format!("`{other}` names an API judge"),
+                        )
+                        .with_label(arg_span("local"), "the judge is this local model")
+                        .with_help(format!("keep `local = ...` to judge with a model of the spec, or remove it (and keep `{other}`) to ask an API judge"));
+                        self.diags.push(d);
+                        return None;
+                    }
+                }
                 let Some(Value::Str(prompt)) = call.args.get("prompt") else {
                     return Some(());
                 };
