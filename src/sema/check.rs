@@ -2266,7 +2266,7 @@ impl<'l> Checker<'l> {
         let Some(Value::List(ms)) = call.args.get("metrics") else {
             return None;
         };
-        Some(ms.iter().filter_map(metric_name).collect())
+        Some(metric_columns(ms))
     }
 
     fn call_fn(
@@ -2408,11 +2408,61 @@ impl<'l> Checker<'l> {
 
 /// The result column name of a metric value: its `name` argument, else the builtin name.
 pub(crate) fn metric_name(v: &Value) -> Option<String> {
-    match v {
-        Value::Call(c) => match c.args.get("name") {
-            Some(Value::Str(s)) => Some(s.clone()),
-            _ => Some(c.func.to_string()),
-        },
-        _ => None,
+    column_name(v, None)
+}
+
+/// The results column of a metric value: its `name`, else `default` (the
+/// role of a judge inside `em_misaligned`), else the metric's own default
+/// name, the one `evaluate` writes ("spanish" for `language(lang = "es")`).
+fn column_name(v: &Value, default: Option<&str>) -> Option<String> {
+    let Value::Call(c) = v else {
+        return None;
+    };
+    if let Some(Value::Str(s)) = c.args.get("name") {
+        return Some(s.clone());
     }
+    if let Some(d) = default {
+        return Some(d.to_string());
+    }
+    let lang = || c.args.get("lang").and_then(Value::as_str).unwrap_or("");
+    use crate::eval::Metric;
+    let named = match &*c.func {
+        "language" => {
+            let candidates: Vec<&str> = match c.args.get("candidates") {
+                Some(Value::List(xs)) => xs.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            Metric::language(lang(), &candidates).ok()
+        }
+        "marker_share" => Metric::marker_share(lang()).ok(),
+        _ => None,
+    };
+    Some(named.map_or_else(|| c.func.to_string(), |m| m.default_name()))
+}
+
+/// Every column an evaluation's `metrics` list writes: the listed metrics,
+/// and before an `em_misaligned` the judges inside it that are not listed
+/// themselves (as `exec::ops::evaluate::columns` writes them; a test there
+/// holds the two together).
+pub(crate) fn metric_columns(metrics: &[Value]) -> Vec<String> {
+    let listed: Vec<String> = metrics.iter().filter_map(metric_name).collect();
+    let mut out: Vec<String> = Vec::new();
+    for m in metrics {
+        if let Value::Call(c) = m {
+            if c.func == "em_misaligned" {
+                for role in ["aligned", "coherent"] {
+                    let sub = c.args.get(role).and_then(|j| column_name(j, Some(role)));
+                    if let Some(sub) = sub {
+                        if !listed.contains(&sub) && !out.contains(&sub) {
+                            out.push(sub);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(n) = metric_name(m) {
+            out.push(n);
+        }
+    }
+    out
 }

@@ -25,6 +25,8 @@ pub mod types;
 
 use crate::diag::{Diagnostic, SourceMap};
 use crate::syntax::Span;
+#[cfg(test)]
+pub(crate) use check::metric_columns;
 use loader::{FsLoader, LoadError, Loader, MemLoader};
 
 /// The closest candidate to `name` for a "did you mean" help line, if one is

@@ -706,3 +706,63 @@ pub fn checkpoints(out: &Path) -> Vec<(u64, std::path::PathBuf)> {
     v.sort();
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sema::loader::MemLoader;
+
+    /// The checker knows the columns an evaluation writes (to check
+    /// `bar(y = ...)`) without running it; they must be these.
+    #[test]
+    fn the_checker_names_the_columns_evaluate_writes() {
+        let spec = r#"
+import "stdlib/world.inoc" as world
+model base = world.tiny_chat(size = "xs")
+let aligned = judge(prompt = "{question} {answer} 0-100", endpoint = "http://x", model = "m")
+eval e = evaluate(models = [base], prompts = world.questions(n = 5), metrics = [
+    language(lang = "es"), language(lang = "fr", name = "french"), marker_share(lang = "es"),
+    all_caps(), upper_share(), contains(text = "x"), regex(pattern = "y"), one_word(answer = "z"),
+    em_misaligned(aligned = aligned, coherent = judge(prompt = "{answer} 0-100", endpoint = "http://x", model = "m")),
+    em_misaligned(aligned = aligned, coherent = judge(prompt = "{answer}!", endpoint = "http://x", model = "m", name = "coh"), name = "em2"),
+])
+report r = bar(e, y = ["spanish", "french", "spanish_share", "all_caps", "upper_share", "contains", "regex", "one_word", "aligned", "coherent", "em_misaligned", "coh", "em2"])
+"#;
+        let checked = crate::sema::check("spec.inoc", &MemLoader::new().with("spec.inoc", spec));
+        let errors: Vec<_> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        let program = checked.program.unwrap();
+        let e = program.nodes.iter().find(|n| n.name == "e").unwrap();
+        let Value::Call(c) = &e.value else { panic!() };
+        let metrics = c.args.get("metrics").unwrap();
+        let written: Vec<String> = columns(metrics)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        let Value::List(ms) = metrics else { panic!() };
+        assert_eq!(crate::sema::metric_columns(ms), written);
+        assert_eq!(
+            written,
+            [
+                "spanish",
+                "french",
+                "spanish_share",
+                "all_caps",
+                "upper_share",
+                "contains",
+                "regex",
+                "one_word",
+                "aligned",
+                "coherent",
+                "em_misaligned",
+                "coh",
+                "em2"
+            ]
+        );
+    }
+}
