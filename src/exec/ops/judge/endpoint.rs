@@ -67,6 +67,11 @@ pub struct Endpoint {
     api_key: Option<String>,
     pub retry: Retry,
     agent: ureq::Agent,
+    /// The length limit goes as `max_completion_tokens`: OpenAI's newer
+    /// models refuse `max_tokens` (HTTP 400 naming its replacement), while
+    /// vLLM and older servers know only `max_tokens`. Learnt from the first
+    /// refusal, shared by the clones working through one judge's prompts.
+    completion_tokens: std::sync::Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -122,6 +127,7 @@ impl Endpoint {
             api_key: api_key.filter(|k| !k.is_empty()),
             retry,
             agent,
+            completion_tokens: Default::default(),
         }
     }
 
@@ -132,7 +138,7 @@ impl Endpoint {
     /// The request body for one prompt (sent as the user turn).
     pub fn body(&self, prompt: &str, ask: Ask) -> Json {
         let messages = json!([{ "role": "user", "content": prompt }]);
-        match ask {
+        let mut body = match ask {
             Ask::TopLogprobs(n) => json!({
                 "model": self.model,
                 "messages": messages,
@@ -149,7 +155,15 @@ impl Endpoint {
                 "temperature": 0,
                 "seed": 0,
             }),
+        };
+        if self.completion_tokens.load(Ordering::Relaxed) {
+            if let Some(o) = body.as_object_mut() {
+                if let Some(n) = o.remove("max_tokens") {
+                    o.insert("max_completion_tokens".into(), n);
+                }
+            }
         }
+        body
     }
 
     /// Asks one prompt, retrying transient failures; `cancelled` is polled
@@ -161,7 +175,7 @@ impl Endpoint {
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Reply, EndpointError> {
         let url = self.url();
-        let body = self.body(prompt, ask).to_string();
+        let mut body = self.body(prompt, ask).to_string();
         let mut attempt = 0;
         loop {
             if cancelled() {
@@ -196,12 +210,23 @@ impl Endpoint {
                             message,
                         });
                     }
-                    let body = snippet(&text.unwrap_or_default());
+                    let text = text.unwrap_or_default();
+                    if status == 400
+                        && text.contains("max_completion_tokens")
+                        && body.contains("\"max_tokens\"")
+                    {
+                        // Ask again at once, the limit under its new name
+                        // (once: the new body has no `max_tokens`).
+                        self.completion_tokens.store(true, Ordering::Relaxed);
+                        body = self.body(prompt, ask).to_string();
+                        attempt -= 1;
+                        continue;
+                    }
                     let err = EndpointError::Status {
                         url: url.clone(),
                         status,
                         attempts: attempt,
-                        body,
+                        body: snippet(&text),
                     };
                     if !(status == 408 || status == 409 || status == 429 || status >= 500) {
                         return Err(err);
@@ -442,6 +467,35 @@ mod tests {
         assert_eq!(q.header("authorization"), None);
         assert_eq!(q.body["max_tokens"], 16);
         assert!(q.body.get("logprobs").is_none());
+    }
+
+    #[test]
+    fn a_refused_max_tokens_is_sent_again_as_max_completion_tokens() {
+        // OpenAI's reply for its newer models.
+        let refusal = r#"{"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", "type": "invalid_request_error", "param": "max_tokens", "code": "unsupported_parameter"}}"#;
+        let server = MockServer::start(move |_, q| {
+            if q.body.get("max_tokens").is_some() {
+                (400, Vec::new(), refusal.into())
+            } else {
+                ok(logprobs_reply(&[("42", 1.0)]))
+            }
+        });
+        let ep = Endpoint::new(&server.url, "m", None, quick());
+        for _ in 0..2 {
+            let r = ep.clone().ask("p", Ask::TopLogprobs(20), &never).unwrap();
+            assert_eq!(r, Reply::TopLogprobs(vec![("42".into(), 0.0)]));
+        }
+        let reqs = server.requests();
+        // The first prompt is asked twice, the second once, already renamed.
+        assert_eq!(reqs.len(), 3);
+        assert_eq!(reqs[1].body["max_completion_tokens"], 1);
+        assert!(reqs[2].body.get("max_tokens").is_none());
+        // A 400 about something else is not retried.
+        let server =
+            MockServer::start(|_, _| (400, Vec::new(), "{\"error\": \"bad model\"}".into()));
+        let ep = Endpoint::new(&server.url, "m", None, quick());
+        assert!(ep.ask("p", Ask::Text(8), &never).is_err());
+        assert_eq!(server.requests().len(), 1);
     }
 
     #[test]
