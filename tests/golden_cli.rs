@@ -38,6 +38,25 @@ fn check_exit_codes() {
     // Usage errors.
     assert_eq!(inoc(&["check"]).0, 2);
     assert_eq!(inoc(&["check", "does/not/exist.inoc"]).0, 2);
+    assert_eq!(inoc(&["check", "src/cli"]).0, 2); // no .inoc file there
+}
+
+#[test]
+fn check_takes_directories() {
+    // Every spec below the directory, in path order.
+    let (code, _, err) = inoc(&["check", "specs"]);
+    assert_eq!(code, 0, "{err}");
+    let checked: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.split(": ok").next().filter(|_| l.contains(": ok")))
+        .collect();
+    let mut specs: Vec<String> = std::fs::read_dir("specs")
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".inoc"))
+        .collect();
+    specs.sort();
+    assert_eq!(checked, specs);
 }
 
 #[test]

@@ -12,7 +12,8 @@ use crate::sema;
 /// Arguments of `inoc check`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Spec files to check.
+    /// Spec files to check; a directory means every `*.inoc` file below it
+    /// (hidden directories and `target` skipped).
     pub files: Vec<String>,
     /// Output format: human-readable diagnostics on stderr, or one JSON
     /// document on stdout (`{"files": [...], "diagnostics": [...]}`).
@@ -32,16 +33,28 @@ pub fn run(args: Args) -> u8 {
         eprintln!("error: no spec given\n\nusage: inoc check FILE...");
         return 2;
     }
+    let mut files = Vec::new();
     for f in &args.files {
-        if !std::path::Path::new(f).is_file() {
-            eprintln!("error: {f}: no such file");
+        let path = std::path::Path::new(f);
+        if path.is_dir() {
+            let mut below = Vec::new();
+            super::inoc_files_below(path, &mut below);
+            if below.is_empty() {
+                eprintln!("error: {f}: no .inoc file in this directory");
+                return 2;
+            }
+            files.extend(below.iter().map(|p| p.display().to_string()));
+        } else if path.is_file() {
+            files.push(f.clone());
+        } else {
+            eprintln!("error: {f}: no such file or directory");
             return 2;
         }
     }
     let mut failed = false;
     let mut json = Vec::new();
     let opts = render::RenderOptions::terminal();
-    for f in &args.files {
+    for f in &files {
         let checked = sema::check_path(f);
         let errors = checked
             .diagnostics

@@ -34,7 +34,7 @@ pub fn run(args: Args) -> u8 {
                 Err(()) => failed = true,
             }
         } else if p.is_dir() {
-            collect(p, &mut files);
+            super::inoc_files_below(p, &mut files);
         } else if p.is_file() {
             files.push(p.clone());
         } else {
@@ -55,26 +55,6 @@ pub fn run(args: Args) -> u8 {
         }
     }
     u8::from(failed || (args.check && changed))
-}
-
-/// Every `*.inoc` file below `dir`, sorted, skipping hidden directories and `target`.
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        eprintln!("error: {}: cannot read directory", dir.display());
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if p.is_dir() {
-            if !name.starts_with('.') && name != "target" {
-                collect(&p, out);
-            }
-        } else if name.ends_with(".inoc") {
-            out.push(p);
-        }
-    }
 }
 
 /// Formats one file: Ok(true) when its formatting changes (and, without

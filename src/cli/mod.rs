@@ -4,6 +4,7 @@
 //! 0 = success, 1 = the input has errors / the command failed, 2 = usage error.
 
 use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod bench;
@@ -97,9 +98,22 @@ pub struct DeviceArgs {
     pub dtype: Option<crate::runtime::loader::Precision>,
 }
 
-/// Placeholder body for a subcommand whose layer has not landed yet.
-#[allow(dead_code)] // every subcommand is implemented; kept for new ones under construction
-fn not_yet(name: &str) -> u8 {
-    eprintln!("inoc {name}: not implemented yet");
-    2
+/// Every `*.inoc` file below `dir`, sorted, skipping hidden directories and `target`.
+pub(super) fn inoc_files_below(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        eprintln!("error: {}: cannot read directory", dir.display());
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if p.is_dir() {
+            if !name.starts_with('.') && name != "target" {
+                inoc_files_below(&p, out);
+            }
+        } else if name.ends_with(".inoc") {
+            out.push(p);
+        }
+    }
 }
