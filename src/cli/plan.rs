@@ -33,6 +33,10 @@ pub(super) fn fail(msg: impl std::fmt::Display, help: Option<&str>) -> u8 {
 /// imports), for the spec hash in provenance. A `.json` file is taken as an
 /// already checked IR program (`inoc check --emit-ir`).
 pub(super) fn load_program(spec: &str) -> Result<(Program, Vec<u8>, Option<SourceMap>), u8> {
+    if Path::new(spec).is_dir() {
+        eprintln!("error: {spec}: is a directory; this command takes one spec file");
+        return Err(2);
+    }
     if !Path::new(spec).is_file() {
         eprintln!("error: {spec}: no such file");
         return Err(2);
