@@ -30,7 +30,11 @@ impl SourceFile {
         let offset = self.clamp(offset);
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let col = self.text[start..offset].chars().count();
+        let mut col = self.text[start..offset].chars().count();
+        // A byte-order mark is not a column to an editor.
+        if line == 0 && offset > 0 && self.text.starts_with('\u{feff}') {
+            col -= 1;
+        }
         (line + 1, col + 1)
     }
 
@@ -132,5 +136,9 @@ mod tests {
         assert_eq!(f.line_col(5), (2, 2)); // after the two-byte `ç`
         assert_eq!(f.line_col(4), (2, 1)); // inside `ç`: clamped
         assert_eq!(f.line_col(99), (3, 1));
+        let bom = SourceFile::new("b", "\u{feff}let a\nb");
+        assert_eq!(bom.line_col(3), (1, 1)); // `let` starts the line
+        assert_eq!(bom.line_col(7), (1, 5));
+        assert_eq!(bom.line_col(9), (2, 1));
     }
 }
