@@ -2053,6 +2053,19 @@ impl<'l> Checker<'l> {
         }
     }
 
+    /// Where `needle` is first written inside `within` (e.g. one string of a
+    /// list argument), else `within`.
+    fn text_in(&self, within: Span, needle: &str) -> Span {
+        let (start, end) = (within.start as usize, within.end as usize);
+        self.sources
+            .text(within.file)
+            .get(start..end)
+            .and_then(|src| src.find(needle))
+            .map_or(within, |o| {
+                Span::new(within.file, start + o, start + o + needle.len())
+            })
+    }
+
     /// Checks that need several arguments or knowledge of the domain.
     fn builtin_checks(
         &mut self,
@@ -2127,26 +2140,10 @@ impl<'l> Checker<'l> {
                     return Some(());
                 }
                 let pspan = arg_span("prompt");
-                let src = self
-                    .sources
-                    .text(pspan.file)
-                    .get(pspan.start as usize..pspan.end as usize)
-                    .unwrap_or("")
-                    .to_string();
                 for e in errors {
                     match e {
                         TemplateError::UnknownVar { name, .. } => {
-                            let needle = format!("{{{name}}}");
-                            let span = src
-                                .find(&needle)
-                                .map(|o| {
-                                    Span::new(
-                                        pspan.file,
-                                        pspan.start as usize + o,
-                                        pspan.start as usize + o + needle.len(),
-                                    )
-                                })
-                                .unwrap_or(pspan);
+                            let span = self.text_in(pspan, &format!("{{{name}}}"));
                             let help = match suggest(&name, JUDGE_TEMPLATE_VARS.iter().copied()) {
                                 Some(s) => format!("did you mean `{{{s}}}`? judge templates know {}; write `{{{{` for a literal brace", JUDGE_TEMPLATE_VARS.iter().map(|v| format!("{{{v}}}")).collect::<Vec<_>>().join(", ")),
                                 None => format!("judge templates know {}; write `{{{{` and `}}}}` for literal braces", JUDGE_TEMPLATE_VARS.iter().map(|v| format!("{{{v}}}")).collect::<Vec<_>>().join(", ")),
@@ -2206,10 +2203,11 @@ impl<'l> Checker<'l> {
                                             names.join(", ")
                                         )
                                     });
+                                let at = self.text_in(arg_span("y"), &format!("\"{s}\""));
                                 self.err(
                                     "E0136",
                                     format!("the evaluation has no metric named \"{s}\""),
-                                    arg_span("y"),
+                                    at,
                                     "unknown metric",
                                     Some(help),
                                 );
