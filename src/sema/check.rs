@@ -1528,10 +1528,10 @@ impl<'l> Checker<'l> {
                 self.err(
                     "E0120",
                     format!(
-                        "`{name}` sweeps over {} variable(s) ({}) but {} index(es) were given",
-                        fam.vars.len(),
+                        "`{name}` sweeps over {} ({}) but {} given",
+                        count(fam.vars.len(), "variable", "variables"),
                         fam.vars.join(", "),
-                        args.len()
+                        count(args.len(), "index was", "indices were"),
                     ),
                     span,
                     "wrong number of indices",
@@ -1801,9 +1801,9 @@ impl<'l> Checker<'l> {
                         let d = Diagnostic::error(
                             "E0110",
                             format!(
-                                "`{fname}` takes {} argument(s) but {} were given",
-                                n_params,
-                                args.len()
+                                "`{fname}` takes {} but {} given",
+                                count(n_params, "argument", "arguments"),
+                                count(args.len(), "was", "were"),
                             ),
                             a.span,
                             "surplus argument",
@@ -2463,4 +2463,9 @@ pub(crate) fn metric_columns(metrics: &[Value]) -> Vec<String> {
         }
     }
     out
+}
+
+/// "1 variable", "2 variables".
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
