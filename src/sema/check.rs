@@ -2330,8 +2330,14 @@ impl<'l> Checker<'l> {
             return None;
         }
         let mut locals = Vec::with_capacity(f.params.len());
+        // Parameters the caller gave, with where: an error about one of them
+        // inside the function is the caller's argument's fault.
+        let mut given: Vec<(&str, Span)> = Vec::new();
         let mut ok = true;
         for (p, x) in f.params.iter().zip(&mut bound) {
+            if let Some((_, k)) = x {
+                given.push((p.name.name.as_str(), args[*k].value.span));
+            }
             let (v, position) = match x.take() {
                 Some((v, k)) => (Some(v), Some(k)),
                 None => (
@@ -2376,23 +2382,39 @@ impl<'l> Checker<'l> {
         let first_new = self.diags.len();
         let r = self.eval(&Env { module: m, locals }, &f.body);
         self.fn_stack.pop();
-        self.anchor_at_call_site(first_new, &f.name.name, span);
+        self.anchor_at_call_site(first_new, &f.name.name, span, &given);
         r
     }
 
     /// Diagnostics raised while evaluating a function defined in another
     /// file (a stdlib piece, an imported module) point at the caller's call,
-    /// where the user can act; the place inside the function stays as a
-    /// secondary label.
-    fn anchor_at_call_site(&mut self, first_new: usize, fname: &str, call: Span) {
+    /// where the user can act, or at the caller's argument when the error
+    /// is about a parameter (`given`: the parameters the caller passed);
+    /// the place inside the function stays as a secondary label.
+    fn anchor_at_call_site(
+        &mut self,
+        first_new: usize,
+        fname: &str,
+        call: Span,
+        given: &[(&str, Span)],
+    ) {
         for d in &mut self.diags[first_new..] {
             if d.primary.span.file == call.file {
                 continue;
             }
-            let inner = std::mem::replace(
-                &mut d.primary,
-                crate::diag::Label::new(call, format!("in this call to `{fname}`")),
-            );
+            let at = d.primary.span;
+            let written = self
+                .sources
+                .text(at.file)
+                .get(at.start as usize..at.end as usize)
+                .unwrap_or("");
+            let outer = match given.iter().find(|(name, _)| *name == written) {
+                Some(&(name, arg)) => {
+                    crate::diag::Label::new(arg, format!("passed to `{fname}` as `{name}`"))
+                }
+                None => crate::diag::Label::new(call, format!("in this call to `{fname}`")),
+            };
+            let inner = std::mem::replace(&mut d.primary, outer);
             let label = if inner.message.is_empty() {
                 format!("inside `{fname}`")
             } else {
