@@ -7,22 +7,13 @@
 //! the reference measured in the same run: starting the binary
 //! (`inoc --version`). Uses the deterministic test operations.
 
-use inoc::sema::ir::{Call, Cell, DeclKind, Family, Node, Program, Value};
+use inoc::sema::ir::{Cell, DeclKind, Family, Node, Program, Value};
 use inoc::syntax::Span;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn call(func: &str, args: Vec<(&str, Value)>) -> Value {
-    Value::Call(Box::new(Call {
-        func: func.to_string().into(),
-        args: args
-            .into_iter()
-            .map(|(k, v)| (k.to_string().into(), v))
-            .collect(),
-        span: Span::default(),
-    }))
-}
+use inoc::sema::ir::call;
 
 fn node(id: usize, kind: DeclKind, name: String, value: Value, cell: Option<Cell>) -> Node {
     Node {

@@ -3,7 +3,7 @@
 //! (`INOC_TEST_OPS=1`, see src/exec/ops/testing.rs) on checked IR programs
 //! written as JSON, each test with its own cache store.
 
-use inoc::sema::ir::{Call, Cell, DeclKind, Family, Node, Program, Value};
+use inoc::sema::ir::{Cell, DeclKind, Family, Node, Program, Value};
 use inoc::syntax::Span;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -97,16 +97,7 @@ impl Env {
     }
 }
 
-fn call(func: &str, args: Vec<(&str, Value)>) -> Value {
-    Value::Call(Box::new(Call {
-        func: func.to_string().into(),
-        args: args
-            .into_iter()
-            .map(|(k, v)| (k.to_string().into(), v))
-            .collect(),
-        span: Span::default(),
-    }))
-}
+use inoc::sema::ir::call;
 
 /// Parameters of the test experiment.
 #[derive(Clone)]
@@ -156,8 +147,7 @@ fn program(x: &Exp) -> Program {
                 ("sleep_ms", Value::Int(x.sleep_ms[s])),
             ]
             .into_iter()
-            .chain(x.exclusive.then_some(("exclusive", Value::Bool(true))))
-            .collect(),
+            .chain(x.exclusive.then_some(("exclusive", Value::Bool(true)))),
         )
     };
     let cell = |s: i64| {

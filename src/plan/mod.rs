@@ -744,16 +744,7 @@ mod tests {
         }
     }
 
-    fn call(func: &str, args: Vec<(&str, Value)>) -> Value {
-        Value::Call(Box::new(Call {
-            func: func.to_string().into(),
-            args: args
-                .into_iter()
-                .map(|(k, v)| (k.to_string().into(), v))
-                .collect(),
-            span: Span::default(),
-        }))
-    }
+    use crate::sema::ir::call;
 
     fn node(id: usize, name: &str, kind: DeclKind, value: Value, cell: Option<Cell>) -> Node {
         Node {

@@ -126,15 +126,20 @@ pub(crate) fn pick(logits: &[f32], temperature: f64, top_p: f64, rng: &mut ChaCh
         };
         probs.truncate(keep);
     }
+    draw(&probs, rng).unwrap_or_else(argmax)
+}
+
+/// One id drawn in proportion to its (unnormalised) probability.
+fn draw(probs: &[(u32, f64)], rng: &mut ChaCha8Rng) -> Option<u32> {
     let mass: f64 = probs.iter().map(|p| p.1).sum();
     let mut u = rng.random::<f64>() * mass;
-    for &(id, p) in &probs {
+    for &(id, p) in probs {
         if u < p {
-            return id;
+            return Some(id);
         }
         u -= p;
     }
-    probs.last().map_or_else(argmax, |p| p.0)
+    probs.last().map(|p| p.0)
 }
 
 fn row_seed(seed: u64, prompt: usize, sample: usize) -> u64 {
@@ -389,15 +394,7 @@ mod tests {
                 }
             };
             probs.truncate(keep);
-            let mass: f64 = probs.iter().map(|p| p.1).sum();
-            let mut u = rng.random::<f64>() * mass;
-            for &(id, p) in &probs {
-                if u < p {
-                    return id;
-                }
-                u -= p;
-            }
-            probs.last().map_or(0, |p| p.0)
+            draw(&probs, rng).unwrap_or(0)
         }
         let mut gen = ChaCha8Rng::seed_from_u64(3);
         for (vocab, spread) in [(3000usize, 0.5f32), (3000, 8.0), (700, 30.0), (100, 1.0)] {

@@ -2330,14 +2330,8 @@ impl<'l> Checker<'l> {
             return None;
         }
         let mut locals = Vec::with_capacity(f.params.len());
-        // Parameters the caller gave, with where: an error about one of them
-        // inside the function is the caller's argument's fault.
-        let mut given: Vec<(&str, Span)> = Vec::new();
         let mut ok = true;
         for (p, x) in f.params.iter().zip(&mut bound) {
-            if let Some((_, k)) = x {
-                given.push((p.name.name.as_str(), args[*k].value.span));
-            }
             let (v, position) = match x.take() {
                 Some((v, k)) => (Some(v), Some(k)),
                 None => (
@@ -2382,22 +2376,25 @@ impl<'l> Checker<'l> {
         let first_new = self.diags.len();
         let r = self.eval(&Env { module: m, locals }, &f.body);
         self.fn_stack.pop();
-        self.anchor_at_call_site(first_new, &f.name.name, span, &given);
+        self.anchor_at_call_site(first_new, f, args, span);
         r
     }
 
     /// Diagnostics raised while evaluating a function defined in another
     /// file (a stdlib piece, an imported module) point at the caller's call,
     /// where the user can act, or at the caller's argument when the error
-    /// is about a parameter (`given`: the parameters the caller passed);
-    /// the place inside the function stays as a secondary label.
-    fn anchor_at_call_site(
-        &mut self,
-        first_new: usize,
-        fname: &str,
-        call: Span,
-        given: &[(&str, Span)],
-    ) {
+    /// is about a parameter the caller passed; the place inside the
+    /// function stays as a secondary label.
+    fn anchor_at_call_site(&mut self, first_new: usize, f: &ast::FnDef, args: &[Arg], call: Span) {
+        let fname = f.name.name.as_str();
+        // The caller's argument for a parameter: by name, else by position.
+        let passed = |name: &str| {
+            let at = f.params.iter().position(|p| p.name.name == name)?;
+            args.iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.name == name))
+                .or_else(|| args.get(at).filter(|a| a.name.is_none()))
+                .map(|a| a.value.span)
+        };
         for d in &mut self.diags[first_new..] {
             if d.primary.span.file == call.file {
                 continue;
@@ -2408,9 +2405,9 @@ impl<'l> Checker<'l> {
                 .text(at.file)
                 .get(at.start as usize..at.end as usize)
                 .unwrap_or("");
-            let outer = match given.iter().find(|(name, _)| *name == written) {
-                Some(&(name, arg)) => {
-                    crate::diag::Label::new(arg, format!("passed to `{fname}` as `{name}`"))
+            let outer = match passed(written) {
+                Some(arg) => {
+                    crate::diag::Label::new(arg, format!("passed to `{fname}` as `{written}`"))
                 }
                 None => crate::diag::Label::new(call, format!("in this call to `{fname}`")),
             };

@@ -289,6 +289,19 @@ impl<'de> Deserialize<'de> for Args {
     }
 }
 
+/// A builtin call value from its name and arguments (no span): how tests,
+/// benches and ops build IR by hand.
+pub fn call<'a>(func: &str, args: impl IntoIterator<Item = (&'a str, Value)>) -> Value {
+    Value::Call(Box::new(Call {
+        func: func.to_string().into(),
+        args: args
+            .into_iter()
+            .map(|(k, v)| (k.to_string().into(), v))
+            .collect(),
+        span: Span::default(),
+    }))
+}
+
 /// One concrete declaration (or one cell of a sweep family).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Node {

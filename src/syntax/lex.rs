@@ -81,6 +81,19 @@ pub fn scan(file: FileId, src: &str) -> Scan {
     let mut minus = 0usize;
     let mut i = 0;
     let sp = |s: usize, e: usize| Span::new(file, s, e);
+    // Reports an error that ends the scan (every later bracket or sign
+    // would be reported as a cascade of it).
+    macro_rules! stop {
+        ($d:expr) => {{
+            errors.push($d);
+            return Scan {
+                comments,
+                errors,
+                blanks,
+                top_lines,
+            };
+        }};
+    }
     while i < b.len() && errors.len() < MAX_ERRORS {
         let c = b[i];
         match c {
@@ -166,25 +179,15 @@ pub fn scan(file: FileId, src: &str) -> Scan {
                 line_has_code = true;
                 minus = 0;
                 if stack.len() >= MAX_BRACKET_DEPTH {
-                    errors.push(
-                        Diagnostic::error(
-                            "E0008",
-                            format!(
-                                "brackets are nested more than {MAX_BRACKET_DEPTH} levels deep"
-                            ),
-                            sp(i, i + 1),
-                            "too deep here",
-                        )
-                        .with_help(
-                            "name the inner parts with `let` constants to flatten the expression",
-                        ),
-                    );
-                    return Scan {
-                        comments,
-                        errors,
-                        blanks,
-                        top_lines,
-                    };
+                    stop!(Diagnostic::error(
+                        "E0008",
+                        format!("brackets are nested more than {MAX_BRACKET_DEPTH} levels deep"),
+                        sp(i, i + 1),
+                        "too deep here",
+                    )
+                    .with_help(
+                        "name the inner parts with `let` constants to flatten the expression",
+                    ));
                 }
                 stack.push(i);
                 i += 1;
@@ -196,43 +199,26 @@ pub fn scan(file: FileId, src: &str) -> Scan {
                     Some(open) if closer(b[open]) == c => {}
                     Some(open) => {
                         let (o, want) = (b[open] as char, closer(b[open]) as char);
-                        errors.push(
-                            Diagnostic::error(
-                                "E0005",
-                                format!("mismatched closing delimiter `{}`", c as char),
-                                sp(i, i + 1),
-                                format!("expected `{want}` here"),
-                            )
-                            .with_label(sp(open, open + 1), format!("this `{o}` is not closed"))
-                            .with_help(format!(
-                                "close the `{o}` with `{want}` before this `{}`",
-                                c as char
-                            )),
-                        );
-                        // Stop: every later bracket would be reported as a cascade.
-                        return Scan {
-                            comments,
-                            errors,
-                            blanks,
-                            top_lines,
-                        };
+                        stop!(Diagnostic::error(
+                            "E0005",
+                            format!("mismatched closing delimiter `{}`", c as char),
+                            sp(i, i + 1),
+                            format!("expected `{want}` here"),
+                        )
+                        .with_label(sp(open, open + 1), format!("this `{o}` is not closed"))
+                        .with_help(format!(
+                            "close the `{o}` with `{want}` before this `{}`",
+                            c as char
+                        )));
                     }
                     None => {
-                        errors.push(
-                            Diagnostic::error(
-                                "E0007",
-                                format!("unexpected closing delimiter `{}`", c as char),
-                                sp(i, i + 1),
-                                "no open bracket to close here",
-                            )
-                            .with_help("remove it, or add the opening bracket it belongs to"),
-                        );
-                        return Scan {
-                            comments,
-                            errors,
-                            blanks,
-                            top_lines,
-                        };
+                        stop!(Diagnostic::error(
+                            "E0007",
+                            format!("unexpected closing delimiter `{}`", c as char),
+                            sp(i, i + 1),
+                            "no open bracket to close here",
+                        )
+                        .with_help("remove it, or add the opening bracket it belongs to"));
                     }
                 }
                 i += 1;
@@ -245,21 +231,15 @@ pub fn scan(file: FileId, src: &str) -> Scan {
                 }
                 if minus > MAX_BRACKET_DEPTH {
                     let at = i - 1;
-                    errors.push(
+                    stop!(
                         Diagnostic::error(
                             "E0008",
                             format!("more than {MAX_BRACKET_DEPTH} minus signs in a row"),
                             sp(at, at + 1),
                             "too deep here",
                         )
-                        .with_help("each `-` negates what follows it; write the value once, with at most one sign"),
+                        .with_help("each `-` negates what follows it; write the value once, with at most one sign")
                     );
-                    return Scan {
-                        comments,
-                        errors,
-                        blanks,
-                        top_lines,
-                    };
                 }
             }
             _ => {

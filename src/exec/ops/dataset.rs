@@ -299,18 +299,8 @@ impl Op for Apply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sema::ir::Call;
 
-    fn t(func: &str, args: Vec<(&str, Value)>) -> Value {
-        Value::Call(Box::new(Call {
-            func: func.to_string().into(),
-            args: args
-                .into_iter()
-                .map(|(k, v)| (k.to_string().into(), v))
-                .collect(),
-            span: Default::default(),
-        }))
-    }
+    use crate::sema::ir::call as t;
 
     fn rows() -> Vec<Row> {
         vec![
