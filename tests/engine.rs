@@ -575,6 +575,63 @@ fn a_corrupt_object_is_reported_and_recomputed() {
     assert!(all(&env.plan("exp.json"), "cached"));
 }
 
+/// Overwrites one byte of `p` and puts its mtime back (`rsync -t`, `cp -p`).
+fn flip_byte_keep_mtime(p: &Path, at: usize) {
+    let mtime = std::fs::metadata(p).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(p).unwrap();
+    bytes[at] ^= 1;
+    std::fs::write(p, bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(p)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+}
+
+#[test]
+fn a_corrupt_object_with_its_mtime_restored_is_recomputed_not_used() {
+    // Issue 13.1: trusted on size + mtime, a flipped byte went into results.
+    let env = Env::new();
+    env.write("exp.json", &program(&Exp::default()));
+    let first = env.run("exp.json");
+    let report = std::fs::read(first.join("r/report.md")).unwrap();
+    let ls: Json = serde_json::from_str(&env.ok(&["cache", "ls", "--format", "json"])).unwrap();
+    for name in ["e", "r"] {
+        let key = ls["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let out = env
+            .path("cache")
+            .join("objects")
+            .join(&key[..2])
+            .join(&key)
+            .join("out");
+        for f in std::fs::read_dir(&out).unwrap() {
+            flip_byte_keep_mtime(&f.unwrap().path(), 3);
+        }
+    }
+    env.clear_oplog();
+    let o = env.inoc(&["run", "exp.json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cached output of `e`"), "{err}");
+    let log = env.oplog();
+    assert_eq!(count(&log, "t_eval"), 1, "{log:?}");
+    assert_eq!(count(&log, "t_report"), 1, "{log:?}");
+    assert_eq!(log.len(), 2, "{log:?}");
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let again = env.path(stdout.lines().last().unwrap());
+    assert_eq!(std::fs::read(again.join("r/report.md")).unwrap(), report);
+    assert!(env.ok(&["cache", "verify"]).contains("0 corrupt"));
+}
+
 #[test]
 fn graph_gc_and_errors() {
     let env = Env::new();

@@ -404,3 +404,153 @@ fn the_papers_questions_and_judge_prompts_reach_the_endpoint() {
     assert_eq!(line.split(',').nth(4), Some("0.5"), "{results}");
     assert!(folder.join("misaligned/plots/misaligned.svg").is_file());
 }
+
+/// Issue 13.2 and the README's threat model: the API key goes only to an
+/// endpoint the user configured (`$INOC_JUDGE_URL`) or allowed
+/// (`$INOC_JUDGE_ALLOWED_URLS`), never to one that only a spec names, and a
+/// judge request follows no redirect.
+#[test]
+fn the_api_key_goes_only_to_endpoints_the_user_named() {
+    let server = MockServer::start(|_, _| ok(text_reply("50")));
+    let elsewhere = MockServer::start(|_, _| ok(text_reply("50")));
+    let spec_text = |url: &str| {
+        format!(
+            r#"
+model base = local("{FIXTURES}/hf/qwen2")
+let j = judge(prompt = "Rate {{answer}}", endpoint = "{url}", model = "mock-judge", aggregate = "sample_number", name = "j")
+eval e = evaluate(
+    models = [base],
+    prompts = jsonl("{FIXTURES}/judge/questions.jsonl"),
+    sample = sampling(max_tokens = 2),
+    metrics = [j],
+)
+"#
+        )
+    };
+    // (settings, whether the key must arrive); each case on a fresh cache.
+    let url = server.url.clone();
+    let cases: Vec<(Vec<(&str, String)>, bool)> = vec![
+        // Only the spec names the endpoint: the key stays home.
+        (vec![("INOC_JUDGE_KEY", KEY.into())], false),
+        (vec![("OPENAI_API_KEY", KEY.into())], false),
+        // A look-alike URL is not the one the user allowed.
+        (
+            vec![
+                ("INOC_JUDGE_KEY", KEY.into()),
+                ("INOC_JUDGE_URL", format!("{url}x")),
+                (
+                    "INOC_JUDGE_ALLOWED_URLS",
+                    format!("{url}/extra, {}", elsewhere.url),
+                ),
+            ],
+            false,
+        ),
+        // The user's own endpoint (a trailing slash is the same URL).
+        (
+            vec![
+                ("INOC_JUDGE_KEY", KEY.into()),
+                ("INOC_JUDGE_URL", format!("{url}/")),
+            ],
+            true,
+        ),
+        // An endpoint the user allowed.
+        (
+            vec![
+                ("OPENAI_API_KEY", KEY.into()),
+                (
+                    "INOC_JUDGE_ALLOWED_URLS",
+                    format!("{} {url}", elsewhere.url),
+                ),
+            ],
+            true,
+        ),
+    ];
+    for (i, (vars, key_sent)) in cases.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("k.inoc"), spec_text(&url)).unwrap();
+        let before = server.requests().len();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_inoc"));
+        c.args(["run", "--no-progress", "k.inoc"])
+            .current_dir(d)
+            .env("INOC_CACHE", d.join("cache"))
+            .env("NO_COLOR", "1");
+        for v in [
+            "INOC_JUDGE_URL",
+            "INOC_JUDGE_KEY",
+            "OPENAI_API_KEY",
+            "INOC_JUDGE_ALLOWED_URLS",
+            "INOC_JUDGE_MODEL",
+        ] {
+            c.env_remove(v);
+        }
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "case {i}: {err}");
+        let reqs = server.requests();
+        let new = &reqs[before..];
+        assert!(!new.is_empty(), "case {i}: the judge was not asked");
+        for r in new {
+            let auth = r.header("authorization").map(str::to_string);
+            if *key_sent {
+                assert_eq!(auth, Some(format!("Bearer {KEY}")), "case {i}");
+            } else {
+                assert_eq!(auth, None, "case {i}: key sent to a spec's endpoint");
+            }
+        }
+        assert_eq!(
+            err.contains("the API key is not sent"),
+            !key_sent,
+            "case {i}: {err}"
+        );
+        // The key is in no file, whoever received it.
+        let mut files = Vec::new();
+        files_under(d, &mut files);
+        for f in files {
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(KEY),
+                "case {i}: key in {}",
+                f.display()
+            );
+        }
+    }
+    assert!(elsewhere.requests().is_empty());
+
+    // A redirect from the user's own endpoint is not followed: neither the
+    // prompts nor the key go where it points.
+    let target = elsewhere.url.clone();
+    let redirecting = MockServer::start(move |_, _| {
+        (
+            307,
+            vec![("Location".into(), format!("{target}/chat/completions"))],
+            String::new(),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("k.inoc"), spec_text(&redirecting.url)).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_inoc"))
+        .args(["run", "--no-progress", "k.inoc"])
+        .current_dir(d)
+        .env("INOC_CACHE", d.join("cache"))
+        .env("NO_COLOR", "1")
+        .env("INOC_JUDGE_URL", &redirecting.url)
+        .env("INOC_JUDGE_KEY", KEY)
+        .env("INOC_JUDGE_RETRIES", "1")
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("HTTP 307"));
+    assert!(!redirecting.requests().is_empty());
+    assert!(elsewhere.requests().is_empty(), "a redirect was followed");
+}

@@ -10,11 +10,14 @@
 //! scratch/<key>/                per-key scratch (training checkpoints) that survives a crash
 //! tmp/<key>.<pid>.<n>/          staging; renamed into objects/ when complete
 //! index/<spec>/<name>.json      last key run per (spec, node name), for `inoc why`
-//! stat/<path-hash>.json         content hashes of files read, trusted while size+mtime hold
+//! stat/<path-hash>.json         content hashes of files read, trusted while their identity holds
 //! ```
 //! Objects are written atomically (staging dir + rename), checked on every
-//! read against the hashes in their metadata, and computed under a per-key
-//! lock, so concurrent runs never corrupt the store nor compute one step twice.
+//! read against the hashes in their metadata (files up to
+//! [`HASH_ON_READ_MAX`] rehashed on every use, larger ones whenever their
+//! [`tree::Identity`] (size, mtime, ctime, inode) differs from the one seen
+//! when they were last hashed), and computed under a per-key lock, so
+//! concurrent runs never corrupt the store nor compute one step twice.
 
 pub mod tree;
 
@@ -31,11 +34,24 @@ pub use tree::FileEntry;
 /// Version of the object metadata layout.
 pub const META_SCHEMA: u32 = 1;
 
+/// Files of an object up to this size are rehashed on every use; larger ones
+/// (model weights) when their [`tree::Identity`] moved since they were last
+/// hashed. A size and an mtime prove nothing: `cp -p`, `rsync -t` and
+/// restores keep both.
+pub const HASH_ON_READ_MAX: u64 = 8 << 20;
+
 /// The store.
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
+    /// An identity whose ctime is younger than this is not recorded: file
+    /// times have a coarse clock (a few ms), so a write in the same tick
+    /// could keep the ctime (as git's "racily clean" entries).
+    racy_ns: u64,
 }
+
+/// Default of `Store::racy_ns`.
+const RACY_NS: u64 = 2_000_000_000;
 
 /// Where a machine ran a step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -165,11 +181,11 @@ pub struct GcReport {
     pub bytes: u64,
 }
 
+/// A file's content hash and the identity it had when hashed.
 #[derive(Serialize, Deserialize)]
 struct StatEntry {
     path: String,
-    size: u64,
-    mtime_ns: u64,
+    id: tree::Identity,
     hash: String,
 }
 
@@ -177,6 +193,17 @@ static STAGE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn short_hash(s: &str) -> String {
     blake3::hash(s.as_bytes()).to_hex()[..16].to_string()
+}
+
+/// The error for a FIFO, device or socket named where data is read.
+pub fn not_regular(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{} is not a regular file (a FIFO, device or socket): only regular files are read as data",
+            path.display()
+        ),
+    )
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -244,6 +271,7 @@ impl Store {
         }
         Ok(Store {
             root: root.to_path_buf(),
+            racy_ns: RACY_NS,
         })
     }
 
@@ -279,13 +307,16 @@ impl Store {
         Ok(meta)
     }
 
-    /// Quick integrity check: metadata readable, the same set of files with
-    /// the recorded sizes, and any file whose mtime moved rehashed.
+    /// Integrity check before a use: metadata readable, the same set of
+    /// files with the recorded sizes and hashes (files up to
+    /// [`HASH_ON_READ_MAX`] rehashed, larger ones when their identity moved
+    /// since they were last hashed).
     pub fn lookup(&self, key: &str) -> Lookup {
         self.check(key, false)
     }
 
-    /// Full integrity check: every file rehashed.
+    /// Full integrity check: every file rehashed (against disk corruption,
+    /// which leaves a file's identity alone).
     pub fn verify(&self, key: &str) -> Lookup {
         self.check(key, true)
     }
@@ -321,8 +352,8 @@ impl Store {
         }
         for f in &meta.files {
             let p = out.join(&f.path);
-            let (size, mtime) = match tree::stat(&p) {
-                Ok(s) => s,
+            let size = match fs::metadata(&p) {
+                Ok(m) => m.len(),
                 Err(e) => return Lookup::Corrupt(format!("`{}`: {e}", f.path)),
             };
             if size != f.size {
@@ -331,12 +362,15 @@ impl Store {
                     f.path, f.size
                 ));
             }
-            if full || mtime != f.mtime_ns {
-                match tree::hash_file(&p) {
-                    Ok(h) if h == f.hash => {}
-                    Ok(_) => return Lookup::Corrupt(format!("content of `{}` changed", f.path)),
-                    Err(e) => return Lookup::Corrupt(format!("`{}`: {e}", f.path)),
-                }
+            let hash = if size <= HASH_ON_READ_MAX && !full {
+                tree::hash_file(&p)
+            } else {
+                self.hash_file_recorded(&p, full)
+            };
+            match hash {
+                Ok(h) if h == f.hash => {}
+                Ok(_) => return Lookup::Corrupt(format!("content of `{}` changed", f.path)),
+                Err(e) => return Lookup::Corrupt(format!("`{}`: {e}", f.path)),
             }
         }
         if tree::tree_hash(&meta.files) != meta.output_hash {
@@ -426,6 +460,19 @@ impl Store {
         }
         fs::rename(&staging.dir, &dest)?;
         staging.committed = true;
+        // Large files were just hashed: record their identity now, so the
+        // first use does not hash them again (only if unchanged since).
+        let out = dest.join("out");
+        for f in meta.files.iter().filter(|f| f.size > HASH_ON_READ_MAX) {
+            let Ok(abs) = fs::canonicalize(out.join(&f.path)) else {
+                continue;
+            };
+            if let Ok(id) = tree::identity(&abs) {
+                if id.size == f.size && id.mtime_ns == f.mtime_ns {
+                    self.record(&abs, id, &f.hash);
+                }
+            }
+        }
         Ok(meta)
     }
 
@@ -457,10 +504,16 @@ impl Store {
         let _ = fs::remove_dir_all(self.root.join("scratch").join(key));
     }
 
-    /// Content hash of a file or directory named by a spec. Files whose size
-    /// and mtime match the stat cache are not rehashed.
+    /// Content hash of a file or directory named by a spec. Files whose
+    /// identity (size, mtime, ctime, inode) matches the stat cache are not
+    /// rehashed.
+    /// Only regular files (and directories of them) are read: a FIFO or a
+    /// device (`/dev/zero`) would never end.
     pub fn hash_path(&self, path: &Path) -> io::Result<String> {
         let md = fs::metadata(path)?;
+        if !md.is_dir() && !md.is_file() {
+            return Err(not_regular(path));
+        }
         if md.is_dir() {
             let mut entries = Vec::new();
             for (rel, abs) in tree::list_files_following(path)? {
@@ -468,42 +521,62 @@ impl Store {
                 entries.push(FileEntry {
                     path: rel,
                     size,
-                    hash: self.hash_file_cached(&abs)?,
+                    hash: self.hash_file_recorded(&abs, false)?,
                     mtime_ns,
                 });
             }
             Ok(tree::tree_hash(&entries))
         } else {
-            self.hash_file_cached(path)
+            self.hash_file_recorded(path, false)
         }
     }
 
-    fn hash_file_cached(&self, path: &Path) -> io::Result<String> {
+    fn stat_entry_path(&self, abs: &str) -> PathBuf {
+        self.root
+            .join("stat")
+            .join(format!("{}.json", short_hash(abs)))
+    }
+
+    /// The content hash of a file: from the stat cache when its identity is
+    /// the one recorded with the hash (and `force` is false), else hashed
+    /// and recorded. The identity is taken before hashing, so a file written
+    /// meanwhile is hashed again next time.
+    fn hash_file_recorded(&self, path: &Path, force: bool) -> io::Result<String> {
         let abs = fs::canonicalize(path)?;
         let abs_s = abs.to_string_lossy().to_string();
-        let (size, mtime_ns) = tree::stat(&abs)?;
-        let entry_path = self
-            .root
-            .join("stat")
-            .join(format!("{}.json", short_hash(&abs_s)));
-        if let Ok(bytes) = fs::read(&entry_path) {
-            if let Ok(e) = serde_json::from_slice::<StatEntry>(&bytes) {
-                if e.path == abs_s && e.size == size && e.mtime_ns == mtime_ns {
-                    return Ok(e.hash);
+        let id = tree::identity(&abs)?;
+        if !force && id.trusted() {
+            if let Ok(bytes) = fs::read(self.stat_entry_path(&abs_s)) {
+                if let Ok(e) = serde_json::from_slice::<StatEntry>(&bytes) {
+                    if e.path == abs_s && e.id == id {
+                        return Ok(e.hash);
+                    }
                 }
             }
         }
         let hash = tree::hash_file(&abs)?;
+        self.record(&abs, id, &hash);
+        Ok(hash)
+    }
+
+    /// Records `hash` as the content of `abs` while it has identity `id`.
+    fn record(&self, abs: &Path, id: tree::Identity, hash: &str) {
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        if !id.trusted() || now_ns.saturating_sub(id.ctime_ns) < self.racy_ns {
+            return;
+        }
+        let abs_s = abs.to_string_lossy().to_string();
         let entry = StatEntry {
-            path: abs_s,
-            size,
-            mtime_ns,
-            hash: hash.clone(),
+            path: abs_s.clone(),
+            id,
+            hash: hash.to_string(),
         };
         if let Ok(json) = serde_json::to_vec(&entry) {
-            let _ = write_atomic(&entry_path, &json);
+            let _ = write_atomic(&self.stat_entry_path(&abs_s), &json);
         }
-        Ok(hash)
     }
 
     fn index_path(&self, spec: &str, name: &str) -> PathBuf {
@@ -718,6 +791,110 @@ mod tests {
         assert!(s.is_locked(&k));
         drop(l);
         assert!(!s.is_locked(&k));
+    }
+
+    /// Overwrites one byte of `p` and puts its mtime back, as a user's tools
+    /// (`rsync -t`, `cp -p`, a restore) would leave it.
+    fn flip_byte_keep_mtime(p: &Path, at: u64) {
+        use std::io::{Seek, SeekFrom};
+        let mtime = fs::metadata(p).unwrap().modified().unwrap();
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(p)
+            .unwrap();
+        let mut b = [0u8];
+        f.seek(SeekFrom::Start(at)).unwrap();
+        io::Read::read_exact(&mut f, &mut b).unwrap();
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.write_all(&[b[0] ^ 0x20]).unwrap();
+        f.set_modified(mtime).unwrap();
+        drop(f);
+        assert_eq!(fs::metadata(p).unwrap().modified().unwrap(), mtime);
+    }
+
+    #[test]
+    fn a_byte_flipped_with_its_mtime_restored_is_seen_on_lookup() {
+        // Issue 13.1: a report's samples.jsonl corrupted this way was used.
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let k = key('d');
+        let st = s.stage(&k).unwrap();
+        fs::write(st.out().join("samples.jsonl"), b"{\"a\":\"spanish\"}\n").unwrap();
+        s.commit(st, meta("r")).unwrap();
+        assert!(matches!(s.lookup(&k), Lookup::Present(_)));
+        flip_byte_keep_mtime(&s.out_dir(&k).join("samples.jsonl"), 8);
+        match s.lookup(&k) {
+            Lookup::Corrupt(msg) => assert!(msg.contains("samples.jsonl"), "{msg}"),
+            other => panic!("corruption not seen: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn large_files_are_trusted_by_identity_which_a_rewrite_moves() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(d.path()).unwrap();
+        s.racy_ns = 0;
+        let k = key('e');
+        let st = s.stage(&k).unwrap();
+        let big = vec![7u8; HASH_ON_READ_MAX as usize + 1];
+        fs::write(st.out().join("model.safetensors"), &big).unwrap();
+        s.commit(st, meta("m")).unwrap();
+        let w = s.out_dir(&k).join("model.safetensors");
+        // The commit recorded the weights' identity with their hash.
+        let abs = fs::canonicalize(&w).unwrap();
+        let entry = s.stat_entry_path(&abs.to_string_lossy());
+        assert!(entry.exists(), "identity not recorded at commit");
+        assert!(matches!(s.lookup(&k), Lookup::Present(_)));
+        // File times tick coarsely: let the clock move past the commit.
+        std::thread::sleep(Duration::from_millis(30));
+        flip_byte_keep_mtime(&w, 12345);
+        assert!(matches!(s.lookup(&k), Lookup::Corrupt(_)));
+        // A copy with the same bytes and mtime (a restore) is a new inode:
+        // hashed again, and accepted since the bytes are right.
+        flip_byte_keep_mtime(&w, 12345);
+        let copy = d.path().join("copy");
+        fs::copy(&w, &copy).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&copy)
+            .unwrap()
+            .set_modified(fs::metadata(&w).unwrap().modified().unwrap())
+            .unwrap();
+        fs::rename(&copy, &w).unwrap();
+        assert!(matches!(s.lookup(&k), Lookup::Present(_)));
+    }
+
+    #[test]
+    fn a_data_file_rewritten_with_its_mtime_restored_gets_a_new_hash() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&d.path().join("store")).unwrap();
+        s.racy_ns = 0;
+        let f = d.path().join("data.jsonl");
+        fs::write(&f, b"{\"prompt\":\"hola\"}\n").unwrap();
+        let h1 = s.hash_path(&f).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        flip_byte_keep_mtime(&f, 12);
+        assert_ne!(h1, s.hash_path(&f).unwrap());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn devices_and_fifos_are_not_read_as_data() {
+        // Issue 13.7: `jsonl("/dev/zero")` hashed forever.
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("store")).unwrap();
+        let e = s.hash_path(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let fifo = d.path().join("fifo");
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            let e = s.hash_path(&fifo).unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+        }
     }
 
     #[test]

@@ -22,9 +22,9 @@ pub struct FileEntry {
     pub size: u64,
     /// blake3 of the content, hex.
     pub hash: String,
-    /// Modification time in nanoseconds since the epoch when hashed; a file
-    /// whose size and mtime are unchanged is trusted without rehashing on the
-    /// quick check (`cache verify` always rehashes).
+    /// Modification time in nanoseconds since the epoch when hashed
+    /// (provenance only: an mtime proves nothing about content, see
+    /// [`Identity`]).
     pub mtime_ns: u64,
 }
 
@@ -53,6 +53,63 @@ pub fn stat(path: &Path) -> io::Result<(u64, u64)> {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
     Ok((md.len(), mtime))
+}
+
+/// What a file's metadata says about its identity: a copy (`cp -p`,
+/// `rsync -t`, a restore) gets a new inode, and any write or `touch` that
+/// restores the mtime still moves the ctime, which no ordinary tool can set
+/// back. A file whose identity is unchanged since it was hashed still has
+/// that content.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub size: u64,
+    pub mtime_ns: u64,
+    pub ctime_ns: u64,
+    pub ino: u64,
+    pub dev: u64,
+}
+
+/// The [`Identity`] of a file (following symbolic links). Where the
+/// platform has no ctime or inode, both are 0 and [`Identity::trusted`] is
+/// false: such files are always rehashed.
+pub fn identity(path: &Path) -> io::Result<Identity> {
+    let md = fs::metadata(path)?;
+    let mtime_ns = md
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let ctime_ns = (md.ctime() as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(md.ctime_nsec() as u64);
+        Ok(Identity {
+            size: md.len(),
+            mtime_ns,
+            ctime_ns,
+            ino: md.ino(),
+            dev: md.dev(),
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(Identity {
+            size: md.len(),
+            mtime_ns,
+            ..Identity::default()
+        })
+    }
+}
+
+impl Identity {
+    /// Whether this identity can vouch for a file's content (it has a ctime
+    /// and an inode).
+    pub fn trusted(&self) -> bool {
+        self.ctime_ns != 0 && self.ino != 0
+    }
 }
 
 /// Every regular file below `root` (relative paths, sorted), not hashed

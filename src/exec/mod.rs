@@ -421,14 +421,52 @@ struct Done {
     provenance: BTreeMap<String, String>,
 }
 
+/// A name as one path component: ASCII letters, digits and `-_=.` kept,
+/// everything else `_`; never empty, `.` or `..` (a spec file named
+/// `...inoc` has the stem `..`), never hidden.
 fn sanitize(name: &str) -> String {
-    name.chars()
+    let s: String = name
+        .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "-_=.".contains(c) {
                 c
             } else {
                 '_'
             }
+        })
+        .collect();
+    if s.starts_with('.') || s.is_empty() {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
+
+/// Longest folder name of a step in a run folder (file systems allow 255
+/// bytes; `.log` and a hash suffix must fit).
+const FOLDER_NAME_MAX: usize = 96;
+
+/// Folder (and log file) names of the steps in a run folder, by step id:
+/// [`sanitize`]d, and where that makes two equal (`e[p="a b"]` and
+/// `e[p="a_b"]`), would hide a file of the run folder (`logs`,
+/// `provenance.json`), or is too long, cut and suffixed with a hash of the
+/// full name, so every step keeps its own folder.
+fn folder_names(names: &[&str]) -> Vec<String> {
+    let plain: Vec<String> = names.iter().map(|n| sanitize(n)).collect();
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in &plain {
+        *seen.entry(p.as_str()).or_default() += 1;
+    }
+    names
+        .iter()
+        .zip(&plain)
+        .map(|(name, p)| {
+            let clash = seen[p.as_str()] > 1 || matches!(p.as_str(), "logs" | "provenance.json");
+            if !clash && p.len() <= FOLDER_NAME_MAX {
+                return p.clone();
+            }
+            let hash = blake3::hash(name.as_bytes()).to_hex();
+            format!("{}-{}", &p[..p.len().min(FOLDER_NAME_MAX - 9)], &hash[..8])
         })
         .collect()
 }
@@ -549,6 +587,13 @@ pub fn run(
     let spec_runs = opts.runs_dir.join(sanitize(&stem));
     let run_id = new_run_id();
     let folder = spec_runs.join(&run_id);
+    let folders = folder_names(
+        &plan
+            .steps
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+    );
     fs::create_dir_all(folder.join("logs"))?;
     let ui = Ui::new(opts.progress);
     let warnings: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -608,11 +653,11 @@ pub fn run(
                 let ui = &ui;
                 let warnings = &warnings;
                 let spec = spec.as_str();
-                let folder = folder.as_path();
+                let log_copy = folder.join("logs").join(format!("{}.log", folders[id]));
                 running += 1;
                 scope.spawn(move || {
                     let r = run_step(
-                        plan, step, &inputs, store, registry, opts, ui, warnings, spec, folder,
+                        plan, step, &inputs, store, registry, opts, ui, warnings, spec, &log_copy,
                     );
                     let _ = tx.send((id, r));
                 });
@@ -684,7 +729,7 @@ pub fn run(
             let (Some(d), Some(op)) = (done[s].as_ref(), registry.get(&st.op)) else {
                 continue;
             };
-            let dest = folder.join(sanitize(&st.name));
+            let dest = folder.join(&folders[s]);
             fs::create_dir_all(&dest)?;
             let ctx = PresentCtx {
                 name: &st.name,
@@ -763,7 +808,7 @@ fn run_step(
     ui: &Ui,
     warnings: &Mutex<Vec<String>>,
     spec: &str,
-    folder: &Path,
+    log_copy: &Path,
 ) -> Result<Done, ExecError> {
     let described = describe_step(plan, step, store, registry, &|d| {
         InputState::Output(&inputs[&d].1)
@@ -831,10 +876,11 @@ fn run_step(
             detail: None,
         }])
     })?;
-    // Integrity on read: every input is fully verified before use.
+    // Integrity on read: every input is checked again before use (small
+    // files rehashed, large ones by identity; see `cache::Store::lookup`).
     let mut input_map: BTreeMap<usize, Input> = BTreeMap::new();
     for (d, (k, h)) in inputs {
-        if let Lookup::Corrupt(msg) = store.verify(k) {
+        if let Lookup::Corrupt(msg) = store.lookup(k) {
             let _ = store.discard(k);
             return Err(ExecError::StepFailed {
                 step: step.name.clone(),
@@ -909,10 +955,7 @@ fn run_step(
         provenance.insert("warnings".into(), warnings.join("\n"));
     }
     drop(log);
-    let log_copy = folder
-        .join("logs")
-        .join(format!("{}.log", sanitize(&step.name)));
-    let _ = fs::copy(staging.log(), &log_copy);
+    let _ = fs::copy(staging.log(), log_copy);
     match result {
         Ok(()) => {}
         Err(OpError::Cancelled) => return Err(ExecError::Interrupted),
@@ -956,4 +999,53 @@ fn run_step(
         files: described.files,
         provenance,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn folder_names_stay_distinct_inside_the_run_folder() {
+        // Issue 13.3: two cells whose names differ only in characters that
+        // sanitising replaces shared one folder.
+        let long = format!("r[p=\"{}\"]", "x".repeat(300));
+        let names = [
+            "e[p=\"a b\"]",
+            "e[p=\"a_b\"]",
+            "t[s=0]",
+            "logs",
+            "provenance.json",
+            long.as_str(),
+        ];
+        let f = folder_names(&names);
+        let set: BTreeSet<&String> = f.iter().collect();
+        assert_eq!(set.len(), names.len(), "{f:?}");
+        assert_eq!(f[2], "t_s=0_");
+        assert!(f[0].starts_with("e_p=_a_b__-") && f[1].starts_with("e_p=_a_b__-"));
+        assert!(f[3] != "logs" && f[4] != "provenance.json");
+        for n in &f {
+            assert!(n.len() <= FOLDER_NAME_MAX, "{n}");
+            assert!(!n.starts_with('.') && !n.contains('/'), "{n}");
+        }
+        // The same names give the same folders (not a counter).
+        assert_eq!(folder_names(&names), f);
+    }
+
+    #[test]
+    fn sanitized_names_are_one_component_below_their_parent() {
+        // Issue 13.4: a spec named `...inoc` (stem `..`) wrote `runs/../<id>`.
+        for stem in ["..", ".", "", "...", ".hidden", "a/../../b"] {
+            let s = sanitize(stem);
+            let p = Path::new("runs").join(&s);
+            assert_eq!(p.parent(), Some(Path::new("runs")), "{stem:?} -> {s:?}");
+            assert!(
+                p.components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_))),
+                "{stem:?} -> {s:?}"
+            );
+            assert!(!s.starts_with('.'), "{stem:?} -> {s:?}");
+        }
+    }
 }

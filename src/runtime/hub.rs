@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 /// Why a model reference cannot be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
-    #[error("`{spec}` is neither a local directory nor a hub id of the form org/name[@revision]")]
+    #[error("`{spec}` is neither a local directory nor a hub id of the form org/name[@revision] (a revision is a commit hash or a ref name such as `main`, `v1.0` or `refs/pr/1`)")]
     BadSpec { spec: String },
+    #[error("{} does not hold a commit hash (it holds `{content}`): the Hugging Face cache is damaged; download the model again", file.display())]
+    BadRef { file: PathBuf, content: String },
     #[error("{id}@{revision} is not in the Hugging Face cache {cache} (no refs/{revision} and no snapshot of that name); download it first, e.g. `huggingface-cli download {id} --revision {revision}`")]
     NotCached {
         id: String,
@@ -68,10 +70,37 @@ pub fn hub_cache_dir() -> PathBuf {
     base.join("huggingface").join("hub")
 }
 
-/// Splits `org/name[@revision]`; `None` if `spec` does not have that shape.
+/// Whether `rev` is a revision: a commit hash or a ref name as git allows
+/// it (`main`, `v1.0`, `refs/pr/1`): `/`-separated parts, none empty, none
+/// starting with `.` or ending with `.lock`, no `..`, `@{`, `\`, control
+/// characters, spaces or any of `~^:?*[`. A revision names a file below the
+/// cache's `refs/` and a snapshot directory, so nothing else may pass.
+pub fn valid_revision(rev: &str) -> bool {
+    !rev.is_empty()
+        && rev.len() <= 255
+        && !rev.contains("..")
+        && !rev.contains("@{")
+        && rev != "@"
+        && !rev.ends_with('.')
+        && rev
+            .chars()
+            .all(|c| !c.is_control() && !" ~^:?*[\\".contains(c))
+        && rev
+            .split('/')
+            .all(|p| !p.is_empty() && !p.starts_with('.') && !p.ends_with(".lock"))
+}
+
+/// Whether `s` is a commit hash as a `refs/` file holds it (40 hex digits,
+/// or 64 for SHA-256 repositories).
+pub fn is_commit_hash(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Splits `org/name[@revision]`; `None` if `spec` does not have that shape
+/// (or the revision is not [`valid_revision`]).
 pub fn parse_hub_id(spec: &str) -> Option<(String, String)> {
     let (id, rev) = match spec.split_once('@') {
-        Some((id, rev)) if !rev.is_empty() => (id, rev),
+        Some((id, rev)) if valid_revision(rev) => (id, rev),
         Some(_) => return None,
         None => (spec, "main"),
     };
@@ -114,9 +143,20 @@ pub fn resolve_in(cache_dir: &Path, spec: &str, files: &[&str]) -> Result<ModelS
     let repo_dir = cache_dir.join(repo.folder_name());
     let ref_file = repo_dir.join("refs").join(&revision);
     let commit = match std::fs::read_to_string(&ref_file) {
-        Ok(c) => c.trim().to_string(),
+        // A refs file names a snapshot directory: only a commit hash may.
+        Ok(c) if is_commit_hash(c.trim()) => c.trim().to_string(),
+        Ok(c) => {
+            return Err(HubError::BadRef {
+                file: ref_file,
+                content: c.chars().take(80).collect(),
+            })
+        }
         // A commit hash given as the revision names its snapshot directly.
-        Err(_) if repo_dir.join("snapshots").join(&revision).is_dir() => revision.clone(),
+        Err(_)
+            if is_commit_hash(&revision) && repo_dir.join("snapshots").join(&revision).is_dir() =>
+        {
+            revision.clone()
+        }
         Err(_) => {
             return Err(HubError::NotCached {
                 id,
@@ -179,6 +219,65 @@ mod tests {
     }
 
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn revisions_are_commit_hashes_or_ref_names() {
+        for ok in [
+            "main",
+            "v1.0",
+            "refs/pr/1",
+            COMMIT,
+            "release-2024_01",
+            "a.b",
+        ] {
+            assert!(valid_revision(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            "../../../../outside/model",
+            "a/../b",
+            ".hidden",
+            "a//b",
+            "a/",
+            "/abs",
+            "x.lock",
+            "a b",
+            "a\\b",
+            "a:b",
+            "@",
+            "a@{1}",
+            "a.",
+            "a\nb",
+        ] {
+            assert!(!valid_revision(bad), "{bad:?}");
+        }
+        assert!(parse_hub_id("a/b@../../../../outside/model").is_none());
+    }
+
+    #[test]
+    fn a_revision_never_leaves_the_cache() {
+        // Issue 13.4: `hf("a/b", revision = "../../../../outside/model")`
+        // loaded a model from outside the HF cache.
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("hub");
+        fake_cache(&cache, COMMIT);
+        let outside = tmp.path().join("outside/model");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("config.json"), "{}").unwrap();
+        let spec = "org/tiny@../../../outside/model";
+        assert!(matches!(
+            resolve_in(&cache, spec, &["config.json"]),
+            Err(HubError::BadSpec { .. })
+        ));
+        // A refs file that does not hold a commit hash is refused too.
+        let repo = cache.join("models--org--tiny");
+        std::fs::write(repo.join("refs/evil"), "../../../outside/model").unwrap();
+        assert!(matches!(
+            resolve_in(&cache, "org/tiny@evil", &["config.json"]),
+            Err(HubError::BadRef { .. })
+        ));
+    }
 
     #[test]
     fn resolves_main_and_commit_offline() {

@@ -12,7 +12,7 @@ use super::types::Ty;
 use crate::diag::{Diagnostic, SourceMap};
 use crate::syntax::ast::{self, Arg, BinOp, Expr, ExprKind, ItemKind, UnOp};
 use crate::syntax::{FileId, Span};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
@@ -665,16 +665,29 @@ impl<'l> Checker<'l> {
                 return None;
             }
         }
+        // Cell names are short, unless shortening makes two equal (values
+        // that differ only after their first 21 characters): names are
+        // unique in a program (run folders, logs and `why` go by name).
+        let label = |coords: &[(&str, SVal)], cut: fn(&Value) -> String| {
+            let l: Vec<String> = coords
+                .iter()
+                .map(|(n, c)| format!("{n}={}", cut(&c.v)))
+                .collect();
+            format!("{name}[{}]", l.join(", "))
+        };
+        let shortened: BTreeSet<String> =
+            cell_values.iter().map(|(c, _)| label(c, short)).collect();
+        let cut: fn(&Value) -> String = if shortened.len() == cell_values.len() {
+            short
+        } else {
+            |v| v.to_string()
+        };
         for (coords, v) in cell_values {
             let id = self.program.nodes.len();
-            let label: Vec<String> = coords
-                .iter()
-                .map(|(n, c)| format!("{n}={}", short(&c.v)))
-                .collect();
             self.program.nodes.push(Node {
                 id,
                 kind,
-                name: format!("{name}[{}]", label.join(", ")),
+                name: label(&coords, cut),
                 cell: Some(Cell {
                     family: fid,
                     coords: coords
@@ -979,7 +992,7 @@ impl<'l> Checker<'l> {
                                 "integer overflow",
                                 e.span,
                                 "does not fit in 64 bits",
-                                None,
+                                Some("integers lie between -9223372036854775808 and 9223372036854775807; write a float (1e19) for larger magnitudes".into()),
                             );
                             None
                         }
@@ -1012,10 +1025,15 @@ impl<'l> Checker<'l> {
                     BinOp::Div if *y == 0 => return self.arith_err("division by zero", span),
                     BinOp::Div => {
                         // `/` on integers is exact division or a float.
-                        if x % y == 0 {
-                            x.checked_div(*y)
-                        } else {
-                            return Some(SVal::new(Value::Float(*x as f64 / *y as f64), Ty::Float));
+                        match x.checked_rem(*y) {
+                            Some(0) => x.checked_div(*y),
+                            Some(_) => {
+                                return Some(SVal::new(
+                                    Value::Float(*x as f64 / *y as f64),
+                                    Ty::Float,
+                                ))
+                            }
+                            None => None,
                         }
                     }
                 };

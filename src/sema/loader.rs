@@ -84,6 +84,9 @@ fn normalise(p: &Path) -> String {
     }
 }
 
+/// Largest spec or module file read (64 MiB).
+pub const MAX_SPEC_BYTES: u64 = 64 << 20;
+
 /// Reads modules and checks files on the real file system.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FsLoader;
@@ -93,10 +96,30 @@ impl Loader for FsLoader {
         if let Some(src) = stdlib(path) {
             return Ok(src.to_string());
         }
-        std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        let err = |e: std::io::Error| match e.kind() {
             std::io::ErrorKind::NotFound => LoadError::NotFound,
             _ => LoadError::Other(e.to_string()),
-        })
+        };
+        // A FIFO or a device (`import "/dev/zero"`) would never end, and a
+        // spec is text of a human size.
+        let md = std::fs::metadata(path).map_err(err)?;
+        if md.is_dir() {
+            return Err(LoadError::Other(
+                "it is a directory, not a spec file".into(),
+            ));
+        }
+        if !md.is_file() {
+            return Err(LoadError::Other(
+                "it is not a regular file (a FIFO, device or socket)".into(),
+            ));
+        }
+        if md.len() > MAX_SPEC_BYTES {
+            return Err(LoadError::Other(format!(
+                "it has {} bytes, more than a spec may ({MAX_SPEC_BYTES})",
+                md.len()
+            )));
+        }
+        std::fs::read_to_string(path).map_err(err)
     }
 
     fn exists(&self, path: &str) -> bool {

@@ -119,6 +119,9 @@ impl Endpoint {
             .timeout_global(Some(retry.timeout))
             .timeout_connect(Some(Duration::from_secs(30).min(retry.timeout)))
             .user_agent(concat!("inoc/", env!("CARGO_PKG_VERSION")))
+            // A judge request never follows a redirect: the prompts (and the
+            // key) go to the URL the user can see, nowhere else.
+            .max_redirects(0)
             .build()
             .into();
         Endpoint {

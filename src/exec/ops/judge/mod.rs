@@ -6,7 +6,9 @@
 //! - to an OpenAI-compatible endpoint ([`endpoint`]): `endpoint`, else
 //!   `$INOC_JUDGE_URL`; the model name is `model`, else `$INOC_JUDGE_MODEL`;
 //!   the API key is `$INOC_JUDGE_KEY`, else `$OPENAI_API_KEY` (never part of
-//!   a key or a log);
+//!   a key or a log), sent only to an endpoint the user named: `$INOC_JUDGE_URL`
+//!   or one listed in `$INOC_JUDGE_ALLOWED_URLS` ([`key_allowed`]), never to
+//!   an endpoint only a spec names;
 //! - or to a model of the spec (`local = m`, a step input): the rendered
 //!   prompt goes through its chat template with the generation prompt.
 //!
@@ -39,6 +41,10 @@ pub const URL_VAR: &str = "INOC_JUDGE_URL";
 pub const MODEL_VAR: &str = "INOC_JUDGE_MODEL";
 /// The API key, first set one wins.
 pub const KEY_VARS: [&str; 2] = ["INOC_JUDGE_KEY", "OPENAI_API_KEY"];
+/// Base URLs besides `$INOC_JUDGE_URL` that the user allows to receive the
+/// API key when a spec names them (`endpoint = ...`), separated by commas
+/// or whitespace.
+pub const ALLOWED_VAR: &str = "INOC_JUDGE_ALLOWED_URLS";
 /// Requests in flight per judge (default [`DEFAULT_CONCURRENCY`]).
 pub const CONCURRENCY_VAR: &str = "INOC_JUDGE_CONCURRENCY";
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -90,6 +96,22 @@ pub struct Item<'a> {
 
 fn env(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Whether the user allowed the API key to go to `url`: it is
+/// `$INOC_JUDGE_URL` or listed in `$INOC_JUDGE_ALLOWED_URLS` (compared as
+/// whole base URLs after [`endpoint::normalise_base`], so
+/// `https://api.openai.com.evil.example/v1` is not `https://api.openai.com/v1`).
+/// A spec is shared code: the URL it names is not the user's choice.
+pub fn key_allowed(url: &str) -> bool {
+    let url = endpoint::normalise_base(url);
+    let configured = env(URL_VAR).map(|u| endpoint::normalise_base(&u));
+    let allowed = env(ALLOWED_VAR).unwrap_or_default();
+    configured.as_deref() == Some(url.as_str())
+        || allowed
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|u| !u.is_empty())
+            .any(|u| endpoint::normalise_base(u) == url)
 }
 
 impl Judge {
@@ -187,12 +209,28 @@ impl Judge {
             .clone()
             .or_else(|| env(MODEL_VAR))
             .unwrap_or_default();
-        let key = KEY_VARS.iter().find_map(|v| env(v));
+        let key = KEY_VARS
+            .iter()
+            .find_map(|v| env(v))
+            .filter(|_| key_allowed(&url));
         let mut retry = Retry::default();
         if let Some(n) = env(RETRIES_VAR).and_then(|v| v.trim().parse::<u32>().ok()) {
             retry.attempts = n.max(1);
         }
         Ok(Endpoint::new(&url, &model, key, retry))
+    }
+
+    /// Why the API key is not sent to this judge's endpoint, when one is
+    /// set but the spec names an endpoint the user did not allow.
+    pub fn key_withheld(&self) -> Option<String> {
+        let url = self.endpoint.as_deref()?;
+        if self.local.is_some() || KEY_VARS.iter().all(|v| env(v).is_none()) || key_allowed(url) {
+            return None;
+        }
+        Some(format!(
+            "the API key is not sent to `{}`: the spec names that endpoint, you did not (to send it, set ${URL_VAR} to it or add it to ${ALLOWED_VAR})",
+            endpoint::normalise_base(url)
+        ))
     }
 
     /// A short description for logs and errors.
@@ -265,6 +303,9 @@ impl Judge {
         prompts: &[String],
     ) -> Result<Vec<Reply>, OpError> {
         let ep = self.endpoint()?;
+        if let Some(w) = self.key_withheld() {
+            ctx.warn(w);
+        }
         let ask = self.ask();
         // Answers already received by an earlier, interrupted try of this step.
         let id = |p: &str| {
@@ -334,6 +375,12 @@ impl Judge {
         )
         .map_err(|e| match e {
             EndpointError::Cancelled => OpError::Cancelled,
+            EndpointError::Status {
+                status: 401 | 403, ..
+            } if self.key_withheld().is_some() => OpError::failed(format!(
+                "judge `{label}`: {e}; {}",
+                self.key_withheld().unwrap_or_default()
+            )),
             e => OpError::failed(format!("judge `{label}`: {e}")),
         })?;
         for (j, r) in todo.iter().zip(replies) {
