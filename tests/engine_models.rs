@@ -15,8 +15,13 @@ fn hub_cache(root: &Path) {
     let repo = root.join("models--org--tiny");
     std::fs::create_dir_all(repo.join("refs")).unwrap();
     std::fs::create_dir_all(repo.join("blobs")).unwrap();
-    std::fs::create_dir_all(repo.join("snapshots/abc1230000000000000000000000000000000000")).unwrap();
-    std::fs::write(repo.join("refs/main"), "abc1230000000000000000000000000000000000").unwrap();
+    std::fs::create_dir_all(repo.join("snapshots/abc1230000000000000000000000000000000000"))
+        .unwrap();
+    std::fs::write(
+        repo.join("refs/main"),
+        "abc1230000000000000000000000000000000000",
+    )
+    .unwrap();
     for f in [
         "config.json",
         "tokenizer.json",
@@ -30,13 +35,15 @@ fn hub_cache(root: &Path) {
         #[cfg(unix)]
         std::os::unix::fs::symlink(
             format!("../../blobs/{blob}"),
-            repo.join("snapshots/abc1230000000000000000000000000000000000").join(f),
+            repo.join("snapshots/abc1230000000000000000000000000000000000")
+                .join(f),
         )
         .unwrap();
         #[cfg(not(unix))]
         std::fs::copy(
             Path::new(QWEN2).join(f),
-            repo.join("snapshots/abc1230000000000000000000000000000000000").join(f),
+            repo.join("snapshots/abc1230000000000000000000000000000000000")
+                .join(f),
         )
         .unwrap();
     }
@@ -81,7 +88,10 @@ fn hub_and_local_models_are_keyed_by_content() {
         .iter()
         .find(|s| s["name"] == "m")
         .unwrap();
-    assert_eq!(m["provenance"]["revision"], "org/tiny@abc1230000000000000000000000000000000000");
+    assert_eq!(
+        m["provenance"]["revision"],
+        "org/tiny@abc1230000000000000000000000000000000000"
+    );
     assert_eq!(m["files"].as_object().unwrap().len(), 5);
     let key = m["key"].as_str().unwrap();
     let manifest: serde_json::Value = serde_json::from_slice(
@@ -95,12 +105,17 @@ fn hub_and_local_models_are_keyed_by_content() {
     )
     .unwrap();
     assert_eq!(manifest["source"], "hub");
-    assert_eq!(manifest["commit"], "abc1230000000000000000000000000000000000");
+    assert_eq!(
+        manifest["commit"],
+        "abc1230000000000000000000000000000000000"
+    );
     assert!(stdout(&inoc(d, &["plan", "s.inoc"])).contains("2 cached, 0 to run"));
 
     // The same revision name with different weights is a different model.
-    let cfg = std::fs::canonicalize(d.join("hub/models--org--tiny/snapshots/abc1230000000000000000000000000000000000/config.json"))
-        .unwrap();
+    let cfg = std::fs::canonicalize(d.join(
+        "hub/models--org--tiny/snapshots/abc1230000000000000000000000000000000000/config.json",
+    ))
+    .unwrap();
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push('\n');
     std::fs::write(&cfg, text).unwrap();

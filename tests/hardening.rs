@@ -229,3 +229,42 @@ fn a_device_or_fifo_as_data_is_an_error_not_a_hang() {
         assert!(err.contains("not a regular file"), "{p}: {err}");
     }
 }
+
+/// Issue 13.7: a chat template is code from a model repository; one that
+/// loops 10^10 times stops with an error instead of hanging.
+#[test]
+fn a_chat_template_that_never_ends_runs_out_of_fuel() {
+    use inoc::runtime::chat_template::{ChatTemplate, Message};
+    use std::collections::BTreeMap;
+    let bomb =
+        "{% for i in range(100000) %}{% for j in range(100000) %}{{ '' }}{% endfor %}{% endfor %}";
+    let t = ChatTemplate::new(
+        BTreeMap::from([("default".to_string(), bomb.to_string())]),
+        BTreeMap::new(),
+    )
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    let e = t.render(&[Message::user("hi")], false).unwrap_err();
+    assert!(e.to_string().contains("instructions"), "{e}");
+    assert!(t0.elapsed().as_secs() < 30, "{:?}", t0.elapsed());
+    // A real template renders well within its fuel.
+    let src = std::fs::read_to_string(format!(
+        "{ROOT}/tests/fixtures/hf/qwen2/chat_template.jinja"
+    ))
+    .unwrap();
+    let t = ChatTemplate::new(
+        BTreeMap::from([("default".to_string(), src)]),
+        BTreeMap::new(),
+    )
+    .unwrap();
+    let long: Vec<Message> = (0..200)
+        .map(|i| {
+            if i % 2 == 0 {
+                Message::user("a question")
+            } else {
+                Message::assistant("an answer")
+            }
+        })
+        .collect();
+    t.render(&long, true).unwrap();
+}

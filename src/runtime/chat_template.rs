@@ -132,6 +132,11 @@ fn token_text(v: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// Instructions one rendering may run (minijinja's fuel): real chat
+/// templates need a few thousand per conversation; a template that loops
+/// 10^10 times stops with an error in about a second.
+pub const TEMPLATE_FUEL: u64 = 20_000_000;
+
 impl ChatTemplate {
     /// Builds from template sources by name ("default" for a single one) and
     /// the special tokens (`bos_token` -> "<s>", ...).
@@ -140,6 +145,8 @@ impl ChatTemplate {
         special: BTreeMap<String, String>,
     ) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
+        // A template is code from a model repository: it may loop for ever.
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -444,6 +451,11 @@ impl ChatTemplate {
 }
 
 fn render_message(e: &Error) -> String {
+    if e.kind() == ErrorKind::OutOfFuel {
+        return format!(
+            "the template ran more than {TEMPLATE_FUEL} instructions for one conversation (a loop that does not end?)"
+        );
+    }
     // `raise_exception` messages are the template author's words: show them as is.
     match e.detail() {
         Some(d) if e.kind() == ErrorKind::InvalidOperation => d.to_string(),
