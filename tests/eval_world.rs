@@ -100,7 +100,11 @@ fn scored_world_samples_aggregate_per_model() {
             }
         }
     }
-    let agg = inoc::eval::aggregate(&samples, 0.95).unwrap();
+    let ranges = metrics
+        .iter()
+        .map(|(n, m)| (n.clone(), m.range()))
+        .collect();
+    let agg = inoc::eval::aggregate(&samples, &ranges, 0.95).unwrap();
     let get = |model: &str, metric: &str| {
         agg.results
             .iter()

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use inoc::eval::{aggregate, aggregate_curve, CurveObs, Sample};
+use inoc::eval::{aggregate, aggregate_curve, clustered, CurveObs, Sample};
 use inoc::report::{write_report, BarSpec, CurveSpec, Report, Table, RESULTS_COLUMNS};
 
 /// A deterministic miniature of the main experiment's results.
@@ -102,6 +102,9 @@ fn report() -> Report {
         summary: "Test data, not a result.\n\nSecond paragraph.".into(),
         level: 0.95,
         samples: samples(),
+        ranges: ["spanish", "all_caps", "upper_share"]
+            .map(|m| (m.to_string(), (0.0, 1.0)))
+            .into(),
         bars: vec![BarSpec {
             name: "selective".into(),
             eval: "ood".into(),
@@ -112,7 +115,7 @@ fn report() -> Report {
             title: "Probe log-prob over training (control)".into(),
             x_label: "training step".into(),
             y_label: "mean log-prob per character".into(),
-            points: aggregate_curve(&obs, 0.95).unwrap(),
+            points: aggregate_curve(&obs, None, 0.95).unwrap(),
         }],
         tables: vec![Table {
             name: "mechanism".into(),
@@ -198,7 +201,7 @@ fn results_csv_matches_the_aggregation() {
     assert_eq!(header, RESULTS_COLUMNS);
     // 4 models x 2 conditions x 3 metrics
     assert_eq!(rows.len(), 24);
-    let agg = aggregate(&rep.samples, 0.95).unwrap();
+    let agg = aggregate(&rep.samples, &rep.ranges, 0.95).unwrap();
     for (row, r) in rows.iter().zip(&agg.results) {
         assert_eq!(row["model"], r.model);
         assert_eq!(row["metric"], r.metric);
@@ -207,29 +210,45 @@ fn results_csv_matches_the_aggregation() {
         assert_eq!(row["ci_low"].parse::<f64>().ok(), r.ci_low);
     }
     // Independently: control's Spanish rate is the mean of its seed means,
-    // with a t(0.975, 2) interval.
-    let seed_means: Vec<f64> = (0..3)
+    // with the clustered interval of its three seeds' answers.
+    let seeds: Vec<Vec<f64>> = (0..3)
         .map(|s| {
-            let xs: Vec<f64> = rep
-                .samples
+            rep.samples
                 .iter()
                 .filter(|x| x.member == format!("control[{s}]") && x.condition.is_empty())
                 .map(|x| x.scores["spanish"].unwrap())
-                .collect();
-            xs.iter().sum::<f64>() / xs.len() as f64
+                .collect()
         })
         .collect();
-    let mean = seed_means.iter().sum::<f64>() / 3.0;
-    let sd = (seed_means.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
-    let half = 4.302653 * sd / 3f64.sqrt();
+    let mean = seeds
+        .iter()
+        .map(|xs| xs.iter().sum::<f64>() / xs.len() as f64)
+        .sum::<f64>()
+        / 3.0;
+    let slices: Vec<&[f64]> = seeds.iter().map(Vec::as_slice).collect();
+    let e = clustered(&slices, Some((0.0, 1.0)), 0.95).unwrap().unwrap();
     let row = rows
         .iter()
         .find(|r| r["model"] == "control" && r["metric"] == "spanish" && r["condition"].is_empty())
         .unwrap();
     assert!((row["mean"].parse::<f64>().unwrap() - mean).abs() < 1e-12);
-    assert!((row["ci_high"].parse::<f64>().unwrap() - (mean + half)).abs() < 1e-6);
+    assert_eq!(row["ci_high"].parse::<f64>().unwrap(), e.ci_high.unwrap());
     assert_eq!(row["n"], "3");
+    assert_eq!(row["answers"], "60");
     assert_eq!(row["unit"], "seeds");
+    assert_eq!(row["method"], "korn-graubard");
+    // Every interval of a proportion lies inside [0, 1], every difference
+    // inside [-1, 1].
+    for r in &rows {
+        let (lo, hi) = (
+            r["ci_low"].parse::<f64>().unwrap(),
+            r["ci_high"].parse::<f64>().unwrap(),
+        );
+        assert!(
+            (0.0..=1.0).contains(&lo) && (0.0..=1.0).contains(&hi),
+            "{r:?}"
+        );
+    }
     // The single base model is summarised across its 20 samples.
     let base = rows
         .iter()
@@ -256,6 +275,13 @@ fn results_csv_matches_the_aggregation() {
     assert!(diffs
         .iter()
         .any(|d| d["kind"] == "condition" && d["b"] == "You always speak in Spanish."));
+    for d in &diffs {
+        let (lo, hi) = (
+            d["ci_low"].parse::<f64>().unwrap(),
+            d["ci_high"].parse::<f64>().unwrap(),
+        );
+        assert!(-1.0 <= lo && hi <= 1.0 && d["method"] == "mover", "{d:?}");
+    }
 }
 
 #[test]

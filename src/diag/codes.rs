@@ -261,6 +261,10 @@ pub const CODES: &[CodeInfo] = &[
        Evaluate on held-out prompts."),
     w("W0106", "unknown-lint", "unknown lint name",
       "`# inoc: allow(NAME)` names no lint. The lints are listed in `inoc check --help` and README.md."),
+    w("W0107", "few-seeds", "intervals resting on two seeds",
+      "An evaluation compares a finetuned family trained with two seeds. Its intervals treat seeds \
+       as clusters (t with seeds - 1 degrees of freedom), so with two seeds they are very wide and \
+       their width is itself a guess. Sweep the training over three or more seeds."),
 ];
 
 /// The registry row of `code`, if it exists.

@@ -1,13 +1,15 @@
 //! From scored samples to result rows: per model member (seed) means, then
-//! per model (family) and condition the mean with a t-interval across
-//! seeds, and paired differences between models (matched by seed) and
-//! between conditions (matched by prompt).
+//! per model (family) and condition the mean of the seed means with an
+//! interval that treats each seed as a cluster of answers
+//! ([`clustered`]), and paired differences between models (matched by seed
+//! and prompt) and between conditions (matched by seed and prompt, or by
+//! prompt for a single model).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::{check_level, paired, summarize, StatsError, Summary};
+use super::stats::{check_level, clustered, clustered_diff, Estimate, Method, StatsError};
 
 /// One generation with its scores.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,13 +50,15 @@ pub struct SeedRow {
     pub none: usize,
 }
 
-/// What the interval of a result row is taken over.
+/// The clusters of a result row's interval (see [`crate::eval::stats::Method`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Unit {
-    /// Across the members (seeds) of a family: n = members.
+    /// The members (seeds) of a family: n = members.
     Seeds,
-    /// A single model: across its samples, n = samples.
+    /// A single model that answered some prompts several times: n = prompts.
+    Prompts,
+    /// A single model, one answer per prompt: n = answers.
     Samples,
 }
 
@@ -62,10 +66,15 @@ impl Unit {
     pub fn as_str(self) -> &'static str {
         match self {
             Unit::Seeds => "seeds",
+            Unit::Prompts => "prompts",
             Unit::Samples => "samples",
         }
     }
 }
+
+/// The range of each metric that has one (shares and 0/1 answers: [0, 1];
+/// judge scores: [0, 100]). A metric not listed is unbounded.
+pub type Ranges = BTreeMap<String, (f64, f64)>;
 
 /// One row of results.csv: a model (family) x condition x metric.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,12 +83,19 @@ pub struct ResultRow {
     pub model: String,
     pub condition: String,
     pub metric: String,
+    /// Mean of the cluster means.
     pub mean: f64,
+    /// Standard deviation of the cluster means.
     pub sd: f64,
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
+    /// Clusters (seeds, prompts or answers: `unit`).
     pub n: usize,
     pub unit: Unit,
+    /// Answers with a score, over all clusters.
+    #[serde(default)]
+    pub answers: usize,
+    pub method: Method,
     /// Samples without a score, over all members.
     #[serde(default)]
     pub none: usize,
@@ -99,9 +115,13 @@ pub struct DiffRow {
     pub mean: f64,
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
+    /// Clusters: matched seeds, matched prompts, or the family's seeds
+    /// against a fixed model.
     pub n: usize,
-    /// "seed", "prompt", or "fixed" (a single model against each seed).
+    /// "seed" (and prompt within a seed), "prompt", or "fixed" (a single
+    /// model against a family: independent groups).
     pub matched_by: String,
+    pub method: Method,
 }
 
 /// Everything computed from a set of samples.
@@ -111,6 +131,29 @@ pub struct Aggregate {
     pub per_seed: Vec<SeedRow>,
     pub results: Vec<ResultRow>,
     pub diffs: Vec<DiffRow>,
+}
+
+impl Aggregate {
+    /// Result rows and differences whose interval rests on 2 or fewer seeds.
+    pub fn few_seeds(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |s: String| {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        };
+        for r in &self.results {
+            if r.unit == Unit::Seeds && r.n <= 2 {
+                push(format!("`{}` ({} seeds)", r.model, r.n));
+            }
+        }
+        for d in &self.diffs {
+            if d.matched_by == "seed" && d.n <= 2 {
+                push(format!("`{}` − `{}` ({} seeds)", d.b, d.a, d.n));
+            }
+        }
+        out
+    }
 }
 
 /// Order of first appearance, so tables follow the spec's order.
@@ -126,21 +169,55 @@ fn rank(order: &[String], s: &str) -> usize {
     order.iter().position(|o| o == s).unwrap_or(usize::MAX)
 }
 
-fn row(summary: Summary, unit: Unit) -> (f64, f64, Option<f64>, Option<f64>, usize, Unit) {
-    (
-        summary.mean,
-        summary.sd,
-        summary.ci_low,
-        summary.ci_high,
-        summary.n,
-        unit,
-    )
+/// The scored answers of one member for one metric under one condition.
+struct Cell {
+    seed: Option<i64>,
+    /// (prompt id, score).
+    values: Vec<(usize, f64)>,
+    none: usize,
 }
 
-/// Aggregate scored samples at confidence `level` (e.g. 0.95). Rows follow
-/// the order in which evals, models, members, conditions and metrics first
-/// appear in `samples`.
-pub fn aggregate(samples: &[Sample], level: f64) -> Result<Aggregate, StatsError> {
+impl Cell {
+    fn scores(&self) -> Vec<f64> {
+        self.values.iter().map(|v| v.1).collect()
+    }
+}
+
+/// The clusters of a single model: its prompts when some prompt was
+/// answered more than once, else each answer.
+fn single_clusters(values: &[(usize, f64)]) -> (Vec<Vec<f64>>, Unit) {
+    let by_prompt = by_prompt(values);
+    if by_prompt.len() >= 2 && by_prompt.len() < values.len() {
+        (by_prompt.into_values().collect(), Unit::Prompts)
+    } else {
+        (values.iter().map(|v| vec![v.1]).collect(), Unit::Samples)
+    }
+}
+
+fn by_prompt(values: &[(usize, f64)]) -> BTreeMap<usize, Vec<f64>> {
+    let mut out: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    for (p, v) in values {
+        out.entry(*p).or_default().push(*v);
+    }
+    out
+}
+
+/// Per prompt the mean answer, for the prompts both sides answered.
+fn matched_prompts(a: &[(usize, f64)], b: &[(usize, f64)]) -> (Vec<f64>, Vec<f64>) {
+    let (a, b) = (mean_per_prompt(a), mean_per_prompt(b));
+    a.iter()
+        .filter_map(|(p, x)| b.get(p).map(|y| (*x, *y)))
+        .unzip()
+}
+
+fn slices(c: &[Vec<f64>]) -> Vec<&[f64]> {
+    c.iter().map(Vec::as_slice).collect()
+}
+
+/// Aggregate scored samples at confidence `level` (e.g. 0.95), with the
+/// metrics' `ranges`. Rows follow the order in which evals, models,
+/// members, conditions and metrics first appear in `samples`.
+pub fn aggregate(samples: &[Sample], ranges: &Ranges, level: f64) -> Result<Aggregate, StatsError> {
     check_level(level)?;
     let evals = first_seen(samples.iter().map(|s| s.eval.as_str()));
     let models = first_seen(samples.iter().map(|s| s.model.as_str()));
@@ -163,86 +240,177 @@ pub fn aggregate(samples: &[Sample], level: f64) -> Result<Aggregate, StatsError
     };
 
     // Per member: the scores of its samples.
-    let mut cells: BTreeMap<Key, (Option<i64>, Vec<f64>, usize)> = BTreeMap::new();
+    let mut cells: BTreeMap<Key, Cell> = BTreeMap::new();
     for s in samples {
         for (metric, score) in &s.scores {
             let cell = cells
                 .entry(key(&s.eval, &s.model, &s.member, &s.condition, metric))
-                .or_insert((s.seed, Vec::new(), 0));
+                .or_insert(Cell {
+                    seed: s.seed,
+                    values: Vec::new(),
+                    none: 0,
+                });
             match score.filter(|v| v.is_finite()) {
-                Some(v) => cell.1.push(v),
-                None => cell.2 += 1,
+                Some(v) => cell.values.push((s.prompt_id, v)),
+                None => cell.none += 1,
             }
         }
     }
     let mut none_of: BTreeMap<(usize, usize, usize, usize), usize> = BTreeMap::new();
-    for (k, (_, _, none)) in &cells {
-        *none_of.entry((k.0, k.1, k.2, k.3)).or_default() += none;
+    for (k, c) in &cells {
+        *none_of.entry((k.0, k.1, k.2, k.3)).or_default() += c.none;
     }
-    let mut per_seed = Vec::new();
-    let mut sample_scores: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
-    for (k, (seed, values, none)) in &cells {
-        if values.is_empty() {
-            continue;
-        }
-        per_seed.push(SeedRow {
+    cells.retain(|_, c| !c.values.is_empty());
+    let per_seed: Vec<SeedRow> = cells
+        .iter()
+        .map(|(k, c)| SeedRow {
             eval: evals[k.0].clone(),
             model: models[k.1].clone(),
             member: members[k.4].clone(),
-            seed: *seed,
+            seed: c.seed,
             condition: conditions[k.2].clone(),
             metric: metrics[k.3].clone(),
-            mean: values.iter().sum::<f64>() / values.len() as f64,
-            n: values.len(),
-            none: *none,
-        });
-        sample_scores.insert(*k, values.clone());
-    }
+            mean: c.values.iter().map(|v| v.1).sum::<f64>() / c.values.len() as f64,
+            n: c.values.len(),
+            none: c.none,
+        })
+        .collect();
 
-    // Per family: across members, or across samples for a single model.
-    let mut families: BTreeMap<(usize, usize, usize, usize), Vec<Key>> = BTreeMap::new();
-    for k in sample_scores.keys() {
-        families.entry((k.0, k.1, k.2, k.3)).or_default().push(*k);
+    // Per family: its members are the clusters; a single model's are its
+    // prompts or answers.
+    let mut families: BTreeMap<(usize, usize, usize, usize), Vec<&Cell>> = BTreeMap::new();
+    for (k, c) in &cells {
+        families.entry((k.0, k.1, k.2, k.3)).or_default().push(c);
     }
+    let range_of = |metric: &str| ranges.get(metric).copied();
     let mut results = Vec::new();
-    for (f, keys) in &families {
-        let summary = if keys.len() >= 2 {
-            let means: Vec<f64> = keys
-                .iter()
-                .map(|k| {
-                    let v = &sample_scores[k];
-                    v.iter().sum::<f64>() / v.len() as f64
-                })
-                .collect();
-            summarize(&means, level)?.map(|s| row(s, Unit::Seeds))
+    for (f, group) in &families {
+        let (clusters, unit) = if group.len() >= 2 {
+            (group.iter().map(|c| c.scores()).collect(), Unit::Seeds)
         } else {
-            summarize(&sample_scores[&keys[0]], level)?.map(|s| row(s, Unit::Samples))
+            single_clusters(&group[0].values)
         };
-        if let Some((mean, sd, ci_low, ci_high, n, unit)) = summary {
+        if let Some(e) = clustered(&slices(&clusters), range_of(&metrics[f.3]), level)? {
             results.push(ResultRow {
                 eval: evals[f.0].clone(),
                 model: models[f.1].clone(),
                 condition: conditions[f.2].clone(),
                 metric: metrics[f.3].clone(),
-                mean,
-                sd,
-                ci_low,
-                ci_high,
-                n,
+                mean: e.mean,
+                sd: e.sd,
+                ci_low: e.ci_low,
+                ci_high: e.ci_high,
+                n: e.clusters,
                 unit,
+                answers: e.n,
+                method: e.method,
                 none: none_of.get(f).copied().unwrap_or(0),
             });
         }
     }
 
-    let mut diffs = model_diffs(&per_seed, &models, level)?;
-    diffs.extend(condition_diffs(
-        samples,
-        &models,
-        &conditions,
-        &metrics,
-        level,
-    )?);
+    let mut diffs = Vec::new();
+    // Between models, per eval, condition and metric (later minus earlier).
+    let mut by_group: BTreeMap<(usize, usize, usize), BTreeMap<usize, Vec<&Cell>>> =
+        BTreeMap::new();
+    for (k, c) in &cells {
+        by_group
+            .entry((k.0, k.2, k.3))
+            .or_default()
+            .entry(k.1)
+            .or_default()
+            .push(c);
+    }
+    for ((e, cond, metric), by_model) in &by_group {
+        let ranks: Vec<usize> = by_model.keys().copied().collect();
+        for (i, ra) in ranks.iter().enumerate() {
+            for rb in &ranks[i + 1..] {
+                let (a, b) = (&by_model[ra], &by_model[rb]);
+                let Some((est, matched_by)) = model_diff(a, b, range_of(&metrics[*metric]), level)?
+                else {
+                    continue;
+                };
+                diffs.push(DiffRow {
+                    eval: evals[*e].clone(),
+                    metric: metrics[*metric].clone(),
+                    kind: "model".into(),
+                    within: conditions[*cond].clone(),
+                    a: models[*ra].clone(),
+                    b: models[*rb].clone(),
+                    mean: est.mean,
+                    ci_low: est.ci_low,
+                    ci_high: est.ci_high,
+                    n: est.clusters,
+                    matched_by: matched_by.into(),
+                    method: est.method,
+                });
+            }
+        }
+    }
+    // Between conditions, per eval, model and metric.
+    // (eval, model, metric) -> member -> condition -> cell
+    type ByMember<'c> = BTreeMap<usize, BTreeMap<usize, &'c Cell>>;
+    let mut by_model: BTreeMap<(usize, usize, usize), ByMember> = BTreeMap::new();
+    for (k, c) in &cells {
+        by_model
+            .entry((k.0, k.1, k.3))
+            .or_default()
+            .entry(k.4)
+            .or_default()
+            .insert(k.2, c);
+    }
+    for ((e, model, metric), by_member) in &by_model {
+        for ca in 0..conditions.len() {
+            for cb in ca + 1..conditions.len() {
+                let pairs: Vec<(&Cell, &Cell)> = by_member
+                    .values()
+                    .filter_map(|m| Some((*m.get(&ca)?, *m.get(&cb)?)))
+                    .collect();
+                if pairs.is_empty() {
+                    continue;
+                }
+                let (xa, xb, matched_by): (Vec<Vec<f64>>, Vec<Vec<f64>>, &str) = if pairs.len() >= 2
+                {
+                    let (xa, xb) = pairs
+                        .iter()
+                        .map(|(a, b)| matched_prompts(&a.values, &b.values))
+                        .unzip();
+                    (xa, xb, "seed")
+                } else {
+                    let (xa, xb) = matched_prompts(&pairs[0].0.values, &pairs[0].1.values);
+                    (
+                        xa.into_iter().map(|x| vec![x]).collect(),
+                        xb.into_iter().map(|x| vec![x]).collect(),
+                        "prompt",
+                    )
+                };
+                let Some(est) = clustered_diff(
+                    &slices(&xa),
+                    &slices(&xb),
+                    true,
+                    range_of(&metrics[*metric]),
+                    level,
+                )?
+                else {
+                    continue;
+                };
+                diffs.push(DiffRow {
+                    eval: evals[*e].clone(),
+                    metric: metrics[*metric].clone(),
+                    kind: "condition".into(),
+                    within: models[*model].clone(),
+                    a: conditions[ca].clone(),
+                    b: conditions[cb].clone(),
+                    mean: est.mean,
+                    ci_low: est.ci_low,
+                    ci_high: est.ci_high,
+                    n: est.clusters,
+                    matched_by: matched_by.into(),
+                    method: est.method,
+                });
+            }
+        }
+    }
     Ok(Aggregate {
         level,
         per_seed,
@@ -251,156 +419,49 @@ pub fn aggregate(samples: &[Sample], level: f64) -> Result<Aggregate, StatsError
     })
 }
 
-/// Differences between every two models (later minus earlier) per eval,
-/// condition and metric, matched by seed. A single model (one member)
-/// against a family is compared with each member of the family
-/// (`matched_by = "fixed"`).
-fn model_diffs(
-    per_seed: &[SeedRow],
-    models: &[String],
+/// `b − a` between two models' cells: two families matched by seed (and by
+/// prompt within a seed); a single model against a family as independent
+/// groups ("fixed"); two single models not at all (None).
+fn model_diff(
+    a: &[&Cell],
+    b: &[&Cell],
+    range: Option<(f64, f64)>,
     level: f64,
-) -> Result<Vec<DiffRow>, StatsError> {
-    let mut groups: BTreeMap<(String, String, String), BTreeMap<usize, Vec<&SeedRow>>> =
-        BTreeMap::new();
-    for r in per_seed {
-        groups
-            .entry((r.eval.clone(), r.condition.clone(), r.metric.clone()))
-            .or_default()
-            .entry(rank(models, &r.model))
-            .or_default()
-            .push(r);
+) -> Result<Option<(Estimate, &'static str)>, StatsError> {
+    if a.len() == 1 && b.len() == 1 {
+        return Ok(None);
     }
-    let mut out = Vec::new();
-    for ((eval, condition, metric), by_model) in &groups {
-        let ranks: Vec<usize> = by_model.keys().copied().collect();
-        for (i, ra) in ranks.iter().enumerate() {
-            for rb in &ranks[i + 1..] {
-                let (a, b) = (&by_model[ra], &by_model[rb]);
-                let (summary, matched_by) = if a.len() == 1 || b.len() == 1 {
-                    if a.len() == 1 && b.len() == 1 {
-                        continue;
-                    }
-                    // One fixed model against each member of the other.
-                    let (fixed, many, sign) = if a.len() == 1 {
-                        (a[0].mean, b, 1.0)
-                    } else {
-                        (b[0].mean, a, -1.0)
-                    };
-                    let d: Vec<f64> = many.iter().map(|r| sign * (r.mean - fixed)).collect();
-                    (summarize(&d, level)?, "fixed")
-                } else {
-                    let pa: Vec<(Option<i64>, f64)> = a
-                        .iter()
-                        .filter(|r| r.seed.is_some())
-                        .map(|r| (r.seed, r.mean))
-                        .collect();
-                    let pb: Vec<(Option<i64>, f64)> = b
-                        .iter()
-                        .filter(|r| r.seed.is_some())
-                        .map(|r| (r.seed, r.mean))
-                        .collect();
-                    (paired(&pa, &pb, level)?, "seed")
-                };
-                if let Some(s) = summary {
-                    out.push(DiffRow {
-                        eval: eval.clone(),
-                        metric: metric.clone(),
-                        kind: "model".into(),
-                        within: condition.clone(),
-                        a: models[*ra].clone(),
-                        b: models[*rb].clone(),
-                        mean: s.mean,
-                        ci_low: s.ci_low,
-                        ci_high: s.ci_high,
-                        n: s.n,
-                        matched_by: matched_by.into(),
-                    });
-                }
+    if a.len() == 1 || b.len() == 1 {
+        let side = |g: &[&Cell]| -> Vec<Vec<f64>> {
+            if g.len() == 1 {
+                single_clusters(&g[0].values).0
+            } else {
+                g.iter().map(|c| c.scores()).collect()
             }
+        };
+        let (xa, xb) = (side(a), side(b));
+        return Ok(
+            clustered_diff(&slices(&xa), &slices(&xb), false, range, level)?.map(|mut e| {
+                e.clusters = a.len().max(b.len());
+                (e, "fixed")
+            }),
+        );
+    }
+    let mut xa = Vec::new();
+    let mut xb = Vec::new();
+    let mut seen = BTreeSet::new();
+    for ca in a {
+        let Some(seed) = ca.seed else { continue };
+        if !seen.insert(seed) {
+            continue;
+        }
+        if let Some(cb) = b.iter().find(|c| c.seed == Some(seed)) {
+            let (pa, pb) = matched_prompts(&ca.values, &cb.values);
+            xa.push(pa);
+            xb.push(pb);
         }
     }
-    Ok(out)
-}
-
-/// Differences between every two test-time conditions per eval, model and
-/// metric: per member, the mean of the per-prompt differences; then across
-/// members (seeds), or across prompts for a single model.
-fn condition_diffs(
-    samples: &[Sample],
-    models: &[String],
-    conditions: &[String],
-    metrics: &[String],
-    level: f64,
-) -> Result<Vec<DiffRow>, StatsError> {
-    if conditions.len() < 2 {
-        return Ok(Vec::new());
-    }
-    // (eval, model rank, metric rank) -> member -> condition rank -> [(prompt, score)]
-    type PerCond = BTreeMap<usize, Vec<(usize, f64)>>;
-    let mut groups: BTreeMap<(String, usize, usize), BTreeMap<String, PerCond>> = BTreeMap::new();
-    for s in samples {
-        for (metric, score) in &s.scores {
-            if let Some(v) = score.filter(|v| v.is_finite()) {
-                groups
-                    .entry((
-                        s.eval.clone(),
-                        rank(models, &s.model),
-                        rank(metrics, metric),
-                    ))
-                    .or_default()
-                    .entry(s.member.clone())
-                    .or_default()
-                    .entry(rank(conditions, &s.condition))
-                    .or_default()
-                    .push((s.prompt_id, v));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for ((eval, model, metric), by_member) in &groups {
-        for ca in 0..conditions.len() {
-            for cb in ca + 1..conditions.len() {
-                let mut member_means = Vec::new();
-                let mut prompt_diffs = Vec::new();
-                for per_cond in by_member.values() {
-                    let (Some(a), Some(b)) = (per_cond.get(&ca), per_cond.get(&cb)) else {
-                        continue;
-                    };
-                    let a = mean_per_prompt(a);
-                    let b = mean_per_prompt(b);
-                    let d: Vec<f64> = b
-                        .iter()
-                        .filter_map(|(p, vb)| a.get(p).map(|va| vb - va))
-                        .collect();
-                    if !d.is_empty() {
-                        member_means.push(d.iter().sum::<f64>() / d.len() as f64);
-                        prompt_diffs.extend(d);
-                    }
-                }
-                let (summary, matched_by) = if member_means.len() >= 2 {
-                    (summarize(&member_means, level)?, "seed")
-                } else {
-                    (summarize(&prompt_diffs, level)?, "prompt")
-                };
-                if let Some(s) = summary {
-                    out.push(DiffRow {
-                        eval: eval.clone(),
-                        metric: metrics[*metric].clone(),
-                        kind: "condition".into(),
-                        within: models[*model].clone(),
-                        a: conditions[ca].clone(),
-                        b: conditions[cb].clone(),
-                        mean: s.mean,
-                        ci_low: s.ci_low,
-                        ci_high: s.ci_high,
-                        n: s.n,
-                        matched_by: matched_by.into(),
-                    });
-                }
-            }
-        }
-    }
-    Ok(out)
+    Ok(clustered_diff(&slices(&xa), &slices(&xb), true, range, level)?.map(|e| (e, "seed")))
 }
 
 /// Several samples of one prompt (n > 1) are averaged first.
@@ -426,7 +487,8 @@ pub struct CurveObs {
     pub y: f64,
 }
 
-/// A point of an aggregated curve: mean across members with a t-interval.
+/// A point of an aggregated curve: mean across members with an interval
+/// (members are the clusters).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
     pub series: String,
@@ -437,9 +499,14 @@ pub struct CurvePoint {
     pub n: usize,
 }
 
-/// Average observations per (series, member, x), then across members per
-/// (series, x). Series keep their order of first appearance; x ascends.
-pub fn aggregate_curve(obs: &[CurveObs], level: f64) -> Result<Vec<CurvePoint>, StatsError> {
+/// Per (series, x) the mean across members, each member a cluster of its
+/// observations ([`clustered`], with the metric's `range` if it has one).
+/// Series keep their order of first appearance; x ascends.
+pub fn aggregate_curve(
+    obs: &[CurveObs],
+    range: Option<(f64, f64)>,
+    level: f64,
+) -> Result<Vec<CurvePoint>, StatsError> {
     check_level(level)?;
     let series = first_seen(obs.iter().map(|o| o.series.as_str()));
     let mut cells: BTreeMap<(usize, u64, String), Vec<f64>> = BTreeMap::new();
@@ -449,23 +516,20 @@ pub fn aggregate_curve(obs: &[CurveObs], level: f64) -> Result<Vec<CurvePoint>, 
             .or_default()
             .push(o.y);
     }
-    let mut points: BTreeMap<(usize, u64), Vec<f64>> = BTreeMap::new();
+    let mut points: BTreeMap<(usize, u64), Vec<Vec<f64>>> = BTreeMap::new();
     for ((s, x, _), ys) in cells {
-        points
-            .entry((s, x))
-            .or_default()
-            .push(ys.iter().sum::<f64>() / ys.len() as f64);
+        points.entry((s, x)).or_default().push(ys);
     }
     let mut out = Vec::new();
-    for ((s, x), means) in points {
-        if let Some(sum) = summarize(&means, level)? {
+    for ((s, x), members) in points {
+        if let Some(e) = clustered(&slices(&members), range, level)? {
             out.push(CurvePoint {
                 series: series[s].clone(),
                 x: unordered(x),
-                mean: sum.mean,
-                ci_low: sum.ci_low,
-                ci_high: sum.ci_high,
-                n: sum.n,
+                mean: e.mean,
+                ci_low: e.ci_low,
+                ci_high: e.ci_high,
+                n: e.clusters,
             });
         }
     }

@@ -221,6 +221,20 @@ impl Metric {
         }
     }
 
+    /// The range of the scores (every metric here is a share or a 0/1
+    /// answer); intervals stay inside it (`stats::Method`).
+    pub fn range(&self) -> (f64, f64) {
+        match self {
+            Metric::Language { .. }
+            | Metric::MarkerShare { .. }
+            | Metric::AllCaps { .. }
+            | Metric::UpperShare
+            | Metric::OneWord { .. }
+            | Metric::Regex { .. }
+            | Metric::Contains { .. } => (0.0, 1.0),
+        }
+    }
+
     /// Score one response.
     pub fn score(&self, response: &str) -> Option<f64> {
         let bit = |b: bool| Some(if b { 1.0 } else { 0.0 });

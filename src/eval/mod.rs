@@ -4,8 +4,9 @@
 //! - [`Metric`]: language id restricted to candidates (whatlang), the
 //!   marker-word language share, ALL-CAPS / upper-case share, one-word
 //!   match, regex, contains; `Metric::score(&str) -> Option<f64>`.
-//! - [`aggregate`]: [`Sample`]s -> per-seed rows, per-model rows with a
-//!   t-interval across seeds, paired differences.
+//! - [`aggregate`]: [`Sample`]s -> per-seed rows, per-model rows with an
+//!   interval that treats seeds as clusters of answers ([`Method`]), paired
+//!   differences.
 //! - [`judge`]: the EM logprob 0..100 aggregation and misalignment rule.
 
 mod aggregate;
@@ -14,14 +15,16 @@ mod metrics;
 pub mod stats;
 
 pub use aggregate::{
-    aggregate, aggregate_curve, Aggregate, CurveObs, CurvePoint, DiffRow, ResultRow, Sample,
-    SeedRow, Unit,
+    aggregate, aggregate_curve, Aggregate, CurveObs, CurvePoint, DiffRow, Ranges, ResultRow,
+    Sample, SeedRow, Unit,
 };
 pub use metrics::{
     detect_language, detect_language_whatlang, marker_share, upper_share, Language, Metric,
     MetricError,
 };
-pub use stats::{paired, summarize, t_quantile, StatsError, Summary};
+pub use stats::{
+    clustered, clustered_diff, paired, summarize, t_quantile, Estimate, Method, StatsError, Summary,
+};
 
 use std::collections::BTreeMap;
 

@@ -170,6 +170,14 @@ fn sample(
     }
 }
 
+fn unit_range() -> Ranges {
+    [("spanish".to_string(), (0.0, 1.0))].into()
+}
+
+fn slices(c: &[Vec<f64>]) -> Vec<&[f64]> {
+    c.iter().map(Vec::as_slice).collect()
+}
+
 #[test]
 fn aggregation_across_seeds_and_samples() {
     let mut samples = Vec::new();
@@ -183,12 +191,12 @@ fn aggregation_across_seeds_and_samples() {
         samples.push(sample("control", &member, Some(s as i64), "", 0, x));
         samples.push(sample("control", &member, Some(s as i64), "", 1, y));
     }
-    // inoculated: seed means 0.1, 0.3, 0.2
+    // inoculated: seed means 0.1, 0.3, 0.2 (prompt 0 only)
     for (s, m) in [0.1, 0.3, 0.2].into_iter().enumerate() {
         let member = format!("inoc[{s}]");
         samples.push(sample("inoc", &member, Some(s as i64), "", 0, m));
     }
-    let agg = aggregate(&samples, 0.95).unwrap();
+    let agg = aggregate(&samples, &unit_range(), 0.95).unwrap();
     assert_eq!(agg.per_seed.len(), 7);
     let ctl: Vec<f64> = agg
         .per_seed
@@ -201,35 +209,65 @@ fn aggregation_across_seeds_and_samples() {
 
     let models: Vec<&str> = agg.results.iter().map(|r| r.model.as_str()).collect();
     assert_eq!(models, ["base", "control", "inoc"]);
+    // The single model: each answer its own cluster.
     let base = &agg.results[0];
-    assert_eq!((base.unit, base.n), (Unit::Samples, 4));
+    assert_eq!((base.unit, base.n, base.answers), (Unit::Samples, 4, 4));
     assert!((base.mean - 0.5).abs() < 1e-12);
-    // sd of [0,1,0,1] = sqrt(1/3); t(0.975, 3) = 3.182446
-    let half = 3.182446 * (1.0f64 / 3.0).sqrt() / 2.0;
-    assert!((base.ci_high.unwrap() - 0.5 - half).abs() < 1e-5);
+    let e = clustered(
+        &[&[0.0][..], &[1.0], &[0.0], &[1.0]],
+        Some((0.0, 1.0)),
+        0.95,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!((base.ci_low, base.ci_high), (e.ci_low, e.ci_high));
+    // A family: each seed a cluster of its answers.
     let control = &agg.results[1];
-    assert_eq!((control.unit, control.n), (Unit::Seeds, 3));
+    assert_eq!(
+        (control.unit, control.n, control.answers),
+        (Unit::Seeds, 3, 6)
+    );
+    assert_eq!(control.method, Method::KornGraubard);
     assert!((control.mean - 0.5).abs() < 1e-12);
-    let half = 4.302653 * 0.1 / 3f64.sqrt();
-    assert!((control.ci_low.unwrap() - (0.5 - half)).abs() < 1e-6);
+    let e = clustered(
+        &[&[0.3, 0.5][..], &[0.5, 0.5], &[0.6, 0.6]],
+        Some((0.0, 1.0)),
+        0.95,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!((control.ci_low, control.ci_high), (e.ci_low, e.ci_high));
+    assert!(control.ci_low.unwrap() >= 0.0 && control.ci_high.unwrap() <= 1.0);
 
-    // inoc - control matched by seed: -0.3, -0.2, -0.4
+    // inoc - control matched by seed and prompt (prompt 0 only).
     let d = agg
         .diffs
         .iter()
         .find(|d| d.kind == "model" && d.a == "control" && d.b == "inoc")
         .unwrap();
     assert_eq!((d.n, d.matched_by.as_str()), (3, "seed"));
-    assert!((d.mean + 0.3).abs() < 1e-12);
-    assert!((d.ci_high.unwrap() - (-0.3 + 4.302653 * 0.1 / 3f64.sqrt())).abs() < 1e-6);
-    // base is fixed: control - base = -0.1, 0, 0.1
+    assert_eq!(d.method, Method::Mover);
+    // prompt 0: control 0.3, 0.5, 0.6; inoc 0.1, 0.3, 0.2
+    assert!((d.mean - (0.2 - 1.4 / 3.0)).abs() < 1e-12, "{d:?}");
+    let e = clustered_diff(
+        &[&[0.3][..], &[0.5], &[0.6]],
+        &[&[0.1][..], &[0.3], &[0.2]],
+        true,
+        Some((0.0, 1.0)),
+        0.95,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!((d.ci_low, d.ci_high), (e.ci_low, e.ci_high));
+    // base is fixed: independent of control's seeds.
     let d = agg
         .diffs
         .iter()
         .find(|d| d.a == "base" && d.b == "control")
         .unwrap();
-    assert_eq!(d.matched_by, "fixed");
+    assert_eq!((d.matched_by.as_str(), d.n), ("fixed", 3));
     assert!(d.mean.abs() < 1e-12);
+    assert!(d.ci_low.unwrap() < 0.0 && d.ci_high.unwrap() > 0.0);
 }
 
 #[test]
@@ -242,15 +280,22 @@ fn seeds_are_matched_not_positions() {
     for (s, v) in [(1, 0.4), (0, 0.3), (5, 0.0)] {
         samples.push(sample("b", &format!("b{s}"), Some(s), "", 0, v));
     }
-    let agg = aggregate(&samples, 0.95).unwrap();
+    let agg = aggregate(&samples, &unit_range(), 0.95).unwrap();
     let d = agg.diffs.iter().find(|d| d.kind == "model").unwrap();
     assert_eq!(d.n, 2);
     assert!((d.mean - 0.2).abs() < 1e-12);
-    let width = d.ci_high.unwrap() - d.ci_low.unwrap();
-    assert!(
-        width.abs() < 1e-12,
-        "identical differences: zero width, got {width}"
-    );
+    let e = clustered_diff(
+        &[&[0.1][..], &[0.2]],
+        &[&[0.3][..], &[0.4]],
+        true,
+        Some((0.0, 1.0)),
+        0.95,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!((d.ci_low, d.ci_high), (e.ci_low, e.ci_high));
+    // Two matched seeds: the report warns.
+    assert_eq!(agg.few_seeds(), ["`b` − `a` (2 seeds)"]);
 }
 
 #[test]
@@ -267,7 +312,7 @@ fn condition_differences_are_paired_by_prompt() {
             if p < 3 { 1.0 } else { 0.0 },
         ));
     }
-    let agg = aggregate(&samples, 0.95).unwrap();
+    let agg = aggregate(&samples, &unit_range(), 0.95).unwrap();
     let d = agg.diffs.iter().find(|d| d.kind == "condition").unwrap();
     assert_eq!(
         (d.a.as_str(), d.b.as_str(), d.within.as_str()),
@@ -275,17 +320,58 @@ fn condition_differences_are_paired_by_prompt() {
     );
     assert_eq!((d.n, d.matched_by.as_str()), (4, "prompt"));
     assert!((d.mean - 0.75).abs() < 1e-12);
+    // Four answers per condition: wide, but inside [-1, 1].
+    assert!(
+        d.ci_low.unwrap() > -1.0 && d.ci_high.unwrap() <= 1.0,
+        "{d:?}"
+    );
     assert_eq!(agg.results.len(), 2);
+    assert!(agg.few_seeds().is_empty());
+}
+
+#[test]
+fn repeated_prompts_of_a_single_model_are_clusters() {
+    let mut samples = Vec::new();
+    for p in 0..3 {
+        for k in 0..4 {
+            samples.push(sample("m", "m", None, "", p, if k < p { 1.0 } else { 0.0 }));
+        }
+    }
+    let agg = aggregate(&samples, &unit_range(), 0.95).unwrap();
+    let r = &agg.results[0];
+    assert_eq!((r.unit, r.n, r.answers), (Unit::Prompts, 3, 12));
+    let clusters = vec![
+        vec![0.0; 4],
+        vec![1.0, 0.0, 0.0, 0.0],
+        vec![1.0, 1.0, 0.0, 0.0],
+    ];
+    let e = clustered(&slices(&clusters), Some((0.0, 1.0)), 0.95)
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.ci_low, r.ci_high), (e.ci_low, e.ci_high));
+}
+
+#[test]
+fn unbounded_metrics_get_t_intervals() {
+    let mut samples = Vec::new();
+    for (s, v) in [(0, -2.0), (1, -1.0), (2, -3.0)] {
+        samples.push(sample("a", &format!("a{s}"), Some(s), "", 0, v));
+    }
+    let agg = aggregate(&samples, &Ranges::new(), 0.95).unwrap();
+    let r = &agg.results[0];
+    assert_eq!(r.method, Method::T);
+    // mean -2, sd 1: -2 ± 4.302653 / sqrt(3)
+    assert!((r.ci_low.unwrap() - (-2.0 - 4.302653 / 3f64.sqrt())).abs() < 1e-6);
 }
 
 #[test]
 fn missing_scores_are_skipped() {
     let mut s = sample("m", "m", None, "", 0, 1.0);
     s.scores.insert("upper".into(), None);
-    let agg = aggregate(&[s], 0.95).unwrap();
+    let agg = aggregate(&[s], &unit_range(), 0.95).unwrap();
     assert_eq!(agg.results.len(), 1);
     assert_eq!(agg.results[0].metric, "spanish");
-    assert!(aggregate(&[], 2.0).is_err());
+    assert!(aggregate(&[], &unit_range(), 2.0).is_err());
 }
 
 #[test]
@@ -313,7 +399,7 @@ fn curves_average_members_per_step() {
         x: -5.0,
         y: 1.0,
     });
-    let pts = aggregate_curve(&obs, 0.95).unwrap();
+    let pts = aggregate_curve(&obs, None, 0.95).unwrap();
     assert_eq!(pts.len(), 4);
     assert_eq!(pts[0].series, "caps probe");
     assert_eq!(
@@ -322,6 +408,8 @@ fn curves_average_members_per_step() {
     );
     assert!((pts[1].mean - (-0.8)).abs() < 1e-12);
     assert_eq!(pts[1].n, 3);
+    // Members are clusters of two identical answers: the spread of the
+    // member means rules (sd 0.2).
     assert!((pts[1].ci_high.unwrap() - pts[1].mean - 4.302653 * 0.2 / 3f64.sqrt()).abs() < 1e-6);
     assert_eq!(pts[3].ci_low, None);
 }

@@ -2,7 +2,8 @@
 //!
 //! [`write_report`] writes, into one folder:
 //! - `results.csv`: one row per eval x model (family) x condition x metric,
-//!   seeds aggregated (mean, t-interval, n, unit);
+//!   seeds aggregated (mean, interval, n clusters, unit, answers, method:
+//!   see [`crate::eval::Method`]);
 //! - `results_per_seed.csv`: one row per model member (seed);
 //! - `diffs.csv`: paired differences between models and between conditions;
 //! - `samples.jsonl`: every generation with its scores;
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::eval::{aggregate, Aggregate, CurvePoint, ResultRow, Sample, StatsError};
+use crate::eval::{aggregate, Aggregate, CurvePoint, Ranges, ResultRow, Sample, StatsError};
 pub use plot::{
     bar_svg, line_svg, svg_to_png, BarChart, BarSeries, BarValue, LineChart, LineSeries,
 };
@@ -62,6 +63,8 @@ pub struct Report {
     /// Confidence level of every interval, e.g. 0.95.
     pub level: f64,
     pub samples: Vec<Sample>,
+    /// The range of each bounded metric of the samples.
+    pub ranges: Ranges,
     pub bars: Vec<BarSpec>,
     pub curves: Vec<CurveSpec>,
     pub tables: Vec<Table>,
@@ -180,6 +183,8 @@ pub const RESULTS_COLUMNS: &[&str] = &[
     "sd",
     "level",
     "none",
+    "answers",
+    "method",
 ];
 /// Header of `results_per_seed.csv`.
 pub const PER_SEED_COLUMNS: &[&str] = &[
@@ -207,12 +212,13 @@ pub const DIFF_COLUMNS: &[&str] = &[
     "n",
     "matched_by",
     "level",
+    "method",
 ];
 
 /// Aggregate the samples and write every file of the report into `dir`
 /// (created if missing; existing report files are replaced).
 pub fn write_report(dir: &Path, report: &Report) -> Result<Written, ReportError> {
-    let agg = aggregate(&report.samples, report.level)?;
+    let agg = aggregate(&report.samples, &report.ranges, report.level)?;
     let mut out = Out {
         dir,
         files: Vec::new(),
@@ -237,6 +243,8 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<Written, ReportError>
                     r.sd.to_string(),
                     level.clone(),
                     r.none.to_string(),
+                    r.answers.to_string(),
+                    r.method.as_str().to_string(),
                 ]
             }),
         ),
@@ -278,6 +286,7 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<Written, ReportError>
                     d.n.to_string(),
                     d.matched_by.clone(),
                     level.clone(),
+                    d.method.as_str().to_string(),
                 ]
             }),
         ),
@@ -434,7 +443,7 @@ fn bar_charts(
             cond.clone(),
             BarChart {
                 title: format!("{}: {}", spec.eval, condition_label(cond)),
-                y_label: format!("mean ({pct}% CI across seeds)"),
+                y_label: format!("mean ({pct}% interval, seeds as clusters)"),
                 groups: metrics.clone(),
                 series,
             },
@@ -577,6 +586,36 @@ fn grids(samples: &[Sample], agg: &Aggregate) -> Vec<Grid> {
     out
 }
 
+/// Which interval methods the rows use, and why, in one paragraph.
+fn methods_text(agg: &Aggregate) -> String {
+    use crate::eval::Method;
+    let used = |m: Method| {
+        agg.results.iter().any(|r| r.method == m) || agg.diffs.iter().any(|d| d.method == m)
+    };
+    let mut parts = vec!["Intervals treat each seed of a family as a cluster of answers: answers of one seed are not independent of each other, and with few seeds the seed-to-seed spread is known poorly.".to_string()];
+    if used(Method::KornGraubard) {
+        parts.push("Metrics with a range (shares, 0/1 answers, judge scores 0–100) get the Korn–Graubard interval: the variance of the mean from the spread of the seed means (cluster-robust), never below that of independent answers, turned into an effective number of answers, shrunk for the few seeds (t with seeds − 1 degrees of freedom), and a Clopper–Pearson interval at that size; it stays inside the metric's range.".to_string());
+    }
+    if used(Method::T) {
+        parts.push("Unbounded metrics get a t-interval across the clusters.".to_string());
+    }
+    if used(Method::Mover) {
+        parts.push("Differences b − a are matched by seed and by prompt within a seed (by prompt for a single model); their interval (MOVER, Newcombe / Zou–Donner) combines the two groups' intervals with the correlation of the paired seed means, and stays inside the range of a difference.".to_string());
+    }
+    parts.join(" ")
+}
+
+/// The warning for intervals that rest on 2 or fewer seeds, if any.
+fn few_seeds_text(agg: &Aggregate) -> Option<String> {
+    let few = agg.few_seeds();
+    (!few.is_empty()).then(|| {
+        format!(
+            "intervals resting on 2 or fewer seeds are wide and uncertain themselves (t with 1 degree of freedom): {}. Train with 3 or more seeds.",
+            few.join(", ")
+        )
+    })
+}
+
 fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
@@ -590,8 +629,12 @@ fn markdown(report: &Report, agg: &Aggregate, figures: &[Figure]) -> String {
     }
     let _ = writeln!(
         md,
-        "Cells: mean [{pct}% t-interval]; across seeds for a model family, across samples for a single model (column n); \"(k none)\": k answers without a score. Full numbers: `results.csv`, `results_per_seed.csv`, `diffs.csv`, `samples.jsonl`.\n"
+        "Cells: mean [{pct}% interval]; n: the clusters the interval rests on (seeds of a model family; prompts or answers of a single model); \"(k none)\": k answers without a score. Full numbers: `results.csv`, `results_per_seed.csv`, `diffs.csv`, `samples.jsonl`.\n"
     );
+    let _ = writeln!(md, "{}\n", methods_text(agg));
+    if let Some(w) = few_seeds_text(agg) {
+        let _ = writeln!(md, "> **Warning:** {w}\n");
+    }
     for g in grids(&report.samples, agg) {
         let _ = writeln!(md, "## {} — {}\n", g.eval, condition_label(&g.condition));
         let _ = write!(md, "| model |");
@@ -680,7 +723,8 @@ fn markdown(report: &Report, agg: &Aggregate, figures: &[Figure]) -> String {
 const CSS: &str = "body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}\
 th{background:#f3f3f3}figure{margin:1em 0}figcaption{color:#555;font-size:0.9em}svg{max-width:100%;height:auto}\
-.summary{background:#f8f8f8;border-left:4px solid #0072B2;padding:0.5em 1em}";
+.summary{background:#f8f8f8;border-left:4px solid #0072B2;padding:0.5em 1em}\
+.method{color:#444;font-size:0.9em}.warning{background:#fff4e5;border-left:4px solid #E69F00;padding:0.5em 1em}";
 
 fn html(report: &Report, agg: &Aggregate, figures: &[Figure]) -> String {
     let pct = (report.level * 100.0).round();
@@ -700,8 +744,12 @@ fn html(report: &Report, agg: &Aggregate, figures: &[Figure]) -> String {
     }
     let _ = writeln!(
         h,
-        "<p>Cells: mean [{pct}% t-interval]; across seeds for a model family, across samples for a single model.</p>"
+        "<p>Cells: mean [{pct}% interval]; n: the clusters the interval rests on (seeds of a model family; prompts or answers of a single model).</p>\n<p class=\"method\">{}</p>",
+        escape(&methods_text(agg))
     );
+    if let Some(w) = few_seeds_text(agg) {
+        let _ = writeln!(h, "<p class=\"warning\"><b>Warning:</b> {}</p>", escape(&w));
+    }
     for g in grids(&report.samples, agg) {
         let _ = write!(
             h,

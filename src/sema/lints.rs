@@ -12,6 +12,7 @@
 //! | W0104 | `single-seed`        | an evaluation compares a finetuned model trained with one seed only |
 //! | W0105 | `train-test-overlap` | an evaluation's prompts are the training data of a model it evaluates |
 //! | W0106 | `unknown-lint`       | `# inoc: allow(...)` names no lint |
+//! | W0107 | `few-seeds`          | an evaluation compares a finetuned family trained with two seeds |
 
 use super::check::Checker;
 use super::ir::{Call, DeclKind, Program, Value};
@@ -271,22 +272,37 @@ fn single_seed(p: &Program, evals: &[&Call], out: &mut Vec<Diagnostic>) {
             continue;
         };
         for m in ms {
-            let (name, single) = match m {
+            let (name, seeds) = match m {
                 Value::Family(f) => match p.families.get(*f) {
-                    Some(fam) if fam.kind == DeclKind::Train && fam.cells.len() == 1 => {
-                        (fam.name.clone(), true)
+                    Some(fam) if fam.kind == DeclKind::Train && fam.cells.len() <= 2 => {
+                        (fam.name.clone(), fam.cells.len())
                     }
                     _ => continue,
                 },
                 Value::Node(n) => match p.nodes.get(*n) {
                     Some(node) if node.kind == DeclKind::Train && node.cell.is_none() => {
-                        (node.name.clone(), true)
+                        (node.name.clone(), 1)
                     }
                     _ => continue,
                 },
                 _ => continue,
             };
-            if single && seen.insert((ev.span, name.clone())) {
+            if !seen.insert((ev.span, name.clone())) {
+                continue;
+            }
+            if seeds == 2 {
+                out.push(
+                    Diagnostic::warning(
+                        "W0107",
+                        format!("`{name}` is trained with two seeds only"),
+                        ev.span,
+                        format!("the intervals of `{name}` rest on two seeds"),
+                    )
+                    .with_help(format!(
+                        "with two seeds an interval has 1 degree of freedom (very wide, its width a guess): sweep over three or more, `train {name}[s in [0, 1, 2]] = finetune(..., seed = s)`"
+                    )),
+                );
+            } else if seeds == 1 {
                 let d = Diagnostic::warning(
                     "W0104",
                     format!("`{name}` is trained with a single seed"),

@@ -82,6 +82,16 @@ pub struct Column {
 }
 
 impl Column {
+    /// The range of the column's scores: a judge's 0..100, the EM rule's
+    /// 0/1, a text metric's own.
+    pub fn range(&self) -> (f64, f64) {
+        match &self.scorer {
+            Scorer::Text(m) => m.range(),
+            Scorer::Judge(_) => (0.0, 100.0),
+            Scorer::Em { .. } => (0.0, 1.0),
+        }
+    }
+
     /// Whether two columns compute the same thing (spans aside).
     fn same_metric(&self, other: &Column) -> bool {
         serde_json::to_value(&self.call).ok() == serde_json::to_value(&other.call).ok()

@@ -8,8 +8,8 @@
 //! report.md and report.html.
 //!
 //! What each shows, by the op of the evaluation:
-//! - `evaluate`: metric means per model and condition with t-intervals
-//!   across seeds (`table`), bar charts of the `y` metrics (`bar`), metric
+//! - `evaluate`: metric means per model and condition with intervals that
+//!   treat seeds as clusters (`table`), bar charts of the `y` metrics (`bar`), metric
 //!   curves over checkpoints when it ran with `checkpoints = "all"` (`curve`);
 //! - `logprob_gap`: the mean gap per example and per token (`table`);
 //! - `probe_curve`: mean probe log-prob per step (`table`, `curve`).
@@ -17,7 +17,7 @@
 use super::evaluate::{self, named_samples};
 use super::mechanism::{self, Gap, ProbePoint};
 use super::{Args, Op, OpCtx, OpError, PresentCtx};
-use crate::eval::{aggregate_curve, summarize, CurveObs, Sample};
+use crate::eval::{aggregate_curve, summarize, CurveObs, Ranges, Sample};
 use crate::report::{write_report, BarSpec, CurveSpec, Report, Table as ExtraTable};
 use crate::sema::ir::{DeclKind, Value};
 use std::collections::BTreeMap;
@@ -118,6 +118,7 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
         summary: String::new(),
         level,
         samples: Vec::new(),
+        ranges: Default::default(),
         bars: Vec::new(),
         curves: Vec::new(),
         tables: Vec::new(),
@@ -126,8 +127,15 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
         "evaluate" => {
             let rows = evaluate::read_rows(ctx.output)?;
             let samples = named_samples(ctx.program, &eval_args, &eval_name, &rows);
+            report.ranges = match eval_args.get("metrics") {
+                Some(m) => evaluate::columns(m)?
+                    .iter()
+                    .map(|c| (c.name.clone(), c.range()))
+                    .collect(),
+                None => Default::default(),
+            };
             report.summary = format!(
-                "Evaluation `{eval_name}`: {} answers; means with {:.0}% t-intervals across seeds.",
+                "Evaluation `{eval_name}`: {} answers; means with {:.0}% intervals, seeds as clusters.",
                 samples.len(),
                 level * 100.0
             );
@@ -139,7 +147,7 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
                     metrics: metric_names(ctx.args.get("y"))?,
                 }),
                 Style::Curve => {
-                    report.curves = metric_curves(&rows, &samples, level)?;
+                    report.curves = metric_curves(&rows, &samples, &report.ranges, level)?;
                     if report.curves.is_empty() {
                         return Err(OpError::failed(format!(
                             "`{eval_name}` has no checkpoints to draw: evaluate it with checkpoints = \"all\""
@@ -220,7 +228,7 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
                     y: p.logprob,
                 })
                 .collect();
-            let curve = aggregate_curve(&obs, level).map_err(OpError::failed)?;
+            let curve = aggregate_curve(&obs, None, level).map_err(OpError::failed)?;
             report.summary = format!(
                 "Mean log-prob of {} probe responses across the checkpoints of `{series}`.",
                 points.iter().map(|p| p.probe).max().map_or(0, |m| m + 1)
@@ -270,6 +278,7 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
 fn metric_curves(
     rows: &[evaluate::Row],
     samples: &[Sample],
+    ranges: &Ranges,
     level: f64,
 ) -> Result<Vec<CurveSpec>, OpError> {
     let mut by_metric: BTreeMap<String, Vec<CurveObs>> = BTreeMap::new();
@@ -306,7 +315,8 @@ fn metric_curves(
                 title: format!("{metric} over training"),
                 x_label: "training step".into(),
                 y_label: metric.clone(),
-                points: aggregate_curve(&obs, level).map_err(OpError::failed)?,
+                points: aggregate_curve(&obs, ranges.get(&metric).copied(), level)
+                    .map_err(OpError::failed)?,
             })
         })
         .collect()
