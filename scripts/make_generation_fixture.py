@@ -3,7 +3,7 @@
 mark assistant text with `{% generation %}` blocks (transformers'
 AssistantTracker extension), a few conversations, and what transformers
 renders for each plus the character (code point) ranges it tracks for
-`return_assistant_tokens_mask`. tests/runtime_chat_template.rs checks that
+`return_assistant_tokens_mask`. tests/it/runtime_chat_template.rs checks that
 inoc renders the same text and takes the same ranges as its loss spans.
 
 Run: /path/to/python-with-transformers scripts/make_generation_fixture.py

@@ -5,12 +5,12 @@ Each fixture is a tiny random checkpoint in HF layout (config.json, safetensors,
 tokenizer.json, tokenizer_config.json, chat template) plus `expected.json`:
 logits of a padded batch (right- and left-padded), per-token log-probs of
 responses under chat prompts, and chat-template renderings (text and token ids)
-of several conversations. tests/runtime_parity.rs and
-tests/runtime_chat_template.rs compare inoc against these numbers.
+of several conversations. tests/it/runtime_parity.rs and
+tests/it/runtime_chat_template.rs compare inoc against these numbers.
 
 Run:  /work/pyenv/bin/python scripts/make_hf_fixtures.py
       /work/pyenv/bin/python scripts/make_hf_fixtures.py --scratch
-        (after `INOC_BLESS=1 cargo test --test runtime_scratch`: transformers'
+        (after `INOC_BLESS=1 cargo test --test it runtime_scratch::`: transformers'
         renderings and logits of the from-scratch directories inoc wrote)
 (CI has no Python: the files it writes are committed; they are small.)
 
@@ -316,7 +316,7 @@ def build(name, arch, cfg_kwargs, specials, template, layout, shard, seed, templ
 
 def check_scratch():
     """transformers' view of the from-scratch directories written by inoc
-    (tests/runtime_scratch.rs): renderings, ids, decoding, logits."""
+    (tests/it/runtime_scratch.rs): renderings, ids, decoding, logits."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     for kind in ("char", "bpe"):
         out = os.path.join(ROOT, f"scratch-{kind}")

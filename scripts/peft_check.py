@@ -2,14 +2,14 @@
 """Checks that LoRA adapters saved by inoc load in PEFT and give inoc's log-probs.
 
 For every adapter directory given (default: tests/fixtures/hf/*-lora, written
-by inoc in tests/runtime_lora.rs), this script
+by inoc in tests/it/runtime_lora.rs), this script
   1. loads the base model (adapter_config.json's base_model_name_or_path, a
      directory, relative paths taken from the adapter's parent folder) with
      transformers in float32 and the adapter with peft.PeftModel;
   2. scores a few (system, prompt, response) cases exactly as `inoc score`
      does: chat template with the generation prompt, response tokens appended,
      sum of log p(response token | prefix);
-  3. writes the numbers to <adapter>/peft_expected.json (tests/runtime_lora.rs
+  3. writes the numbers to <adapter>/peft_expected.json (tests/it/runtime_lora.rs
      checks inoc against them in CI, where there is no Python);
   4. unless --no-inoc, runs `inoc score --format json` (binary from --inoc,
      default target/release/inoc) on the same cases and prints the largest

@@ -321,4 +321,34 @@ mod tests {
         );
         assert!(lookup("E9999").is_none());
     }
+
+    /// `Diagnostic::new` checks its code in debug builds only; this makes the
+    /// same check over the source, so the release test run (CI) catches a code
+    /// that is emitted but not registered.
+    #[test]
+    fn every_code_written_in_src_is_registered() {
+        let code = regex::Regex::new(r#""([EW][0-9]{4})""#).unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let (mut dirs, mut written, mut missing) = (vec![src], 0, Vec::new());
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && !path.ends_with("diag/codes.rs")
+                {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for c in code.captures_iter(&text) {
+                        written += 1;
+                        if lookup(&c[1]).is_none() {
+                            missing.push(format!("{} in {}", &c[1], path.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(written > 100, "only {written} codes found: is src/ there?");
+        assert!(missing.is_empty(), "not in CODES: {missing:?}");
+    }
 }

@@ -285,6 +285,7 @@ fn a_failing_endpoint_fails_the_step_with_its_url_and_status_and_keeps_the_answe
 /// depend on how prompts are batched.
 #[test]
 fn next_token_logprobs_agree_with_scoring() {
+    let _k = crate::kernels_fixed();
     use inoc::runtime::chat_template::Message;
     use inoc::runtime::loader::{LoadOptions, LoadedModel};
     use inoc::runtime::DeviceChoice;

@@ -79,6 +79,7 @@ fn files_equal(a: &Path, b: &Path) -> bool {
 
 #[test]
 fn committed_adapters_regenerate_identically() {
+    let _k = crate::kernels_fixed();
     for (dir, base, cfg) in adapters() {
         let m = trained_adapter(base, &cfg);
         let tmp = tempfile::tempdir().unwrap();
@@ -101,6 +102,7 @@ fn committed_adapters_regenerate_identically() {
 
 #[test]
 fn peft_logprobs_match_inoc() {
+    let _k = crate::kernels_fixed();
     for (dir, base, _) in adapters() {
         let path = fixtures().join(dir).join("peft_expected.json");
         let exp: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -159,6 +161,7 @@ fn peft_logprobs_match_inoc() {
 
 #[test]
 fn merged_checkpoint_equals_unmerged_adapter() {
+    let _k = crate::kernels_fixed();
     let (_, base, cfg) = adapters().remove(0);
     let mut m = trained_adapter(base, &cfg);
     let ids = Tensor::new(&[[5u32, 60, 7, 200, 33, 1]], &Device::Cpu).unwrap();
@@ -187,6 +190,7 @@ fn merged_checkpoint_equals_unmerged_adapter() {
 /// template loads and fails only when a chat is rendered.
 #[test]
 fn save_pretrained_merges_and_copies_tokenizer_files() {
+    let _k = crate::kernels_fixed();
     let cpu = LoadOptions {
         device: DeviceChoice::Cpu,
         ..Default::default()

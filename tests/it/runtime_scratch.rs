@@ -55,6 +55,7 @@ const FILES: [&str; 4] = [
 
 #[test]
 fn scratch_directories_regenerate_identically() {
+    let _k = crate::kernels_fixed();
     for kind in ["char", "bpe"] {
         let committed = fixtures().join(format!("scratch-{kind}"));
         let tmp = tempfile::tempdir().unwrap();
@@ -80,6 +81,7 @@ fn scratch_directories_regenerate_identically() {
 
 #[test]
 fn transformers_reads_scratch_directories_like_inoc() {
+    let _k = crate::kernels_fixed();
     for kind in ["char", "bpe"] {
         let dir = fixtures().join(format!("scratch-{kind}"));
         let exp: Value =

@@ -65,6 +65,7 @@ fn batch_diff(logits: &[Vec<Vec<f32>>], batch: &Value) -> f32 {
 
 #[test]
 fn logits_match_transformers_on_padded_batches() {
+    let _k = crate::kernels_fixed();
     for name in FIXTURES {
         let model = load(name);
         let exp = expected(name);
@@ -94,6 +95,7 @@ fn logits_match_transformers_on_padded_batches() {
 
 #[test]
 fn kv_cache_token_by_token_matches_transformers() {
+    let _k = crate::kernels_fixed();
     for name in FIXTURES {
         let model = load(name);
         let exp = expected(name);
@@ -133,6 +135,7 @@ fn kv_cache_token_by_token_matches_transformers() {
 
 #[test]
 fn response_logprobs_match_transformers() {
+    let _k = crate::kernels_fixed();
     for name in FIXTURES {
         let model = load(name);
         for case in expected(name)["scores"].as_array().unwrap() {
@@ -165,6 +168,7 @@ fn response_logprobs_match_transformers() {
 
 #[test]
 fn loading_reports_missing_files_and_tensors() {
+    let _k = crate::kernels_fixed();
     let tmp = tempfile::tempdir().unwrap();
     let err = Model::load(tmp.path(), &Device::Cpu, DType::F32)
         .unwrap_err()
@@ -210,6 +214,7 @@ fn loading_reports_missing_files_and_tensors() {
 
 #[test]
 fn saved_checkpoint_reloads_identically() {
+    let _k = crate::kernels_fixed();
     let model = load("llama3");
     let tmp = tempfile::tempdir().unwrap();
     model.save_hf(tmp.path(), DType::F32).unwrap();
@@ -243,6 +248,7 @@ fn bundle(name: &str) -> LoadedModel {
 /// transformers' numbers.
 #[test]
 fn score_through_the_bundle_matches_transformers() {
+    let _k = crate::kernels_fixed();
     for name in FIXTURES {
         let m = bundle(name);
         let cases = expected(name)["scores"].as_array().unwrap().clone();
@@ -291,6 +297,7 @@ fn score_through_the_bundle_matches_transformers() {
 
 #[test]
 fn greedy_sampling_follows_the_argmax_and_is_batch_invariant() {
+    let _k = crate::kernels_fixed();
     let m = bundle("qwen2");
     let prompts = vec![
         LoadedModel::chat(None, "Hello!"),
@@ -361,6 +368,7 @@ fn greedy_sampling_follows_the_argmax_and_is_batch_invariant() {
 /// Half precision runs on every kernel path (as on GPUs) and stays close to f32.
 #[test]
 fn half_precision_runs_and_stays_close() {
+    let _k = crate::kernels_fixed();
     let ids = Tensor::new(&[[3u32, 40, 7, 100, 9, 12]], &Device::Cpu).unwrap();
     let full = load("qwen2").forward(&ids, None, Mode::Infer).unwrap();
     for dtype in [DType::BF16, DType::F16] {

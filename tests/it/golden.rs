@@ -4,7 +4,7 @@
 //! Each fixture starts with a header comment naming the codes it must
 //! produce (`# expect: E0114` or `# expect: E0114, W0101`); its rendered
 //! diagnostics (plain, 100 columns) are compared with the sibling `.stderr`
-//! file. Regenerate the `.stderr` files with `INOC_BLESS=1 cargo test --test golden`
+//! file. Regenerate the `.stderr` files with `INOC_BLESS=1 cargo test --test it golden::`
 //! and review the diff. Modules imported by fixtures live in
 //! tests/fixtures/errors/lib/ (not fixtures themselves).
 
@@ -122,7 +122,7 @@ fn every_fixture_matches_its_header_and_golden_file() {
 fn every_registered_code_has_a_fixture() {
     let mut covered: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // Errors of `inoc run` have their fixtures in tests/fixtures/run_errors
-    // (tests/run_errors.rs runs them).
+    // (tests/it/run_errors.rs runs them).
     let run_errors = fixtures_in("tests/fixtures/run_errors");
     for path in fixtures().into_iter().chain(run_errors) {
         let text = std::fs::read_to_string(&path).expect("fixture readable");

@@ -11,10 +11,6 @@ use inoc::runtime::model::{Mode, Model};
 use inoc::runtime::ops;
 use inoc::runtime::schedule::ScheduleKind;
 use inoc::runtime::train::{train, Length, Method, TrainConfig, TrainError};
-use std::sync::Mutex;
-
-/// Tests flip the process-wide fused-kernel switch; run them one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 const VOCAB: usize = 48;
 
@@ -95,7 +91,8 @@ fn weights(m: &Model) -> Vec<(String, Vec<f32>)> {
 
 #[test]
 fn every_trainable_tensor_gets_a_gradient() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Tests flip the process-wide fused-kernel switch: one at a time, no model runs beside them.
+    let _g = crate::kernels_switchable();
     for fused in [true, false] {
         ops::set_fused(fused);
         for full in [true, false] {
@@ -146,7 +143,8 @@ fn every_trainable_tensor_gets_a_gradient() {
 
 #[test]
 fn loss_falls_full_and_lora() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Tests flip the process-wide fused-kernel switch: one at a time, no model runs beside them.
+    let _g = crate::kernels_switchable();
     for method in [Method::Full, lora()] {
         let mut m = tiny_model(2);
         let mut c = cfg(method.clone(), 12);
@@ -170,7 +168,8 @@ fn loss_falls_full_and_lora() {
 /// like the f32 model's, and the model's forward still computes in bf16.
 #[test]
 fn bf16_model_trains_f32_master_weights() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Tests flip the process-wide fused-kernel switch: one at a time, no model runs beside them.
+    let _g = crate::kernels_switchable();
     for method in [Method::Full, lora()] {
         let cfg32 = ModelConfig::small(VOCAB, 64, 2, 4, 2, 128, 64).unwrap();
         let mut m = Model::init_random(cfg32, 2, &Device::Cpu, DType::BF16).unwrap();
@@ -211,7 +210,8 @@ fn bf16_model_trains_f32_master_weights() {
 
 #[test]
 fn fused_and_plain_paths_train_alike() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Tests flip the process-wide fused-kernel switch: one at a time, no model runs beside them.
+    let _g = crate::kernels_switchable();
     let mut out = Vec::new();
     for fused in [true, false] {
         ops::set_fused(fused);
@@ -226,7 +226,8 @@ fn fused_and_plain_paths_train_alike() {
 
 #[test]
 fn resumed_run_equals_uninterrupted_run() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Tests flip the process-wide fused-kernel switch: one at a time, no model runs beside them.
+    let _g = crate::kernels_switchable();
     let mut with_dropout = lora();
     if let Method::Lora(l) = &mut with_dropout {
         l.dropout = 0.1; // dropout masks must replay identically after a resume
@@ -280,7 +281,8 @@ fn resumed_run_equals_uninterrupted_run() {
 
 #[test]
 fn changed_config_refuses_old_checkpoint() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Tests flip the process-wide fused-kernel switch: one at a time, no model runs beside them.
+    let _g = crate::kernels_switchable();
     let dir = tempfile::tempdir().unwrap();
     let mut c = cfg(Method::Full, 2);
     c.checkpoints = 1;
@@ -293,7 +295,8 @@ fn changed_config_refuses_old_checkpoint() {
 
 #[test]
 fn non_finite_loss_names_the_step() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Tests flip the process-wide fused-kernel switch: one at a time, no model runs beside them.
+    let _g = crate::kernels_switchable();
     let m = tiny_model(6);
     let mut map: std::collections::BTreeMap<String, Tensor> =
         m.named_tensors().into_iter().collect();

@@ -3,7 +3,7 @@
 //!
 //! Fixtures: `tests/fixtures/fmt/NAME.in.inoc` is formatted and compared with
 //! `NAME.out.inoc`. Regenerate the expected files with `INOC_BLESS=1 cargo
-//! test --test fmt` and review the diff.
+//! test --test it fmt::` and review the diff.
 
 use inoc::syntax::ast::ClearSpans;
 use inoc::syntax::fmt::format;
