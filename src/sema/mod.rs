@@ -26,7 +26,7 @@ pub mod types;
 use crate::diag::{Diagnostic, SourceMap};
 use crate::syntax::Span;
 #[cfg(test)]
-pub(crate) use check::metric_columns;
+pub(crate) use check::checks::metric_columns;
 use loader::{FsLoader, LoadError, Loader, MemLoader};
 
 /// The closest candidate to `name` for a "did you mean" help line, if one is
