@@ -307,12 +307,163 @@ fn show_char(c: char) -> String {
     }
 }
 
+/// Words that start an item: a declaration, `let`, `fn` or `import`.
+pub const ITEM_KEYWORDS: [&str; 8] = [
+    "import", "let", "fn", "model", "dataset", "train", "eval", "report",
+];
+
+/// Words that are never names: the literals and the keywords of expressions.
+pub const RESERVED: [&str; 8] = ["true", "false", "none", "import", "as", "let", "fn", "in"];
+
+/// A reserved word that is not a value (`true`, `false` and `none` are).
+pub fn is_keyword(word: &str) -> bool {
+    RESERVED.contains(&word) && !matches!(word, "true" | "false" | "none")
+}
+
+/// What a token of [`tokens`] is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TokKind {
+    Word,
+    Num,
+    Str,
+    Punct,
+    Eof,
+}
+
+/// A token: its kind, its text and its byte range in the source.
+#[derive(Clone, Debug)]
+pub struct Tok<'s> {
+    pub kind: TokKind,
+    pub text: &'s str,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Tok<'_> {
+    pub fn is(&self, p: &str) -> bool {
+        self.kind == TokKind::Punct && self.text == p
+    }
+    pub fn is_word(&self, w: &str) -> bool {
+        self.kind == TokKind::Word && self.text == w
+    }
+    /// Could this token start a value?
+    pub fn starts_value(&self) -> bool {
+        matches!(self.kind, TokKind::Word | TokKind::Num | TokKind::Str)
+            && !(self.kind == TokKind::Word && is_keyword(self.text))
+            || self.is("[")
+            || self.is("{")
+            || self.is("(")
+            || self.is("-")
+    }
+    /// Can this token end a value?
+    pub fn ends_value(&self) -> bool {
+        matches!(self.kind, TokKind::Word | TokKind::Num | TokKind::Str)
+            || self.is(")")
+            || self.is("]")
+            || self.is("}")
+    }
+    pub fn is_operator(&self) -> bool {
+        self.kind == TokKind::Punct && ["|", "+", "-", "*", "/", "..", "..="].contains(&self.text)
+    }
+}
+
+/// Splits `src[from..to]` into tokens (comments skipped; strings whole), for
+/// explaining a syntax error from the tokens before it (the parser does not
+/// need tokens: pest reads the text).
+pub fn tokens(src: &str, from: usize, to: usize) -> Vec<Tok<'_>> {
+    let b = src.as_bytes();
+    let mut out = Vec::new();
+    let mut i = from;
+    while i < to.min(b.len()) {
+        let c = b[i];
+        let start = i;
+        let kind = if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        } else if c == b'#' {
+            i = src[i..].find('\n').map_or(b.len(), |n| i + n);
+            continue;
+        } else if b[i..].starts_with(b"\"\"\"") {
+            i = src[i + 3..].find("\"\"\"").map_or(b.len(), |n| i + 6 + n);
+            TokKind::Str
+        } else if c == b'"' {
+            i += 1;
+            while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(b.len());
+            TokKind::Str
+        } else if c.is_ascii_digit() {
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric()
+                    || b[i] == b'_'
+                    || (b[i] == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)))
+            {
+                i += 1;
+            }
+            TokKind::Num
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            TokKind::Word
+        } else if b[i..].starts_with(b"..=") {
+            i += 3;
+            TokKind::Punct
+        } else if b[i..].starts_with(b"..") {
+            i += 2;
+            TokKind::Punct
+        } else {
+            i += src[i..].chars().next().map_or(1, char::len_utf8);
+            TokKind::Punct
+        };
+        let end = i.min(b.len());
+        out.push(Tok {
+            kind,
+            text: &src[start..end],
+            start,
+            end,
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn codes(src: &str) -> Vec<&'static str> {
         scan(0, src).errors.iter().map(|d| d.code).collect()
+    }
+
+    #[test]
+    fn tokens_skip_comments_and_keep_strings_and_ranges_whole() {
+        let src = "let a = \"x # y\" # note\n0.5..=2 | f(-b)";
+        let toks: Vec<(TokKind, &str)> = tokens(src, 0, src.len())
+            .into_iter()
+            .map(|t| (t.kind, t.text))
+            .collect();
+        use TokKind::*;
+        assert_eq!(
+            toks,
+            [
+                (Word, "let"),
+                (Word, "a"),
+                (Punct, "="),
+                (Str, "\"x # y\""),
+                (Num, "0.5"),
+                (Punct, "..="),
+                (Num, "2"),
+                (Punct, "|"),
+                (Word, "f"),
+                (Punct, "("),
+                (Punct, "-"),
+                (Word, "b"),
+                (Punct, ")"),
+            ]
+        );
+        assert!(is_keyword("let") && is_keyword("in") && !is_keyword("none"));
+        assert!(!is_keyword("model"), "a declaration keyword is also a name");
     }
 
     #[test]

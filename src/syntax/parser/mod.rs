@@ -11,7 +11,7 @@
 //! reports the errors of several items.
 
 use super::ast::*;
-use super::lex;
+use super::lex::{self, ITEM_KEYWORDS};
 use super::{FileId, Span};
 use crate::diag::Diagnostic;
 use pest::iterators::Pair;
@@ -217,11 +217,6 @@ fn starts_item(line: &str) -> bool {
         next.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
     }
 }
-
-const ITEM_KEYWORDS: [&str; 8] = [
-    "import", "let", "fn", "model", "dataset", "train", "eval", "report",
-];
-const RESERVED: [&str; 8] = ["true", "false", "none", "import", "as", "let", "fn", "in"];
 
 /// Attaches each run of `##` lines directly above an item (no blank line
 /// between them or before the item) to it; warns about doc comments that
