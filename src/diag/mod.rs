@@ -12,10 +12,10 @@
 //! use inoc::syntax::Span;
 //! let mut sources = SourceMap::new();
 //! let file = sources.add("spec.inoc", "let x = ");
-//! let d = Diagnostic::error("E0200", "expected an expression", Span::new(file, 8, 8), "expected a value here")
+//! let d = Diagnostic::error("E0015", "expected an expression", Span::new(file, 8, 8), "expected a value here")
 //!     .with_help("write the value after `=`, e.g. `let x = 1`");
 //! let text = render::render(&d, &sources, &RenderOptions::plain(80));
-//! assert!(text.contains("E0200"));
+//! assert!(text.contains("E0015"));
 //! ```
 
 pub mod codes;
@@ -66,7 +66,7 @@ impl Label {
 /// [`Diagnostic::warning`] and the `with_*` methods.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
-    /// Stable code from [`codes::CODES`], e.g. `"E0201"`.
+    /// Stable code from [`codes::CODES`], e.g. `"E0015"`.
     pub code: &'static str,
     pub severity: Severity,
     /// One sentence, lower case, no final period: "expected `=` after the declaration name".
