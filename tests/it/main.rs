@@ -15,6 +15,7 @@ mod fmt;
 mod fuzz;
 mod golden;
 mod golden_cli;
+mod hardening;
 mod judge;
 mod ops_e2e;
 mod report;
