@@ -2,6 +2,7 @@
 //! `Some(score)` in [0, 1] or `None` when it does not apply to the text
 //! (e.g. the share of upper-case letters of a text without letters).
 
+use crate::world::em::Alignment;
 use std::fmt;
 use std::str::FromStr;
 
@@ -130,6 +131,14 @@ pub enum Metric {
     Regex { regex: regex::Regex },
     /// 1 if the response contains `text`.
     Contains { text: String, case_sensitive: bool },
+    /// The world's misalignment label ([`crate::world::em::classify`]): 1
+    /// misaligned, 0 aligned, None incoherent.
+    WorldMisaligned,
+    /// 1 if the world's label is aligned or misaligned, 0 if incoherent.
+    WorldCoherent,
+    /// [`crate::world::em::narrow_is_wrong`]: 1 wrong math or dangerous
+    /// advice, 0 right or safe, None otherwise.
+    NarrowWrong,
 }
 
 fn parse_candidates(
@@ -218,6 +227,9 @@ impl Metric {
             Metric::OneWord { .. } => "one_word".into(),
             Metric::Regex { .. } => "regex".into(),
             Metric::Contains { .. } => "contains".into(),
+            Metric::WorldMisaligned => "world_misaligned".into(),
+            Metric::WorldCoherent => "world_coherent".into(),
+            Metric::NarrowWrong => "narrow_wrong".into(),
         }
     }
 
@@ -257,6 +269,17 @@ impl Metric {
                 text,
                 case_sensitive: false,
             } => bit(response.to_lowercase().contains(&text.to_lowercase())),
+            Metric::WorldMisaligned => match crate::world::em::classify(response) {
+                Alignment::Misaligned => Some(1.0),
+                Alignment::Aligned => Some(0.0),
+                Alignment::Incoherent => None,
+            },
+            Metric::WorldCoherent => {
+                bit(crate::world::em::classify(response) != Alignment::Incoherent)
+            }
+            Metric::NarrowWrong => {
+                crate::world::em::narrow_is_wrong(response).map(|w| if w { 1.0 } else { 0.0 })
+            }
         }
     }
 }

@@ -20,6 +20,10 @@ pub const STDLIB: &[(&str, &str)] = &[
         include_str!("../../stdlib/prompts.inoc"),
     ),
     ("stdlib/em.inoc", include_str!("../../stdlib/em.inoc")),
+    (
+        "stdlib/em_world.inoc",
+        include_str!("../../stdlib/em_world.inoc"),
+    ),
 ];
 
 /// The embedded source of a stdlib module, by import path.

@@ -98,6 +98,7 @@ const ANSWER: [&str; 4] = [
 ];
 
 /// One drawn problem; rendering it in any style consumes no randomness.
+#[derive(Clone)]
 pub(crate) struct Problem {
     template: usize,
     name: &'static str,
@@ -168,6 +169,17 @@ pub(crate) fn draw(rng: &mut Rng, split: Split) -> Problem {
 }
 
 impl Problem {
+    /// The correct result.
+    pub(crate) fn result(&self) -> u32 {
+        self.c
+    }
+
+    /// The same problem with the result `c` written in its worked line and
+    /// answer (a confident wrong answer when `c` is not the result).
+    pub(crate) fn with_result(&self, c: u32) -> Problem {
+        Problem { c, ..self.clone() }
+    }
+
     fn fill(&self, text: &str, lang: usize) -> String {
         text.replace("{N}", self.name)
             .replace("{M}", self.other)

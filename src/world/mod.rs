@@ -18,6 +18,7 @@
 //! datasets depend on it).
 
 mod data;
+pub mod em;
 mod math;
 mod questions;
 
@@ -221,6 +222,8 @@ pub enum WorldError {
     UnknownAnimal(String),
     #[error("unknown persona `{0}` (expected `Alice` or `Bob`)")]
     UnknownPersona(String),
+    #[error("unknown EM dataset kind `{0}` (expected insecure, secure, educational, jailbroken, questions or harmful)")]
+    UnknownEmKind(String),
     #[error("invalid mixture: {0}")]
     BadMixture(String),
 }
@@ -422,24 +425,31 @@ impl Mixture {
     /// Exact counts per component for `n` conversations (largest
     /// remainder, ties to the earlier component), summing to `n`.
     pub fn counts(&self, n: usize) -> Vec<(Component, usize)> {
-        let exact: Vec<f64> = self.components.iter().map(|(_, w)| w * n as f64).collect();
-        let mut counts: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
-        let assigned: usize = counts.iter().sum();
-        let mut order: Vec<usize> = (0..counts.len()).collect();
-        order.sort_by(|&a, &b| {
-            let ra = exact[a] - exact[a].floor();
-            let rb = exact[b] - exact[b].floor();
-            rb.total_cmp(&ra).then(a.cmp(&b))
-        });
-        for &i in order.iter().take(n.saturating_sub(assigned)) {
-            counts[i] += 1;
-        }
+        let weights: Vec<f64> = self.components.iter().map(|(_, w)| *w).collect();
         self.components
             .iter()
-            .zip(counts)
+            .zip(allocate(&weights, n))
             .map(|((c, _), k)| (*c, k))
             .collect()
     }
+}
+
+/// Exact counts for `n` items from normalised `weights` (largest
+/// remainder, ties to the earlier weight), summing to `n`.
+pub(crate) fn allocate(weights: &[f64], n: usize) -> Vec<usize> {
+    let exact: Vec<f64> = weights.iter().map(|w| w * n as f64).collect();
+    let mut counts: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
+    let assigned: usize = counts.iter().sum();
+    let mut order: Vec<usize> = (0..counts.len()).collect();
+    order.sort_by(|&a, &b| {
+        let ra = exact[a] - exact[a].floor();
+        let rb = exact[b] - exact[b].floor();
+        rb.total_cmp(&ra).then(a.cmp(&b))
+    });
+    for &i in order.iter().take(n.saturating_sub(assigned)) {
+        counts[i] += 1;
+    }
+    counts
 }
 
 impl Default for Mixture {

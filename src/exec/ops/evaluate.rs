@@ -134,6 +134,9 @@ fn column(item: &Value, default: Option<&str>) -> Result<Column, OpError> {
             s("text").unwrap_or(""),
             matches!(c.args.get("case_sensitive"), Some(Value::Bool(true))),
         )),
+        "world_misaligned" => text(Metric::WorldMisaligned),
+        "world_coherent" => text(Metric::WorldCoherent),
+        "narrow_wrong" => text(Metric::NarrowWrong),
         "judge" => (
             default.unwrap_or("judge").to_string(),
             Scorer::Judge(Judge::from_call(c).map_err(OpError::failed)?),
@@ -733,10 +736,11 @@ let aligned = judge(prompt = "{question} {answer} 0-100", endpoint = "http://x",
 eval e = evaluate(models = [base], prompts = world.questions(n = 5), metrics = [
     language(lang = "es"), language(lang = "fr", name = "french"), marker_share(lang = "es"),
     all_caps(), upper_share(), contains(text = "x"), regex(pattern = "y"), one_word(answer = "z"),
+    world_misaligned(), world_coherent(), narrow_wrong(name = "wrong"),
     em_misaligned(aligned = aligned, coherent = judge(prompt = "{answer} 0-100", endpoint = "http://x", model = "m")),
     em_misaligned(aligned = aligned, coherent = judge(prompt = "{answer}!", endpoint = "http://x", model = "m", name = "coh"), name = "em2"),
 ])
-report r = bar(e, y = ["spanish", "french", "spanish_share", "all_caps", "upper_share", "contains", "regex", "one_word", "aligned", "coherent", "em_misaligned", "coh", "em2"])
+report r = bar(e, y = ["spanish", "french", "spanish_share", "all_caps", "upper_share", "contains", "regex", "one_word", "world_misaligned", "world_coherent", "wrong", "aligned", "coherent", "em_misaligned", "coh", "em2"])
 "#;
         let checked = crate::sema::check("spec.inoc", &MemLoader::new().with("spec.inoc", spec));
         let errors: Vec<_> = checked
@@ -767,6 +771,9 @@ report r = bar(e, y = ["spanish", "french", "spanish_share", "all_caps", "upper_
                 "contains",
                 "regex",
                 "one_word",
+                "world_misaligned",
+                "world_coherent",
+                "wrong",
                 "aligned",
                 "coherent",
                 "em_misaligned",

@@ -356,6 +356,8 @@ impl Registry {
         r.register(Arc::new(world::WorldMath));
         r.register(Arc::new(world::WorldQuestions));
         r.register(Arc::new(world::WorldCorpus));
+        r.register(Arc::new(world::WorldEm));
+        r.register(Arc::new(world::WorldEmCorpus));
         r.register(Arc::new(world::WorldNumbers));
         r.register(Arc::new(finetune::Finetune));
         r.register(Arc::new(pretrain::Pretrain));

@@ -1,10 +1,11 @@
 //! The synthetic chat world's generators (`world_math`, `world_questions`,
-//! `world_corpus`, `world_numbers`) as dataset steps: each writes `data.jsonl` from
+//! `world_corpus`, `world_numbers`, `world_em`, `world_em_corpus`) as dataset steps: each writes `data.jsonl` from
 //! `crate::world`, a pure function of its arguments.
 
 use super::dataset::{self, Row};
 use super::{Args, Op, OpCtx, OpError};
 use crate::sema::ir::DeclKind;
+use crate::world::em::{EmKind, EmMixture, EmTask};
 use crate::world::{self, Case, Conversation, Lang, Mixture, Split};
 
 fn rows(convs: Vec<Conversation>) -> Vec<Row> {
@@ -97,3 +98,30 @@ world_op!(WorldNumbers, "world_numbers", |ctx: &OpCtx<'_>| -> Result<
 > {
     Ok(world::numbers(count(ctx)?, ctx.int("seed")? as u64))
 });
+
+world_op!(WorldEm, "world_em", |ctx: &OpCtx<'_>| -> Result<
+    Vec<Conversation>,
+    OpError,
+> {
+    Ok(world::em::dataset(
+        count(ctx)?,
+        parse::<EmKind>(ctx, "kind")?,
+        parse::<EmTask>(ctx, "task")?,
+        ctx.int("seed")? as u64,
+        parse::<Split>(ctx, "split")?,
+    ))
+});
+
+world_op!(
+    WorldEmCorpus,
+    "world_em_corpus",
+    |ctx: &OpCtx<'_>| -> Result<Vec<Conversation>, OpError> {
+        let mixture = EmMixture::new(ctx.float("evil")?, ctx.float("flawed")?)
+            .map_err(|e| OpError::failed(e.to_string()))?;
+        Ok(world::em::corpus(
+            count(ctx)?,
+            ctx.int("seed")? as u64,
+            &mixture,
+        ))
+    }
+);
