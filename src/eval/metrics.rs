@@ -243,7 +243,10 @@ impl Metric {
             | Metric::UpperShare
             | Metric::OneWord { .. }
             | Metric::Regex { .. }
-            | Metric::Contains { .. } => (0.0, 1.0),
+            | Metric::Contains { .. }
+            | Metric::WorldMisaligned
+            | Metric::WorldCoherent
+            | Metric::NarrowWrong => (0.0, 1.0),
         }
     }
 
