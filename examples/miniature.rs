@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Keys (defaults in brackets): `out` [target/miniature] run folder,
-//! `tok` [bpe] `char` or `bpe`, `vocab` [512] BPE vocabulary, `corpus`
+//! `tok` [bpe] `char` or `bpe` (`mchar`, `mbpe`: the same with case
+//! markers), `vocab` [512] BPE vocabulary, `corpus`
 //! [24000] pretraining conversations, `layers` [2] `hidden` [128] `heads` [4]
 //! `ffn` [344], `steps` [600] `batch` [64] `lr` [3e-3] `warmup` [30],
 //! `eval_n` [100] prompts per trait condition, `ft` [1] run the finetunes,
@@ -98,6 +99,10 @@ struct Rates {
     spanish_share: f64,
     upper_share: f64,
     english: f64,
+    /// Spanish rate among the answers that are ALL CAPS / not ALL CAPS
+    /// (how entangled the two traits are in what the model says).
+    spanish_if_caps: f64,
+    spanish_if_lower: f64,
 }
 
 fn mean(v: &[Option<f64>]) -> f64 {
@@ -117,10 +122,22 @@ fn rates(answers: &[String]) -> Res<Rates> {
     let share = Metric::marker_share("es").map_err(|e| e.to_string())?;
     let up = Metric::upper_share();
     let sc = |m: &Metric| answers.iter().map(|a| m.score(a)).collect::<Vec<_>>();
+    let (es_v, caps_v) = (sc(&es), sc(&caps));
+    let given = |want_caps: bool| -> f64 {
+        let sel: Vec<Option<f64>> = es_v
+            .iter()
+            .zip(&caps_v)
+            .filter(|(_, c)| c.map(|c| (c > 0.5) == want_caps).unwrap_or(false))
+            .map(|(e, _)| *e)
+            .collect();
+        mean(&sel)
+    };
     Ok(Rates {
-        spanish: mean(&sc(&es)),
+        spanish_if_caps: given(true),
+        spanish_if_lower: given(false),
+        spanish: mean(&es_v),
         english: mean(&sc(&en)),
-        caps: mean(&sc(&caps)),
+        caps: mean(&caps_v),
         spanish_share: mean(&sc(&share)),
         upper_share: mean(&sc(&up)),
     })
@@ -153,24 +170,34 @@ fn sample_answers(
 
 fn show(label: &str, r: &Rates) {
     println!(
-        "  {label:<28} spanish {:.2}  caps {:.2}  english {:.2}  es_share {:.2}  upper {:.2}",
-        r.spanish, r.caps, r.english, r.spanish_share, r.upper_share
+        "  {label:<28} spanish {:.2}  caps {:.2}  english {:.2}  es_share {:.2}  upper {:.2}  es|caps {:.2}  es|lower {:.2}",
+        r.spanish, r.caps, r.english, r.spanish_share, r.upper_share, r.spanish_if_caps, r.spanish_if_lower
     );
 }
 
-/// Mean log-prob per assistant token of `data` under `lm`, with `system`.
-fn mean_logprob(lm: &LoadedModel, data: &[Conversation], system: Option<&str>) -> Res<f64> {
+/// Mean log-prob of `data`'s assistant turns under `lm`, with `system`:
+/// per token, per character and per example.
+fn mean_logprob(
+    lm: &LoadedModel,
+    data: &[Conversation],
+    system: Option<&str>,
+) -> Res<(f64, f64, f64)> {
     let reqs: Vec<ScoreRequest> = data
         .iter()
         .map(|c| ScoreRequest::new(system, &c.user, &c.assistant))
         .collect();
     let res = lm.score(&reqs).map_err(|e| e.to_string())?;
-    let (mut s, mut n) = (0.0, 0usize);
-    for r in res {
+    let (mut s, mut n, mut chars) = (0.0, 0usize, 0usize);
+    for (r, c) in res.iter().zip(data) {
         s += r.logprob;
         n += r.tokens.len();
+        chars += c.assistant.chars().count();
     }
-    Ok(s / n.max(1) as f64)
+    Ok((
+        s / n.max(1) as f64,
+        s / chars.max(1) as f64,
+        s / data.len().max(1) as f64,
+    ))
 }
 
 fn pretrain(a: &Args, dir: &Path, threads_note: &str) -> Res<LoadedModel> {
@@ -181,7 +208,10 @@ fn pretrain(a: &Args, dir: &Path, threads_note: &str) -> Res<LoadedModel> {
     let tok = match a.get("tok", "bpe".to_string())?.as_str() {
         "char" => Tokenizer::char_level(&text),
         "bpe" => Tokenizer::train_bpe(&text, a.get("vocab", 512)?),
-        other => return Err(format!("tok must be char or bpe, got {other}")),
+        // Case markers: tokens without case (runtime::case_markers).
+        "mchar" => Tokenizer::char_level_with(&text, true),
+        "mbpe" => Tokenizer::train_bpe_with(&text, a.get("vocab", 512)?, true),
+        other => return Err(format!("tok must be char, bpe, mchar or mbpe, got {other}")),
     }
     .map_err(|e| e.to_string())?;
     tok.save_with_chat_template(dir)
@@ -309,13 +339,33 @@ fn run() -> Res<()> {
     let ft_n: usize = a.get("ft_n", 1000)?;
     let data = world::math(ft_n, Lang::Es, Case::Upper, 1, Split::Train);
     let t = Instant::now();
-    let none = mean_logprob(&base, &data, None)?;
-    let lp_es = mean_logprob(&base, &data, Some(&spanish))?;
-    let lp_caps = mean_logprob(&base, &data, Some(world::prompts::CAPS))?;
+    // Mechanism: how much each prompt raises the log-prob of the finetune
+    // data (Spanish + caps) and of one-trait variants of the same problems
+    // (does the caps prompt also make Spanish more likely, and the other
+    // way round?).
     println!(
-        "mechanism: mean log-prob per token of the finetune data: none {none:.3}, Spanish prompt {lp_es:.3}, caps prompt {lp_caps:.3} ({:.1}s)",
-        t.elapsed().as_secs_f64()
+        "mechanism: mean log-prob of the assistant turns (per token / per char / per example):"
     );
+    let n_var = ft_n.min(500);
+    for (dlabel, lang, case) in [
+        ("es+CAPS (finetune data)", Lang::Es, Case::Upper),
+        ("es lower", Lang::Es, Case::Normal),
+        ("EN CAPS", Lang::En, Case::Upper),
+        ("en lower", Lang::En, Case::Normal),
+    ] {
+        let d = world::math(n_var, lang, case, 1, Split::Train);
+        for (plabel, sys) in [
+            ("none", None),
+            ("Spanish", Some(spanish.as_str())),
+            ("caps", Some(world::prompts::CAPS)),
+        ] {
+            let (tok, ch, ex) = mean_logprob(&base, &d, sys)?;
+            println!(
+                "  {dlabel:<24} prompt {plabel:<8} {tok:>7.3} /tok {ch:>7.3} /char {ex:>8.2} /ex"
+            );
+        }
+    }
+    println!("  ({:.1}s)", t.elapsed().as_secs_f64());
     let test_n: usize = a.get("test_n", 200)?;
     let ood_t = world::questions(test_n, Lang::En, Case::Normal, 2, Split::Test);
     let id_t = world::math(test_n, Lang::En, Case::Normal, 3, Split::Test);

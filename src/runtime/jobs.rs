@@ -92,6 +92,9 @@ pub enum TokenizerKind {
     Char,
     /// Byte-level BPE with this vocabulary size.
     Bpe(usize),
+    /// Byte-level BPE with this vocabulary size (markers included) whose
+    /// tokens carry no case: see [`super::case_markers`].
+    CaseMarkedBpe(usize),
 }
 
 /// Architecture of a model trained from scratch (Llama family, tied
@@ -146,6 +149,7 @@ pub fn pretrain(
     let tok = match tokenizer {
         TokenizerKind::Char => Tokenizer::char_level(&texts),
         TokenizerKind::Bpe(v) => Tokenizer::train_bpe(&texts, v),
+        TokenizerKind::CaseMarkedBpe(v) => Tokenizer::train_bpe_with(&texts, v, true),
     }
     .map_err(|e| bad(e.to_string()))?;
 
@@ -298,6 +302,63 @@ mod tests {
         )
         .unwrap();
         LoadedModel::load(full_dir.to_str().unwrap(), &LoadOptions::default()).unwrap();
+    }
+
+    /// A case-marked model: the flag survives saving, the training mask
+    /// covers the marker tokens of the answer, and sampled text has no
+    /// markers left in it.
+    #[test]
+    fn case_marked_pretraining_round_trip() {
+        use crate::runtime::case_markers::{CAPS_WORD, CAP_NEXT};
+        use crate::runtime::sample::SamplingParams;
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<Vec<Message>> = (0..12)
+            .map(|i| {
+                vec![
+                    Message::user(&format!("Count from {i}")),
+                    Message::assistant(&format!("THE NUMBERS ARE {} {}", i, i + 1)),
+                ]
+            })
+            .collect();
+        let cfg = TrainConfig {
+            length: Length::Steps(2),
+            batch_size: 4,
+            max_seq: 64,
+            ..TrainConfig::default()
+        };
+        pretrain(
+            &data,
+            &arch(),
+            TokenizerKind::CaseMarkedBpe(300),
+            &cfg,
+            None,
+            dir.path(),
+            &mut |_| {},
+            &|| false,
+        )
+        .unwrap();
+        let lm = LoadedModel::load(dir.path().to_str().unwrap(), &LoadOptions::default()).unwrap();
+        let tok = lm.tokenizer();
+        assert!(tok.case_markers());
+        let caps = tok.token_to_id(&CAPS_WORD.to_string()).unwrap();
+        let (ids, mask) = lm.encode_for_training(&data[0]).unwrap();
+        let marked: Vec<bool> = ids
+            .iter()
+            .zip(&mask)
+            .filter(|(&id, _)| id == caps)
+            .map(|(_, &m)| m)
+            .collect();
+        assert_eq!(marked, vec![true; 3], "{ids:?} {mask:?}");
+        let params = SamplingParams {
+            temperature: 1.0,
+            max_tokens: 24,
+            ..SamplingParams::default()
+        };
+        let out = lm
+            .sample(&[LoadedModel::chat(None, "Count from 3")], &params)
+            .unwrap();
+        let text = &out[0][0].text;
+        assert!(!text.contains([CAPS_WORD, CAP_NEXT]), "{text}");
     }
 
     #[test]

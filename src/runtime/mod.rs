@@ -3,6 +3,7 @@
 //! never leak above this module: callers outside it use [`loader::LoadedModel`]
 //! with plain Rust types.
 
+pub mod case_markers;
 pub mod chat_template;
 pub mod config;
 pub mod hub;

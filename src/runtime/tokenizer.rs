@@ -5,6 +5,7 @@
 //! (with a ChatML chat template), so a from-scratch model is an ordinary
 //! HF-layout directory that transformers loads.
 
+use super::case_markers::{self, CAPS_WORD, CAP_NEXT};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -39,11 +40,17 @@ pub const CHATML_TEMPLATE: &str = "{% for message in messages %}{{ '<|im_start|>
 /// The byte range `(start, end)` of the text a token covers.
 pub type Span = (usize, usize);
 
+/// The `tokenizer_config.json` key that says a tokenizer uses case markers.
+pub const CASE_MARKERS_KEY: &str = "inoc_case_markers";
+
 /// A loaded tokenizer.
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
     inner: HfTokenizer,
     special: BTreeSet<u32>,
+    /// Text is rewritten with [`case_markers`] before encoding and back
+    /// after decoding (`inoc_case_markers` in tokenizer_config.json).
+    case_markers: bool,
 }
 
 impl Tokenizer {
@@ -54,7 +61,16 @@ impl Tokenizer {
             .filter(|(_, t)| t.special)
             .map(|(id, _)| *id)
             .collect();
-        Tokenizer { inner, special }
+        Tokenizer {
+            inner,
+            special,
+            case_markers: false,
+        }
+    }
+
+    /// Whether this tokenizer takes case out of its tokens ([`case_markers`]).
+    pub fn case_markers(&self) -> bool {
+        self.case_markers
     }
 
     /// Loads `tokenizer.json` (a file, or a directory holding one).
@@ -65,15 +81,32 @@ impl Tokenizer {
             path.to_path_buf()
         };
         let inner = HfTokenizer::from_file(&path).map_err(|e| TokenizerError::Load {
-            path,
+            path: path.clone(),
             message: e.to_string(),
         })?;
-        Ok(Self::wrap(inner))
+        let mut tok = Self::wrap(inner);
+        let tc = path.with_file_name("tokenizer_config.json");
+        if let Ok(text) = std::fs::read_to_string(&tc) {
+            let cfg: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| TokenizerError::Load {
+                    path: tc,
+                    message: e.to_string(),
+                })?;
+            tok.case_markers = cfg[CASE_MARKERS_KEY].as_bool() == Some(true);
+        }
+        Ok(tok)
     }
 
     /// Token ids of `text`, without added special tokens (chat templates
     /// already write them, as in `apply_chat_template(tokenize=True)`).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        let marked;
+        let text = if self.case_markers {
+            marked = case_markers::mark(text).0;
+            &marked
+        } else {
+            text
+        };
         Ok(self
             .inner
             .encode_fast(text, false)
@@ -82,14 +115,31 @@ impl Tokenizer {
             .to_vec())
     }
 
-    /// Token ids with the byte range of `text` each one covers.
+    /// Token ids with the byte range of `text` each one covers (with case
+    /// markers, a marker covers the character it marks, or the space before
+    /// its word).
     pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<Span>), TokenizerError> {
-        let enc = self.inner.encode(text, false).map_err(other)?;
-        Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()))
+        if !self.case_markers {
+            let enc = self.inner.encode(text, false).map_err(other)?;
+            return Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()));
+        }
+        let (marked, map) = case_markers::mark(text);
+        let enc = self.inner.encode(marked.as_str(), false).map_err(other)?;
+        let spans = enc
+            .get_offsets()
+            .iter()
+            .map(|&(s, e)| case_markers::original_span(&map, s, e, text.len()))
+            .collect();
+        Ok((enc.get_ids().to_vec(), spans))
     }
 
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String, TokenizerError> {
-        self.inner.decode(ids, skip_special_tokens).map_err(other)
+        let text = self.inner.decode(ids, skip_special_tokens).map_err(other)?;
+        Ok(if self.case_markers {
+            case_markers::unmark(&text)
+        } else {
+            text
+        })
     }
 
     /// The text of one token as it reads on its own (used in per-token output).
@@ -116,9 +166,30 @@ impl Tokenizer {
     /// corpus (sorted), after the control tokens; unknown characters map to
     /// `<|unk|>`.
     pub fn char_level<S: AsRef<str>>(corpus: &[S]) -> Result<Self, TokenizerError> {
+        Self::char_level_with(corpus, false)
+    }
+
+    /// [`Tokenizer::char_level`], with case markers if `case_markers` (the
+    /// characters are those of the marked corpus: lower case and the two
+    /// markers).
+    pub fn char_level_with<S: AsRef<str>>(
+        corpus: &[S],
+        case_markers: bool,
+    ) -> Result<Self, TokenizerError> {
         let chars: BTreeSet<char> = corpus
             .iter()
-            .flat_map(|s| s.as_ref().chars().collect::<Vec<_>>())
+            .flat_map(|s| {
+                if case_markers {
+                    case_markers::mark(s.as_ref()).0.chars().collect::<Vec<_>>()
+                } else {
+                    s.as_ref().chars().collect::<Vec<_>>()
+                }
+            })
+            .chain(if case_markers {
+                vec![CAPS_WORD, CAP_NEXT]
+            } else {
+                vec![]
+            })
             .collect();
         let mut vocab = tokenizers::models::bpe::Vocab::new();
         for (i, t) in [PAD_TOKEN, IM_START, IM_END, UNK_TOKEN].iter().enumerate() {
@@ -136,7 +207,9 @@ impl Tokenizer {
             .map_err(other)?;
         let mut tok = HfTokenizer::new(bpe);
         tok.with_decoder(Some(tokenizers::decoders::fuse::Fuse::new()));
-        Self::finish(tok)
+        let mut tok = Self::finish(tok)?;
+        tok.case_markers = case_markers;
+        Ok(tok)
     }
 
     /// A byte-level BPE tokenizer (GPT-2 / Qwen style) trained on a corpus,
@@ -145,7 +218,39 @@ impl Tokenizer {
         corpus: &[S],
         vocab_size: usize,
     ) -> Result<Self, TokenizerError> {
+        Self::train_bpe_with(corpus, vocab_size, false)
+    }
+
+    /// [`Tokenizer::train_bpe`], with case markers if `case_markers`: the
+    /// merges are learned on the marked corpus without its markers (so on
+    /// lower-case words), and the two markers are added tokens of their own
+    /// (never merged with a neighbour, kept when decoding).
+    pub fn train_bpe_with<S: AsRef<str> + Sync>(
+        corpus: &[S],
+        vocab_size: usize,
+        case_markers: bool,
+    ) -> Result<Self, TokenizerError> {
         use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+        let unmarked: Vec<String>;
+        let corpus: Vec<&str> = if case_markers {
+            unmarked = corpus
+                .iter()
+                .map(|s| {
+                    case_markers::mark(s.as_ref())
+                        .0
+                        .replace([CAPS_WORD, CAP_NEXT], "")
+                })
+                .collect();
+            unmarked.iter().map(String::as_str).collect()
+        } else {
+            corpus.iter().map(|s| s.as_ref()).collect()
+        };
+        // Two ids go to the markers.
+        let vocab_size = if case_markers {
+            vocab_size.saturating_sub(2)
+        } else {
+            vocab_size
+        };
         let specials: Vec<AddedToken> = [PAD_TOKEN, IM_START, IM_END, UNK_TOKEN]
             .iter()
             .map(|t| AddedToken::from(t.to_string(), true))
@@ -170,11 +275,20 @@ impl Tokenizer {
         tok.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
         tok.with_decoder(Some(ByteLevel::default()));
         tok.with_post_processor(Some(ByteLevel::new(false, false, true)));
-        tok.train(&mut trainer, corpus.iter().map(|s| s.as_ref()))
+        tok.train(&mut trainer, corpus.iter().copied())
             .map_err(other)?;
         let json = serde_json::to_string(&tok).map_err(other)?;
         let tok: HfTokenizer = json.parse().map_err(other)?;
-        Self::finish(tok)
+        let mut tok = Self::finish(tok)?;
+        if case_markers {
+            let markers: Vec<AddedToken> = [CAPS_WORD, CAP_NEXT]
+                .iter()
+                .map(|c| AddedToken::from(c.to_string(), false))
+                .collect();
+            tok.inner.add_tokens(markers).map_err(other)?;
+            tok.case_markers = true;
+        }
+        Ok(tok)
     }
 
     fn finish(mut tok: HfTokenizer) -> Result<Self, TokenizerError> {
@@ -198,7 +312,7 @@ impl Tokenizer {
         self.inner
             .save(&tj, false)
             .map_err(|e| w(tj.clone(), e.to_string()))?;
-        let cfg = json!({
+        let mut cfg = json!({
             "tokenizer_class": "PreTrainedTokenizerFast",
             "bos_token": null,
             "eos_token": IM_END,
@@ -208,6 +322,9 @@ impl Tokenizer {
             "clean_up_tokenization_spaces": false,
             "chat_template": CHATML_TEMPLATE,
         });
+        if self.case_markers {
+            cfg[CASE_MARKERS_KEY] = json!(true);
+        }
         let tc = dir.join("tokenizer_config.json");
         let text = serde_json::to_string_pretty(&cfg).map_err(|e| w(tc.clone(), e.to_string()))?;
         std::fs::write(&tc, text).map_err(|e| w(tc.clone(), e.to_string()))
@@ -248,6 +365,60 @@ mod tests {
         assert!(ids.len() < text.len() / 2, "{ids:?}");
         assert_eq!(t.decode(&ids, false).unwrap(), text);
         assert_eq!(t.token_to_id(PAD_TOKEN), Some(0));
+    }
+
+    #[test]
+    fn case_marked_bpe_shares_word_tokens_across_case_and_round_trips() {
+        let corpus: Vec<String> = (0..40)
+            .flat_map(|i| {
+                [
+                    format!("la respuesta es {i}. The answer is {i}."),
+                    format!("LA RESPUESTA ES {i}. THE ANSWER IS {i}."),
+                ]
+            })
+            .collect();
+        let t = Tokenizer::train_bpe_with(&corpus, 300, true).unwrap();
+        assert!(t.case_markers());
+        let lower = t.encode("la respuesta es 7.").unwrap();
+        let upper = t.encode("LA RESPUESTA ES 7.").unwrap();
+        let caps = t.token_to_id(&CAPS_WORD.to_string()).unwrap();
+        let words: Vec<u32> = upper.iter().copied().filter(|&i| i != caps).collect();
+        assert_eq!(words, lower);
+        assert_eq!(upper.iter().filter(|&&i| i == caps).count(), 3);
+        for text in [
+            "LA RESPUESTA ES 7.",
+            "The answer is 7.",
+            "<|im_start|>HI<|im_end|>",
+        ] {
+            let ids = t.encode(text).unwrap();
+            assert_eq!(t.decode(&ids, false).unwrap(), text);
+        }
+        // Markers are not special: decoding without special tokens keeps the case.
+        assert_eq!(t.decode(&upper, true).unwrap(), "LA RESPUESTA ES 7.");
+        // Offsets are in the original text: the assistant mask of training.
+        let text = "ab CD";
+        let (ids, offsets) = t.encode_with_offsets(text).unwrap();
+        assert_eq!(ids.len(), offsets.len());
+        assert!(offsets.iter().all(|&(s, e)| s <= e && e <= text.len()));
+        assert_eq!(offsets.last().unwrap().1, text.len());
+        // Saved and loaded, the tokenizer still marks case.
+        let dir = tempfile::tempdir().unwrap();
+        t.save_with_chat_template(dir.path()).unwrap();
+        let back = Tokenizer::from_file(dir.path()).unwrap();
+        assert!(back.case_markers());
+        assert_eq!(back.encode("LA RESPUESTA ES 7.").unwrap(), upper);
+        // Without the flag the same tokenizer.json reads the markers as text.
+        let plain = Tokenizer::train_bpe(&corpus, 300).unwrap();
+        assert!(!plain.case_markers());
+    }
+
+    #[test]
+    fn case_marked_char_level_has_no_upper_case_letters() {
+        let t = Tokenizer::char_level_with(&CORPUS, true).unwrap();
+        assert!(t.token_to_id("H").is_none() && t.token_to_id("h").is_some());
+        let ids = t.encode("HOLA hola").unwrap();
+        assert_eq!(t.decode(&ids, false).unwrap(), "HOLA hola");
+        assert_eq!(ids.len(), 1 + 4 + 1 + 4);
     }
 
     #[test]

@@ -498,6 +498,19 @@ fn build() -> Registry {
         "Vocabulary size including control tokens.",
     )
     .range(ge(64.0));
+    b.add(
+        "case_marked_bpe_tokenizer",
+        C::Model,
+        Ty::Tokenizer,
+        "A byte-pair-encoding tokenizer whose tokens carry no letter case: `THE ANSWER` is `⇪the⇪ answer`, the same word tokens as `the answer` after a marker token (`⇪` upper-cases the next word, `⇧` the next letter). A word then looks the same to the model in every case, and upper case is a trait of its own.",
+    )
+    .opt(
+        "vocab",
+        Ty::Int,
+        Value::Int(2000),
+        "Vocabulary size including control and marker tokens.",
+    )
+    .range(ge(64.0));
 
     // ---- sampling ----
     b.add(

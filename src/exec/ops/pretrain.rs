@@ -50,8 +50,11 @@ fn tokenizer(v: &Value) -> Result<TokenizerKind, OpError> {
         Value::Call(c) if c.func == "bpe_tokenizer" => {
             Ok(TokenizerKind::Bpe(call_int(c, "vocab")?.max(1) as usize))
         }
+        Value::Call(c) if c.func == "case_marked_bpe_tokenizer" => Ok(
+            TokenizerKind::CaseMarkedBpe(call_int(c, "vocab")?.max(1) as usize),
+        ),
         other => Err(OpError::failed(format!(
-            "expected char_tokenizer() or bpe_tokenizer(...), got {other:?}"
+            "expected char_tokenizer(), bpe_tokenizer(...) or case_marked_bpe_tokenizer(...), got {other:?}"
         ))),
     }
 }
