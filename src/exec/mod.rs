@@ -12,6 +12,7 @@
 //! consumers cached (early cutoff).
 
 pub mod ops;
+mod page;
 
 use crate::cache::{IndexEntry, Lookup, Machine, ObjectMeta, Store, META_SCHEMA};
 use crate::plan::{self, canon, InputState, Plan, Step, StepId};
@@ -461,7 +462,11 @@ fn folder_names(names: &[&str]) -> Vec<String> {
         .iter()
         .zip(&plain)
         .map(|(name, p)| {
-            let clash = seen[p.as_str()] > 1 || matches!(p.as_str(), "logs" | "provenance.json");
+            let clash = seen[p.as_str()] > 1
+                || matches!(
+                    p.as_str(),
+                    "logs" | "provenance.json" | "index.html" | "index.md" | "plots" | "samples"
+                );
             if !clash && p.len() <= FOLDER_NAME_MAX {
                 return p.clone();
             }
@@ -747,6 +752,58 @@ pub fn run(
                 });
                 break;
             }
+        }
+    }
+    // The experiment's page, over every report of the run.
+    if failure.is_none() {
+        let machine = Machine::current();
+        let ran = records.iter().filter(|r| r.status == "ran").count();
+        let info = vec![
+            ("spec".to_string(), spec.to_string()),
+            ("inoc".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            ("run".to_string(), run_id.clone()),
+            ("started".to_string(), started.to_rfc3339()),
+            (
+                "duration".to_string(),
+                format!("{:.1} s", t0.elapsed().as_secs_f64()),
+            ),
+            (
+                "steps".to_string(),
+                format!(
+                    "{} ({ran} ran, {} cached)",
+                    records.len(),
+                    records.len() - ran
+                ),
+            ),
+            (
+                "machine".to_string(),
+                format!(
+                    "{} ({} {}, {} CPUs)",
+                    machine.hostname, machine.os, machine.arch, machine.cpus
+                ),
+            ),
+            ("store".to_string(), store.root().display().to_string()),
+        ];
+        let reports = plan
+            .order
+            .iter()
+            .filter(|&&s| plan.steps[s].kind == crate::sema::ir::DeclKind::Report)
+            .map(|&s| folders[s].clone())
+            .collect();
+        if let Err(e) = page::write(
+            &folder,
+            store,
+            &records,
+            reports,
+            &spec,
+            &opts.spec_bytes,
+            info,
+        ) {
+            failure = Some(ExecError::StepFailed {
+                step: "index.html".into(),
+                message: format!("writing the experiment's page: {e}"),
+                log: folder.display().to_string(),
+            });
         }
     }
     let warnings = warnings.into_inner().unwrap_or_default();

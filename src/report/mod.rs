@@ -6,12 +6,15 @@
 //!   see [`crate::eval::Method`]);
 //! - `results_per_seed.csv`: one row per model member (seed);
 //! - `diffs.csv`: paired differences between models and between conditions;
-//! - `samples.jsonl`: every generation with its scores;
+//! - `samples.jsonl`: every generation with its scores (unless
+//!   [`Report::write_samples`] is off: a run writes them once per
+//!   evaluation, beside its reports);
 //! - `plots/*.svg` and `plots/*.png`: a bar chart per eval and condition,
 //!   and each curve;
 //! - one CSV per extra table (`table_<name>.csv`);
 //! - `report.md` and `report.html` (self-contained: inline SVG and CSS).
 
+pub mod page;
 mod plot;
 
 use std::collections::BTreeMap;
@@ -65,6 +68,8 @@ pub struct Report {
     pub samples: Vec<Sample>,
     /// The range of each bounded metric of the samples.
     pub ranges: Ranges,
+    /// Whether to write `samples.jsonl` into the report's folder.
+    pub write_samples: bool,
     pub bars: Vec<BarSpec>,
     pub curves: Vec<CurveSpec>,
     pub tables: Vec<Table>,
@@ -291,12 +296,9 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<Written, ReportError>
             }),
         ),
     )?;
-    let mut jsonl = Vec::new();
-    for s in &report.samples {
-        serde_json::to_writer(&mut jsonl, s).expect("samples serialise");
-        jsonl.push(b'\n');
+    if report.write_samples {
+        out.write("samples.jsonl", &samples_jsonl(&report.samples))?;
     }
-    out.write("samples.jsonl", &jsonl)?;
 
     // Plots.
     let mut figures: Vec<Figure> = Vec::new();
@@ -355,6 +357,16 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<Written, ReportError>
         files: out.files,
         aggregate: agg,
     })
+}
+
+/// Samples as JSON lines.
+pub fn samples_jsonl(samples: &[Sample]) -> Vec<u8> {
+    let mut jsonl = Vec::new();
+    for s in samples {
+        serde_json::to_writer(&mut jsonl, s).expect("samples serialise");
+        jsonl.push(b'\n');
+    }
+    jsonl
 }
 
 struct Figure {

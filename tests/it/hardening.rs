@@ -116,9 +116,16 @@ report r[p in prompts] = table(e[p = p])
         let p = entry.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         if name.starts_with("r_") {
-            let samples = std::fs::read_to_string(p.join("samples.jsonl")).unwrap();
-            reports.push((name, samples));
+            reports.push((name, std::fs::read_to_string(p.join("report.md")).unwrap()));
         }
+    }
+    assert_eq!(reports.len(), 3, "{reports:?}");
+    // Each evaluation cell's answers in a file of its own.
+    let mut reports: Vec<(String, String)> = Vec::new();
+    for entry in std::fs::read_dir(folder.join("samples")).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        reports.push((name, std::fs::read_to_string(&p).unwrap()));
     }
     reports.sort();
     assert_eq!(reports.len(), 3, "{reports:?}");

@@ -124,7 +124,7 @@ fn em_spec_runs_with_an_endpoint_judge_and_a_local_judge() {
     let folder = run_ok(d, &server.url, "em_tiny.inoc");
 
     // Every answer with its judge columns.
-    let rows: Vec<serde_json::Value> = read(&folder.join("scores/samples.jsonl"))
+    let rows: Vec<serde_json::Value> = read(&folder.join("samples/em.jsonl"))
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -362,7 +362,7 @@ fn the_papers_questions_and_judge_prompts_reach_the_endpoint() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let folder = run_ok(d, &server.url, "em_paper.inoc");
-    let rows: Vec<serde_json::Value> = read(&folder.join("scores/samples.jsonl"))
+    let rows: Vec<serde_json::Value> = read(&folder.join("samples/misalignment.jsonl"))
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();

@@ -45,7 +45,9 @@ fn tiny_spec_runs_end_to_end_and_reruns_from_cache() {
     let folder = run(d);
 
     // The evaluation: every model cell x 2 conditions x 8 prompts.
-    let samples = read(&folder.join("ood_table/samples.jsonl"));
+    // Written once per evaluation, beside the reports.
+    let samples = read(&folder.join("samples/ood.jsonl"));
+    assert!(!folder.join("ood_table/samples.jsonl").exists());
     let rows: Vec<serde_json::Value> = samples
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -105,6 +105,7 @@ fn report() -> Report {
         ranges: ["spanish", "all_caps", "upper_share"]
             .map(|m| (m.to_string(), (0.0, 1.0)))
             .into(),
+        write_samples: true,
         bars: vec![BarSpec {
             name: "selective".into(),
             eval: "ood".into(),

@@ -4,8 +4,9 @@
 //! reads (names are not part of a key); [`Op::present`] applies the
 //! program's display names and writes the artefacts with
 //! [`crate::report::write_report`] into the run's results folder:
-//! results.csv, results_per_seed.csv, diffs.csv, samples.jsonl, plots,
-//! report.md and report.html.
+//! results.csv, results_per_seed.csv, diffs.csv, plots, report.md and
+//! report.html; the evaluation's answers go to `samples/<eval>.jsonl` of
+//! the run folder, once per evaluation however many reports show it.
 //!
 //! What each shows, by the op of the evaluation:
 //! - `evaluate`: metric means per model and condition with intervals that
@@ -18,7 +19,7 @@ use super::evaluate::{self, named_samples};
 use super::mechanism::{self, Gap, ProbePoint};
 use super::{Args, Op, OpCtx, OpError, PresentCtx};
 use crate::eval::{aggregate_curve, summarize, CurveObs, Ranges, Sample};
-use crate::report::{write_report, BarSpec, CurveSpec, Report, Table as ExtraTable};
+use crate::report::{samples_jsonl, write_report, BarSpec, CurveSpec, Report, Table as ExtraTable};
 use crate::sema::ir::{DeclKind, Value};
 use std::collections::BTreeMap;
 
@@ -119,6 +120,7 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
         level,
         samples: Vec::new(),
         ranges: Default::default(),
+        write_samples: false,
         bars: Vec::new(),
         curves: Vec::new(),
         tables: Vec::new(),
@@ -127,6 +129,7 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
         "evaluate" => {
             let rows = evaluate::read_rows(ctx.output)?;
             let samples = named_samples(ctx.program, &eval_args, &eval_name, &rows);
+            write_samples(ctx, &eval_name, &samples)?;
             report.ranges = match eval_args.get("metrics") {
                 Some(m) => evaluate::columns(m)?
                     .iter()
@@ -273,6 +276,46 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
         .map_err(|e| OpError::failed(format!("writing report `{}`: {e}", ctx.name)))
 }
 
+/// Writes an evaluation's answers to `samples/<eval>.jsonl` beside the
+/// report's folder (every report of the evaluation writes the same bytes).
+fn write_samples(ctx: &PresentCtx<'_>, eval_name: &str, samples: &[Sample]) -> Result<(), OpError> {
+    let Some(run) = ctx.dest.parent() else {
+        return Ok(());
+    };
+    let dir = run.join("samples");
+    std::fs::create_dir_all(&dir)?;
+    crate::cache::write_atomic(
+        &dir.join(format!("{}.jsonl", samples_stem(eval_name))),
+        &samples_jsonl(samples),
+    )?;
+    Ok(())
+}
+
+/// A file stem for an evaluation's samples: its name when that is a safe
+/// file name, else the name made safe plus a hash of it (cells whose names
+/// differ only in replaced characters keep distinct files).
+pub fn samples_stem(eval_name: &str) -> String {
+    let safe: String = eval_name
+        .chars()
+        .take(80)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_=.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe == eval_name && !safe.starts_with('.') {
+        safe
+    } else {
+        format!(
+            "{safe}-{}",
+            &blake3::hash(eval_name.as_bytes()).to_hex()[..8]
+        )
+    }
+}
+
 /// One curve per metric: the mean score of each model (and condition) at
 /// each training step.
 fn metric_curves(
@@ -351,3 +394,17 @@ macro_rules! report_op {
 report_op!(Table, "table", Style::Table);
 report_op!(Bar, "bar", Style::Bar);
 report_op!(Curve, "curve", Style::Curve);
+
+#[cfg(test)]
+mod tests {
+    use super::samples_stem;
+
+    #[test]
+    fn samples_files_stay_distinct() {
+        assert_eq!(samples_stem("ood"), "ood");
+        let a = samples_stem("e[p=\"a b\"]");
+        let b = samples_stem("e[p=\"a_b\"]");
+        assert!(a.starts_with("e_p=_a_b__-") && a != b, "{a} {b}");
+        assert_ne!(samples_stem(".."), "..");
+    }
+}
