@@ -7,6 +7,7 @@ pub mod cli;
 pub mod diag;
 pub mod eval;
 pub mod exec;
+pub mod lsp;
 pub mod plan;
 pub mod report;
 pub mod runtime;

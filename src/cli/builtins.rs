@@ -55,16 +55,7 @@ pub fn render_human(chosen: &[&Builtin]) -> String {
         }
         out.push_str(&format!("{}\n    {}\n", b.signature(), b.doc));
         for p in &b.params {
-            let mut extra = Vec::new();
-            if let Some(r) = p.range {
-                extra.push(r.describe(p.name));
-            }
-            if !p.choices.is_empty() {
-                extra.push(format!("one of {}", p.choices.join(", ")));
-            }
-            if p.required() {
-                extra.push("required".into());
-            }
+            let extra = p.constraints();
             let extra = if extra.is_empty() {
                 String::new()
             } else {

@@ -13,6 +13,7 @@ mod cache;
 mod check;
 mod fmt;
 mod graph;
+mod lsp;
 mod plan;
 mod run;
 mod sample;
@@ -51,6 +52,8 @@ pub enum Command {
     Sample(sample::Args),
     /// Run the built-in benchmarks.
     Bench(bench::Args),
+    /// Run the language server for editors (LSP over stdin/stdout).
+    Lsp(lsp::Args),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -69,6 +72,7 @@ pub fn main() -> ExitCode {
         Command::Score(a) => score::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Lsp(a) => lsp::run(a),
     };
     ExitCode::from(code)
 }

@@ -65,6 +65,37 @@ impl SourceFile {
         start..end
     }
 
+    /// 0-based line and 0-based column in UTF-16 code units of a byte
+    /// offset: the position an LSP client expects (offsets past the end or
+    /// inside a character are clamped).
+    pub fn utf16_position(&self, offset: usize) -> (u32, u32) {
+        let offset = self.clamp(offset);
+        let line = self.line_of(offset);
+        let start = self.line_starts[line];
+        let col: usize = self.text[start..offset].chars().map(char::len_utf16).sum();
+        (line as u32, col as u32)
+    }
+
+    /// The byte offset of a 0-based line and UTF-16 column (an LSP
+    /// position). A column past the line's end means its end (before the
+    /// newline); a line past the last means the end of the text; a column
+    /// inside a surrogate pair means the character's start.
+    pub fn offset_of_utf16(&self, line: u32, col: u32) -> usize {
+        let Some(&start) = self.line_starts.get(line as usize) else {
+            return self.text.len();
+        };
+        let end = self.line_range(line as usize).end;
+        let text = self.text[start..end].trim_end_matches(['\n', '\r']);
+        let mut units = 0u32;
+        for (i, c) in text.char_indices() {
+            units += c.len_utf16() as u32;
+            if units > col {
+                return start + i;
+            }
+        }
+        start + text.len()
+    }
+
     /// The nearest char boundary at or before `offset`, within the text.
     pub fn clamp(&self, offset: usize) -> usize {
         let mut o = offset.min(self.text.len());
@@ -140,5 +171,23 @@ mod tests {
         assert_eq!(bom.line_col(3), (1, 1)); // `let` starts the line
         assert_eq!(bom.line_col(7), (1, 5));
         assert_eq!(bom.line_col(9), (2, 1));
+    }
+
+    #[test]
+    fn utf16_positions_round_trip() {
+        // `ç` is one UTF-16 unit (two bytes), `😀` two units (four bytes).
+        let f = SourceFile::new("a", "ab\nç😀d\r\nx");
+        assert_eq!(f.utf16_position(0), (0, 0));
+        assert_eq!(f.utf16_position(3), (1, 0));
+        assert_eq!(f.utf16_position(5), (1, 1));
+        assert_eq!(f.utf16_position(9), (1, 3)); // `d`
+        assert_eq!(f.utf16_position(99), (2, 1));
+        for off in [0, 1, 2, 3, 5, 9, 10, 12, 13] {
+            let (l, c) = f.utf16_position(off);
+            assert_eq!(f.offset_of_utf16(l, c), off, "offset {off}");
+        }
+        assert_eq!(f.offset_of_utf16(1, 2), 5); // inside the pair: its start
+        assert_eq!(f.offset_of_utf16(1, 99), 10); // past the end: before `\r\n`
+        assert_eq!(f.offset_of_utf16(7, 0), f.text.len());
     }
 }

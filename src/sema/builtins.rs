@@ -152,6 +152,22 @@ impl Param {
     pub fn required(&self) -> bool {
         self.default.is_none()
     }
+
+    /// What the parameter accepts beyond its type, for `inoc builtins` and
+    /// the editor: `lr > 0`, `one of cos, linear`, `required`.
+    pub fn constraints(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(r) = self.range {
+            out.push(r.describe(self.name));
+        }
+        if !self.choices.is_empty() {
+            out.push(format!("one of {}", self.choices.join(", ")));
+        }
+        if self.required() {
+            out.push("required".into());
+        }
+        out
+    }
 }
 
 /// A builtin function.

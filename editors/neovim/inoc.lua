@@ -1,0 +1,18 @@
+-- inoc for neovim 0.8+: the filetype and the language server.
+-- Copy to ~/.config/nvim/plugin/inoc.lua (or paste into init.lua).
+vim.filetype.add({ extension = { inoc = "inoc" } })
+
+vim.api.nvim_create_autocmd("FileType", {
+  pattern = "inoc",
+  callback = function(args)
+    vim.bo[args.buf].commentstring = "# %s"
+    vim.lsp.start({
+      name = "inoc",
+      cmd = { "inoc", "lsp" },
+      root_dir = vim.fs.dirname(vim.fs.find({ ".git", "specs" }, { upward = true, path = vim.api.nvim_buf_get_name(args.buf) })[1])
+        or vim.fn.getcwd(),
+    })
+  end,
+})
+-- Hover: K; definition: gd after `vim.keymap.set("n", "gd", vim.lsp.buf.definition)`;
+-- format: `:lua vim.lsp.buf.format()`; diagnostics: `:lua vim.diagnostic.setloclist()`.

@@ -1,0 +1,680 @@
+//! Layer `lsp`: the editor's language server (`inoc lsp`), a thin front end
+//! over `syntax` and `sema` like the CLI.
+//!
+//! Transport and message types come from rust-analyzer's `lsp-server` and
+//! `lsp-types`; the loop is synchronous: one message at a time, in order.
+//! Every open document is checked as a root spec through an [`paths::Overlay`]
+//! loader (open buffers first, then the stdlib, then the disk) after each
+//! change, and so is every open document that imports it. Diagnostics are
+//! published per file they point into (an error in an imported file is
+//! shown in that file), as the union over the roots that reach it.
+//!
+//! Nothing a client sends crashes the server: malformed parameters get an
+//! error response, and a panic inside a handler is caught, logged on stderr
+//! and answered with an error.
+
+mod analysis;
+mod diagnostics;
+mod features;
+pub mod paths;
+
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
+use lsp_types as lt;
+use paths::{Overlay, Paths};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+
+use crate::diag::SourceFile;
+use crate::sema;
+
+/// How the server is started.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where the read-only copy of the stdlib is written
+    /// (default: [`Paths::default_dir`]).
+    pub stdlib_dir: Option<PathBuf>,
+}
+
+/// Serves one client over stdin/stdout until it sends `exit`. Returns an
+/// error message when the protocol broke (the process then exits with 1).
+pub fn run_stdio(opts: &Options) -> Result<(), String> {
+    let (conn, io) = Connection::stdio();
+    let result = serve(&conn, opts);
+    drop(conn);
+    io.join().map_err(|e| format!("inoc lsp: {e}"))?;
+    result
+}
+
+/// Serves one client over a connection (stdio, or in-memory in tests).
+pub fn serve(conn: &Connection, opts: &Options) -> Result<(), String> {
+    let (id, _params) = conn
+        .initialize_start()
+        .map_err(|e| format!("inoc lsp: {e}"))?;
+    conn.initialize_finish(id, initialize_result())
+        .map_err(|e| format!("inoc lsp: {e}"))?;
+    let dir = opts.stdlib_dir.clone().unwrap_or_else(Paths::default_dir);
+    let mut server = Server::new(Paths::new(&dir));
+    let mut shutdown = false;
+    for msg in &conn.receiver {
+        match msg {
+            Message::Request(req) => {
+                if req.method == "shutdown" {
+                    shutdown = true;
+                    send(conn, Response::new_ok(req.id, Value::Null).into());
+                    continue;
+                }
+                let id = req.id.clone();
+                let method = req.method.clone();
+                let resp = match catch_unwind(AssertUnwindSafe(|| server.request(req))) {
+                    Ok(r) => r,
+                    Err(_) => Response::new_err(
+                        id,
+                        ErrorCode::InternalError as i32,
+                        format!("inoc lsp: internal error while answering {method}"),
+                    ),
+                };
+                send(conn, resp.into());
+            }
+            Message::Notification(n) => {
+                if n.method == "exit" {
+                    return if shutdown {
+                        Ok(())
+                    } else {
+                        Err("inoc lsp: exit before shutdown".into())
+                    };
+                }
+                let method = n.method.clone();
+                if catch_unwind(AssertUnwindSafe(|| server.notification(n))).is_err() {
+                    eprintln!("inoc lsp: internal error while handling {method}");
+                }
+            }
+            Message::Response(_) => {}
+        }
+        for out in server.outbox.drain(..) {
+            send(conn, out);
+        }
+    }
+    Ok(())
+}
+
+fn send(conn: &Connection, msg: Message) {
+    // The client hung up: the receive loop ends on its own.
+    let _ = conn.sender.send(msg);
+}
+
+/// What the server can do, for the `initialize` response.
+fn initialize_result() -> Value {
+    json!({
+        "capabilities": {
+            "positionEncoding": "utf-16",
+            "textDocumentSync": {
+                "openClose": true,
+                "change": lt::TextDocumentSyncKind::INCREMENTAL,
+            },
+            "hoverProvider": true,
+            "definitionProvider": true,
+            "referencesProvider": true,
+            "renameProvider": { "prepareProvider": true },
+            "documentSymbolProvider": true,
+            "documentFormattingProvider": true,
+            "completionProvider": { "triggerCharacters": [".", "(", ",", "\"", "["] },
+        },
+        "serverInfo": { "name": "inoc", "version": env!("CARGO_PKG_VERSION") },
+    })
+}
+
+/// One open document.
+struct Doc {
+    /// The URI exactly as the client sent it (echoed back in notifications).
+    uri: String,
+}
+
+/// The last check of one open document as a root spec.
+#[derive(Default)]
+struct RootCheck {
+    /// Every file the check read (the root and its imports).
+    deps: BTreeSet<String>,
+    /// Its diagnostics by file path.
+    diags: BTreeMap<String, Vec<lt::Diagnostic>>,
+}
+
+struct Server {
+    paths: Paths,
+    /// Open documents by checker path.
+    docs: BTreeMap<String, Doc>,
+    /// Their current texts by checker path (what the checker reads).
+    texts: BTreeMap<String, String>,
+    /// Their last texts that parsed, by checker path (what the editor
+    /// features read, so that a half-typed line does not blank them).
+    good: BTreeMap<String, String>,
+    roots: BTreeMap<String, RootCheck>,
+    /// Files that have diagnostics published now.
+    published: BTreeSet<String>,
+    /// Messages to send after the current one is handled.
+    outbox: Vec<Message>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, serde_json::Error> {
+    serde_json::from_value(v)
+}
+
+/// A definition, comparable across worlds: where it is written, or the
+/// builtin it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Key {
+    At(String, u32, u32),
+    Builtin(&'static str),
+    Param(&'static str, &'static str),
+}
+
+impl Key {
+    fn of(w: &analysis::World, def: &analysis::Def) -> Key {
+        match def {
+            analysis::Def::Builtin(b) => Key::Builtin(b),
+            analysis::Def::BuiltinParam(b, p) => Key::Param(b, p),
+            _ => match w.def_span(def) {
+                Some(s) => Key::At(w.sources.path(s.file).to_string(), s.start, s.end),
+                None => Key::Builtin(""),
+            },
+        }
+    }
+}
+
+/// Whether a rename may touch a definition: names written in the user's
+/// files, not builtins or the stdlib.
+fn renamable(w: &analysis::World, def: &analysis::Def) -> bool {
+    match w.def_span(def) {
+        Some(s) => {
+            !matches!(def, analysis::Def::Module(_))
+                && crate::sema::loader::stdlib(w.sources.path(s.file)).is_none()
+        }
+        None => false,
+    }
+}
+
+/// One request's view of a document: the world built from its last good
+/// parse, and its current text (positions arrive in it).
+struct Req {
+    world: analysis::World,
+    current: SourceFile,
+}
+
+impl Req {
+    /// The length of the common prefix and suffix of the current and the
+    /// parsed text: offsets outside the edited middle map between them.
+    fn common(&self) -> (usize, usize) {
+        let a = self.current.text.as_bytes();
+        let b = self.world.sources.text(0).as_bytes();
+        let pre = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let max_suf = a.len().min(b.len()) - pre;
+        let suf = a
+            .iter()
+            .rev()
+            .zip(b.iter().rev())
+            .take(max_suf)
+            .take_while(|(x, y)| x == y)
+            .count();
+        (pre, suf)
+    }
+
+    /// The parsed text's offset of a position in the current text.
+    fn offset(&self, pos: lt::Position) -> usize {
+        let o = self.current.offset_of_utf16(pos.line, pos.character);
+        let good_len = self.world.sources.text(0).len();
+        let cur_len = self.current.text.len();
+        if good_len == cur_len && self.world.sources.text(0) == self.current.text {
+            return o;
+        }
+        let (pre, suf) = self.common();
+        if o <= pre {
+            o
+        } else if o >= cur_len - suf {
+            o + good_len - cur_len
+        } else {
+            // Inside the edit: nothing there was parsed.
+            usize::MAX
+        }
+    }
+
+    /// The range of a span, in the current text for the root document.
+    fn range(&self, span: crate::syntax::Span) -> lt::Range {
+        if span.file != 0 {
+            return diagnostics::range(&self.world.sources, span);
+        }
+        let good_len = self.world.sources.text(0).len();
+        let cur_len = self.current.text.len();
+        let (pre, suf) = if self.world.sources.text(0) == self.current.text {
+            (cur_len, 0)
+        } else {
+            self.common()
+        };
+        let map = |o: usize| {
+            if o <= pre {
+                o
+            } else if o >= good_len - suf {
+                o + cur_len - good_len
+            } else {
+                pre
+            }
+        };
+        let (sl, sc) = self.current.utf16_position(map(span.start as usize));
+        let (el, ec) = self.current.utf16_position(map(span.end as usize));
+        lt::Range::new(lt::Position::new(sl, sc), lt::Position::new(el, ec))
+    }
+
+    fn location(&self, paths: &Paths, span: crate::syntax::Span) -> lt::Location {
+        let uri = paths
+            .uri_of(self.world.sources.path(span.file))
+            .parse()
+            .unwrap_or_else(|_| "file:///".parse().expect("a valid uri"));
+        lt::Location::new(uri, self.range(span))
+    }
+}
+
+/// An error answer for a request whose parameters do not parse.
+fn bad_params(id: lsp_server::RequestId, e: impl std::fmt::Display) -> Response {
+    Response::new_err(
+        id,
+        ErrorCode::InvalidParams as i32,
+        format!("invalid parameters: {e}"),
+    )
+}
+
+impl Server {
+    fn new(paths: Paths) -> Self {
+        Server {
+            paths,
+            docs: BTreeMap::new(),
+            texts: BTreeMap::new(),
+            good: BTreeMap::new(),
+            roots: BTreeMap::new(),
+            published: BTreeSet::new(),
+            outbox: Vec::new(),
+        }
+    }
+
+    fn request(&mut self, req: Request) -> Response {
+        let id = req.id.clone();
+        let result = match req.method.as_str() {
+            "textDocument/hover" => parse(req.params).map(|p| self.hover(p)),
+            "textDocument/definition" => parse(req.params).map(|p| self.definition(p)),
+            "textDocument/references" => parse(req.params).map(|p| self.references(p)),
+            "textDocument/prepareRename" => parse(req.params).map(|p| self.prepare_rename(p)),
+            "textDocument/rename" => match parse(req.params) {
+                Ok(p) => match self.rename(p) {
+                    Ok(v) => Ok(v),
+                    Err(msg) => {
+                        return Response::new_err(id, ErrorCode::InvalidRequest as i32, msg)
+                    }
+                },
+                Err(e) => Err(e),
+            },
+            "textDocument/completion" => parse(req.params).map(|p| self.completion(p)),
+            "textDocument/documentSymbol" => parse(req.params).map(|p| self.symbols(p)),
+            "textDocument/formatting" => parse(req.params).map(|p| self.formatting(p)),
+            _ => {
+                return Response::new_err(
+                    id,
+                    ErrorCode::MethodNotFound as i32,
+                    format!("inoc lsp does not handle {}", req.method),
+                )
+            }
+        };
+        match result {
+            Ok(v) => Response::new_ok(id, v),
+            Err(e) => bad_params(id, e),
+        }
+    }
+
+    /// The world of an open document (its last good parse and its imports)
+    /// and the byte offset of a position in it.
+    fn at(&self, doc: &lt::TextDocumentPositionParams) -> Option<(Req, usize)> {
+        let r = self.req(doc.text_document.uri.as_str())?;
+        let offset = r.offset(doc.position);
+        Some((r, offset))
+    }
+
+    fn req(&self, uri: &str) -> Option<Req> {
+        let path = self.paths.path_of(uri);
+        let current = self.texts.get(&path)?;
+        let good = self.good.get(&path).unwrap_or(current);
+        let world = analysis::World::load(&path, good, None, &Overlay { open: &self.good });
+        Some(Req {
+            world,
+            current: SourceFile::new(path, current.clone()),
+        })
+    }
+
+    fn hover(&self, p: lt::HoverParams) -> Value {
+        let Some((r, offset)) = self.at(&p.text_document_position_params) else {
+            return Value::Null;
+        };
+        let Some(site) = r.world.site_at(0, offset) else {
+            return Value::Null;
+        };
+        let Some(text) = features::describe(&r.world, &site.def, None) else {
+            return Value::Null;
+        };
+        json!({
+            "contents": { "kind": "markdown", "value": text },
+            "range": r.range(site.span),
+        })
+    }
+
+    fn definition(&self, p: lt::GotoDefinitionParams) -> Value {
+        let Some((r, offset)) = self.at(&p.text_document_position_params) else {
+            return Value::Null;
+        };
+        let Some(site) = r.world.site_at(0, offset) else {
+            return Value::Null;
+        };
+        match r.world.def_span(&site.def) {
+            Some(span) => json!(r.location(&self.paths, span)),
+            None => Value::Null,
+        }
+    }
+
+    /// Every place that names the definition under the cursor, in every
+    /// open document and the modules they import (definition included).
+    fn occurrences(
+        &self,
+        pos: &lt::TextDocumentPositionParams,
+        with_def: bool,
+    ) -> Option<Vec<lt::Location>> {
+        let (r, offset) = self.at(pos)?;
+        let site = r.world.site_at(0, offset)?;
+        let key = Key::of(&r.world, &site.def);
+        let mut out: Vec<lt::Location> = Vec::new();
+        let mut roots: Vec<String> = vec![pos.text_document.uri.as_str().to_string()];
+        roots.extend(self.docs.values().map(|d| d.uri.clone()));
+        for uri in roots {
+            let Some(other) = self.req(&uri) else {
+                continue;
+            };
+            let w = &other.world;
+            for m in 0..w.mods.len() {
+                for s in w.sites(m) {
+                    if (with_def || !s.is_def) && Key::of(w, &s.def) == key {
+                        let loc = other.location(&self.paths, s.span);
+                        if !out.contains(&loc) {
+                            out.push(loc);
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.uri.as_str(), a.range.start.line, a.range.start.character).cmp(&(
+                b.uri.as_str(),
+                b.range.start.line,
+                b.range.start.character,
+            ))
+        });
+        Some(out)
+    }
+
+    fn references(&self, p: lt::ReferenceParams) -> Value {
+        let with_def = p.context.include_declaration;
+        match self.occurrences(&p.text_document_position, with_def) {
+            Some(locs) => json!(locs),
+            None => Value::Null,
+        }
+    }
+
+    fn prepare_rename(&self, p: lt::TextDocumentPositionParams) -> Value {
+        let Some((r, offset)) = self.at(&p) else {
+            return Value::Null;
+        };
+        match r.world.site_at(0, offset) {
+            Some(s) if renamable(&r.world, &s.def) => json!(r.range(s.span)),
+            _ => Value::Null,
+        }
+    }
+
+    fn rename(&self, p: lt::RenameParams) -> Result<Value, String> {
+        let name = &p.new_name;
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!("`{name}` is not a name"));
+        }
+        let pos = &p.text_document_position;
+        let Some((r, offset)) = self.at(pos) else {
+            return Ok(Value::Null);
+        };
+        let Some(site) = r.world.site_at(0, offset) else {
+            return Err("no name here".into());
+        };
+        if !renamable(&r.world, &site.def) {
+            return Err("builtins and the stdlib cannot be renamed".into());
+        }
+        let Some(locs) = self.occurrences(pos, true) else {
+            return Ok(Value::Null);
+        };
+        let mut changes: BTreeMap<String, Vec<lt::TextEdit>> = BTreeMap::new();
+        for l in locs {
+            changes
+                .entry(l.uri.as_str().to_string())
+                .or_default()
+                .push(lt::TextEdit::new(l.range, name.clone()));
+        }
+        Ok(json!({ "changes": changes }))
+    }
+
+    fn completion(&self, p: lt::CompletionParams) -> Value {
+        let pos = &p.text_document_position;
+        let Some((r, _)) = self.at(pos) else {
+            return Value::Null;
+        };
+        let offset = r
+            .current
+            .offset_of_utf16(pos.position.line, pos.position.character);
+        json!(features::complete(&r.world, &r.current.text, offset))
+    }
+
+    fn symbols(&self, p: lt::DocumentSymbolParams) -> Value {
+        let Some(r) = self.req(p.text_document.uri.as_str()) else {
+            return Value::Null;
+        };
+        json!(features::symbols(&r.world, |s| r.range(s)))
+    }
+
+    fn formatting(&self, p: lt::DocumentFormattingParams) -> Value {
+        let path = self.paths.path_of(p.text_document.uri.as_str());
+        let Some(text) = self.texts.get(&path) else {
+            return Value::Null;
+        };
+        match crate::syntax::fmt::format(0, text) {
+            Ok(new) if new == *text => json!([]),
+            Ok(new) => {
+                let f = SourceFile::new("", text.clone());
+                let (line, col) = f.utf16_position(text.len());
+                json!([lt::TextEdit::new(
+                    lt::Range::new(lt::Position::new(0, 0), lt::Position::new(line, col)),
+                    new
+                )])
+            }
+            // The diagnostics already say why; formatting changes nothing.
+            Err(_) => Value::Null,
+        }
+    }
+
+    fn notification(&mut self, n: Notification) {
+        let r = match n.method.as_str() {
+            "textDocument/didOpen" => serde_json::from_value(n.params).map(|p| self.did_open(p)),
+            "textDocument/didChange" => {
+                serde_json::from_value(n.params).map(|p| self.did_change(p))
+            }
+            "textDocument/didClose" => serde_json::from_value(n.params).map(|p| self.did_close(p)),
+            _ => Ok(()),
+        };
+        if let Err(e) = r {
+            eprintln!("inoc lsp: {}: invalid parameters: {e}", n.method);
+        }
+    }
+
+    fn did_open(&mut self, p: lt::DidOpenTextDocumentParams) {
+        let uri = p.text_document.uri.as_str().to_string();
+        let path = self.paths.path_of(&uri);
+        self.docs.insert(path.clone(), Doc { uri });
+        self.texts.insert(path.clone(), p.text_document.text);
+        self.changed(&path);
+    }
+
+    fn did_change(&mut self, p: lt::DidChangeTextDocumentParams) {
+        let path = self.paths.path_of(p.text_document.uri.as_str());
+        let Some(text) = self.texts.get_mut(&path) else {
+            eprintln!("inoc lsp: change to a document that is not open: {path}");
+            return;
+        };
+        for c in p.content_changes {
+            apply_change(text, c);
+        }
+        self.changed(&path);
+    }
+
+    fn did_close(&mut self, p: lt::DidCloseTextDocumentParams) {
+        let path = self.paths.path_of(p.text_document.uri.as_str());
+        self.docs.remove(&path);
+        self.texts.remove(&path);
+        self.good.remove(&path);
+        self.roots.remove(&path);
+        // Importers now read the file from the disk.
+        self.changed(&path);
+    }
+
+    /// Rechecks every open document that is `path` or reads it, then
+    /// publishes the diagnostics of every file whose set may have changed.
+    fn changed(&mut self, path: &str) {
+        let affected: Vec<String> = self
+            .docs
+            .keys()
+            .filter(|d| *d == path || self.roots.get(*d).is_some_and(|r| r.deps.contains(path)))
+            .cloned()
+            .collect();
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        touched.insert(path.to_string());
+        for root in affected {
+            let checked = sema::check(&root, &Overlay { open: &self.texts });
+            // The root is file 0; a syntax error there means it did not parse.
+            let parsed = !checked
+                .diagnostics
+                .iter()
+                .any(|d| d.is_error() && d.primary.span.file == 0 && d.code.starts_with("E00"));
+            if parsed {
+                if let Some(t) = self.texts.get(&root) {
+                    self.good.insert(root.clone(), t.clone());
+                }
+            }
+            let rc = RootCheck {
+                deps: (0..checked.sources.len() as u32)
+                    .map(|f| checked.sources.path(f).to_string())
+                    .collect(),
+                diags: diagnostics::by_file(&checked.diagnostics, &checked.sources, &self.paths),
+            };
+            if let Some(old) = self.roots.get(&root) {
+                touched.extend(old.diags.keys().cloned());
+            }
+            touched.extend(rc.diags.keys().cloned());
+            touched.insert(root.clone());
+            self.roots.insert(root, rc);
+        }
+        for file in touched {
+            self.publish(&file);
+        }
+    }
+
+    /// Publishes the union of the diagnostics every root has for `file`
+    /// (an empty list clears a file that had some; a file that never had
+    /// any and is not open gets nothing).
+    fn publish(&mut self, file: &str) {
+        let mut all: Vec<lt::Diagnostic> = Vec::new();
+        for rc in self.roots.values() {
+            for d in rc.diags.get(file).into_iter().flatten() {
+                if !all.contains(d) {
+                    all.push(d.clone());
+                }
+            }
+        }
+        let open = self.docs.contains_key(file);
+        if all.is_empty() && !open && !self.published.contains(file) {
+            return;
+        }
+        if all.is_empty() {
+            self.published.remove(file);
+        } else {
+            self.published.insert(file.to_string());
+        }
+        let uri = match self.docs.get(file) {
+            Some(d) => d.uri.clone(),
+            None => self.paths.uri_of(file),
+        };
+        self.outbox.push(
+            Notification::new(
+                "textDocument/publishDiagnostics".into(),
+                json!({ "uri": uri, "diagnostics": all }),
+            )
+            .into(),
+        );
+    }
+}
+
+/// Applies one content change (a range edit, or the whole text when it has
+/// no range) to a document's text.
+fn apply_change(text: &mut String, c: lt::TextDocumentContentChangeEvent) {
+    match c.range {
+        None => *text = c.text,
+        Some(r) => {
+            let index = SourceFile::new("", std::mem::take(text));
+            let start = index.offset_of_utf16(r.start.line, r.start.character);
+            let end = index
+                .offset_of_utf16(r.end.line, r.end.character)
+                .max(start);
+            let mut t = index.text;
+            t.replace_range(start..end, &c.text);
+            *text = t;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(
+        range: Option<((u32, u32), (u32, u32))>,
+        text: &str,
+    ) -> lt::TextDocumentContentChangeEvent {
+        lt::TextDocumentContentChangeEvent {
+            range: range.map(|((a, b), (c, d))| {
+                lt::Range::new(lt::Position::new(a, b), lt::Position::new(c, d))
+            }),
+            range_length: None,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn incremental_changes_edit_by_utf16_position() {
+        let mut t = String::from("let a = \"ç😀\"\nlet b = 2\n");
+        // `😀` is two UTF-16 units: column 11 is inside it, 12 after it.
+        apply_change(&mut t, change(Some(((0, 12), (0, 12))), "!"));
+        assert_eq!(t, "let a = \"ç😀!\"\nlet b = 2\n");
+        apply_change(&mut t, change(Some(((1, 8), (1, 9))), "30"));
+        assert_eq!(t, "let a = \"ç😀!\"\nlet b = 30\n");
+        apply_change(&mut t, change(Some(((0, 14), (1, 0))), ""));
+        assert_eq!(t, "let a = \"ç😀!\"let b = 30\n");
+        // Past the end: appended; reversed range: an insertion at its start.
+        apply_change(&mut t, change(Some(((9, 0), (9, 0))), "# end"));
+        assert_eq!(t, "let a = \"ç😀!\"let b = 30\n# end");
+        apply_change(&mut t, change(Some(((0, 3), (0, 1))), "X"));
+        assert_eq!(t, "letX a = \"ç😀!\"let b = 30\n# end");
+        apply_change(&mut t, change(None, "new"));
+        assert_eq!(t, "new");
+    }
+}
