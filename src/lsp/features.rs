@@ -507,6 +507,216 @@ fn argument_items(w: &World, callee: &Def) -> Vec<lt::CompletionItem> {
     }
 }
 
+/// The commas at depth 0 between an open bracket at `open` and `offset`,
+/// and the text of the argument being written (after the last of them).
+fn args_before(text: &str, open: usize, offset: usize) -> (usize, &str) {
+    let b = text.as_bytes();
+    let end = offset.min(b.len());
+    let (mut depth, mut commas, mut last) = (0usize, 0usize, open + 1);
+    let mut i = open + 1;
+    while i < end {
+        match b[i] {
+            b'#' => {
+                while i < end && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' => {
+                i += 1;
+                while i < end && b[i] != b'"' && b[i] != b'\n' {
+                    if b[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => {
+                commas += 1;
+                last = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (commas, text.get(last.min(end)..end).unwrap_or(""))
+}
+
+/// Signature help inside the argument list of a call: the callee's
+/// parameters, the one being written active (by name when it is named,
+/// else by position).
+pub fn signature_help(w: &World, text: &str, offset: usize) -> Option<lt::SignatureHelp> {
+    let offset = (0..=offset.min(text.len()))
+        .rev()
+        .find(|&o| text.is_char_boundary(o))
+        .unwrap_or(0);
+    let (open, b'(') = open_bracket(text, offset)? else {
+        return None;
+    };
+    let callee = callee_before(text, open)?;
+    let locals = locals_at(w, offset);
+    let def = resolve_dotted(w, &callee, &locals)?;
+    // (label, parameters with their docs, doc)
+    type Sig = (String, Vec<(String, Option<String>)>, Option<String>);
+    let (label, params, doc): Sig = match &def {
+        Def::Builtin(b) => {
+            let b = builtins::get(b)?;
+            let params = b
+                .params
+                .iter()
+                .map(|p| (param_signature(p), Some(p.doc.to_string())))
+                .collect();
+            (b.signature(), params, Some(b.doc.to_string()))
+        }
+        Def::Item { .. } => {
+            let item = w.item_of(&def)?;
+            let ItemKind::Fn(f) = &item.kind else {
+                return None;
+            };
+            let params = f
+                .params
+                .iter()
+                .map(|p| (w.text(p.span).to_string(), None))
+                .collect();
+            (
+                format!(
+                    "{}({})",
+                    callee,
+                    f.params
+                        .iter()
+                        .map(|p| w.text(p.span))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                params,
+                item.doc.as_ref().map(|d| d.text.clone()),
+            )
+        }
+        _ => return None,
+    };
+    let (commas, current) = args_before(text, open, offset);
+    // The whole argument under the cursor: `lr = 1` is named even with the
+    // cursor on `lr`.
+    let start = current.as_ptr() as usize - text.as_ptr() as usize;
+    let named = text[start..]
+        .trim_start()
+        .split_once('=')
+        .map(|(n, _)| n.trim())
+        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_'));
+    let names: Vec<&str> = match &def {
+        Def::Builtin(b) => builtins::get(b)?.params.iter().map(|p| p.name).collect(),
+        _ => match &w.item_of(&def)?.kind {
+            ItemKind::Fn(f) => f.params.iter().map(|p| p.name.name.as_str()).collect(),
+            _ => Vec::new(),
+        },
+    };
+    let active = match named {
+        Some(n) => names.iter().position(|p| *p == n),
+        None => (commas < names.len()).then_some(commas),
+    };
+    let parameters = params
+        .into_iter()
+        .map(|(l, d)| lt::ParameterInformation {
+            label: lt::ParameterLabel::Simple(l),
+            documentation: d.and_then(|d| doc_of(&d)),
+        })
+        .collect();
+    Some(lt::SignatureHelp {
+        signatures: vec![lt::SignatureInformation {
+            label,
+            documentation: doc.and_then(|d| doc_of(&d)),
+            parameters: Some(parameters),
+            active_parameter: active.map(|a| a as u32),
+        }],
+        active_signature: Some(0),
+        active_parameter: active.map(|a| a as u32),
+    })
+}
+
+/// The replacement a "did you mean" help line proposes for the text
+/// `written` under the diagnostic: `did you mean `epochs`?` replaces a
+/// name, `did you mean "cosine"?` a string literal. `None` when the help
+/// proposes nothing or the text under it is not of that kind.
+pub fn did_you_mean(help: &str, written: &str) -> Option<String> {
+    let rest = help.strip_prefix("did you mean ")?;
+    if let Some(r) = rest.strip_prefix('`') {
+        let name = &r[..r.find("`?")?];
+        let ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
+        let braced = |s: &str| s.starts_with('{') && s.ends_with('}') && ident(&s[1..s.len() - 1]);
+        return (ident(written) && ident(name) || braced(written) && braced(name))
+            .then(|| name.to_string());
+    }
+    let r = rest.strip_prefix('"')?;
+    let value = &r[..r.find("\"?")?];
+    (written.len() >= 2 && written.starts_with('"') && written.ends_with('"'))
+        .then(|| format!("\"{value}\""))
+}
+
+/// The semantic token types the server uses, in legend order.
+pub const TOKEN_TYPES: &[&str] = &[
+    "namespace",
+    "function",
+    "parameter",
+    "variable",
+    "class",
+    "property",
+];
+/// The modifiers, in legend order (bit i of a token's modifier set).
+pub const TOKEN_MODIFIERS: &[&str] = &["declaration", "readonly", "defaultLibrary"];
+
+/// Semantic tokens of the root: every name with what it refers to
+/// (module, function, parameter, `let`, declaration, argument name),
+/// marked where it is defined and when it comes from the builtins or the
+/// stdlib. `range` gives a span's LSP range; tokens spanning lines are
+/// skipped (names never do).
+pub fn semantic_tokens(w: &World, range: impl Fn(Span) -> lt::Range) -> Vec<u32> {
+    let mut data = Vec::new();
+    let (mut line, mut col) = (0u32, 0u32);
+    let mut last_end: Option<(u32, u32)> = None;
+    for site in w.sites(0) {
+        let (ty, mut mods) = match &site.def {
+            Def::Item { module, .. } => {
+                let lib = crate::sema::loader::stdlib(&w.mods[*module].path).is_some();
+                let (ty, ro) = match w.item_of(&site.def).map(|i| &i.kind) {
+                    Some(ItemKind::Import(_)) => (0, false),
+                    Some(ItemKind::Fn(_)) => (1, false),
+                    Some(ItemKind::Let(_)) => (3, true),
+                    Some(ItemKind::Decl(_)) => (4, false),
+                    None => continue,
+                };
+                (ty, u32::from(ro) << 1 | u32::from(lib) << 2)
+            }
+            Def::Local { .. } => (2, 0),
+            Def::Builtin(_) => (1, 1 << 2),
+            Def::BuiltinParam(..) => (5, 1 << 2),
+            Def::Module(_) => continue,
+        };
+        if site.is_def {
+            mods |= 1;
+        }
+        let r = range(site.span);
+        if r.start.line != r.end.line || r.end.character <= r.start.character {
+            continue;
+        }
+        // Tokens must not overlap (a name is one site, but stay safe).
+        if last_end.is_some_and(|e| (r.start.line, r.start.character) < e) {
+            continue;
+        }
+        let dl = r.start.line - line;
+        let dc = if dl == 0 {
+            r.start.character - col
+        } else {
+            r.start.character
+        };
+        data.extend([dl, dc, r.end.character - r.start.character, ty, mods]);
+        line = r.start.line;
+        col = r.start.character;
+        last_end = Some((r.end.line, r.end.character));
+    }
+    data
+}
+
 /// The root's items as document symbols.
 #[allow(deprecated)] // `DocumentSymbol::deprecated` must still be written.
 pub fn symbols(w: &World, range: impl Fn(Span) -> lt::Range) -> Vec<lt::DocumentSymbol> {
@@ -553,6 +763,32 @@ mod tests {
     fn ctx(s: &str) -> Context {
         let at = s.find('|').unwrap();
         context(&s.replace('|', ""), at)
+    }
+
+    #[test]
+    fn did_you_mean_replaces_names_and_strings_only() {
+        assert_eq!(
+            did_you_mean("did you mean `epochs`?", "epoch"),
+            Some("epochs".into())
+        );
+        assert_eq!(
+            did_you_mean("did you mean \"cosine\"? allowed: a, b", "\"cosin\""),
+            Some("\"cosine\"".into())
+        );
+        assert_eq!(
+            did_you_mean("did you mean `{answer}`? judge templates know", "{answr}"),
+            Some("{answer}".into())
+        );
+        assert_eq!(did_you_mean("did you mean `epochs`?", "f(x)"), None);
+        assert_eq!(did_you_mean("did you mean \"x\"?", "x"), None);
+        assert_eq!(did_you_mean("rename one of them", "x"), None);
+    }
+
+    #[test]
+    fn argument_being_written_is_found_by_commas_and_names() {
+        let t = "f(a, g(b, c), \"x,y\", lr = 1";
+        let (commas, cur) = args_before(t, 1, t.len());
+        assert_eq!((commas, cur), (3, " lr = 1"));
     }
 
     #[test]

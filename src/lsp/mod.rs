@@ -120,6 +120,15 @@ fn initialize_result() -> Value {
             "documentSymbolProvider": true,
             "documentFormattingProvider": true,
             "completionProvider": { "triggerCharacters": [".", "(", ",", "\"", "["] },
+            "signatureHelpProvider": { "triggerCharacters": ["(", ","] },
+            "codeActionProvider": { "codeActionKinds": ["quickfix"] },
+            "semanticTokensProvider": {
+                "legend": {
+                    "tokenTypes": features::TOKEN_TYPES,
+                    "tokenModifiers": features::TOKEN_MODIFIERS,
+                },
+                "full": true,
+            },
         },
         "serverInfo": { "name": "inoc", "version": env!("CARGO_PKG_VERSION") },
     })
@@ -314,6 +323,11 @@ impl Server {
             "textDocument/completion" => parse(req.params).map(|p| self.completion(p)),
             "textDocument/documentSymbol" => parse(req.params).map(|p| self.symbols(p)),
             "textDocument/formatting" => parse(req.params).map(|p| self.formatting(p)),
+            "textDocument/signatureHelp" => parse(req.params).map(|p| self.signature_help(p)),
+            "textDocument/codeAction" => parse(req.params).map(|p| self.code_actions(p)),
+            "textDocument/semanticTokens/full" => {
+                parse(req.params).map(|p| self.semantic_tokens(p))
+            }
             _ => {
                 return Response::new_err(
                     id,
@@ -482,6 +496,119 @@ impl Server {
             return Value::Null;
         };
         json!(features::symbols(&r.world, |s| r.range(s)))
+    }
+
+    fn signature_help(&self, p: lt::SignatureHelpParams) -> Value {
+        let pos = &p.text_document_position_params;
+        let Some((r, _)) = self.at(pos) else {
+            return Value::Null;
+        };
+        let offset = r
+            .current
+            .offset_of_utf16(pos.position.line, pos.position.character);
+        json!(features::signature_help(&r.world, &r.current.text, offset))
+    }
+
+    /// Quick fixes for the checker's diagnostics the client sends back:
+    /// every "did you mean" as a replacement, a lint silenced for its line,
+    /// a stdlib module imported when its alias is an unknown name.
+    fn code_actions(&self, p: lt::CodeActionParams) -> Value {
+        let uri = p.text_document.uri.as_str().to_string();
+        let path = self.paths.path_of(&uri);
+        let Some(text) = self.texts.get(&path) else {
+            return Value::Null;
+        };
+        let f = SourceFile::new("", text.clone());
+        let mut out = Vec::new();
+        let action = |title: String, d: &lt::Diagnostic, edit: lt::TextEdit, preferred: bool| {
+            json!({
+                "title": title,
+                "kind": "quickfix",
+                "diagnostics": [d],
+                "isPreferred": preferred,
+                "edit": { "changes": { uri.clone(): [edit] } },
+            })
+        };
+        for d in &p.context.diagnostics {
+            if d.source.as_deref() != Some("inoc") {
+                continue;
+            }
+            let data = d.data.clone().unwrap_or(Value::Null);
+            let start = f.offset_of_utf16(d.range.start.line, d.range.start.character);
+            let end = f.offset_of_utf16(d.range.end.line, d.range.end.character);
+            let written = text.get(start..end.max(start)).unwrap_or("");
+            if let Some(new) = data["help"]
+                .as_str()
+                .and_then(|h| features::did_you_mean(h, written))
+            {
+                let edit = lt::TextEdit::new(d.range, new.clone());
+                out.push(action(format!("Replace with {new}"), d, edit, true));
+            }
+            if let Some(lint) = data["lint"].as_str() {
+                let line = d.range.start.line;
+                let l = f.line_range(line as usize);
+                let indent: String = text[l]
+                    .chars()
+                    .take_while(|c| *c == ' ' || *c == '\t')
+                    .collect();
+                let at = lt::Position::new(line, 0);
+                let edit = lt::TextEdit::new(
+                    lt::Range::new(at, at),
+                    format!("{indent}# inoc: allow({lint})\n"),
+                );
+                out.push(action(
+                    format!("Silence `{lint}` on this line"),
+                    d,
+                    edit,
+                    false,
+                ));
+            }
+            // `unknown name `world``, or `world.math(...)` called with no
+            // `world` in scope (E0126 under `world.math`).
+            let unknown = d
+                .message
+                .strip_prefix("unknown name `")
+                .and_then(|m| m.split_once('`'))
+                .map(|(n, _)| n)
+                .or_else(|| {
+                    let code = d.code.as_ref().map(|c| json!(c));
+                    (code == Some(json!("E0126")))
+                        .then(|| written.split_once('.').map(|(a, _)| a))
+                        .flatten()
+                })
+                .filter(|n| !text.contains(&format!(" as {n}")));
+            if let Some(name) = unknown {
+                let module = format!("stdlib/{name}.inoc");
+                if crate::sema::loader::stdlib(&module).is_some() {
+                    let after = text
+                        .lines()
+                        .enumerate()
+                        .filter(|(_, l)| l.starts_with("import "))
+                        .map(|(i, _)| i as u32 + 1)
+                        .last()
+                        .unwrap_or(0);
+                    let at = lt::Position::new(after, 0);
+                    let edit = lt::TextEdit::new(
+                        lt::Range::new(at, at),
+                        format!("import \"{module}\" as {name}\n"),
+                    );
+                    out.push(action(
+                        format!("Import \"{module}\" as {name}"),
+                        d,
+                        edit,
+                        true,
+                    ));
+                }
+            }
+        }
+        json!(out)
+    }
+
+    fn semantic_tokens(&self, p: lt::SemanticTokensParams) -> Value {
+        let Some(r) = self.req(p.text_document.uri.as_str()) else {
+            return Value::Null;
+        };
+        json!({ "data": features::semantic_tokens(&r.world, |s| r.range(s)) })
     }
 
     fn formatting(&self, p: lt::DocumentFormattingParams) -> Value {

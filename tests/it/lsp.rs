@@ -79,6 +79,63 @@ fn complete(mut msg: Value) -> Value {
     msg
 }
 
+/// Runs `inoc lsp` on these messages (all written at once); returns what
+/// it sent, after checking that it exited cleanly and answered
+/// `initialize` first and `shutdown` last.
+fn session(msgs: &[Value], stdlib: &Path) -> (Vec<Value>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inoc"))
+        .args(["lsp", "--stdlib-dir"])
+        .arg(stdlib)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("inoc lsp starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input: Vec<u8> = msgs.iter().flat_map(frame).collect();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(Duration::from_secs(300)).is_err() {
+            // No answer after five minutes: a hang. Kill it so the test fails.
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+    });
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut got = Vec::new();
+    while let Some(m) = read_message(&mut out) {
+        got.push(m);
+    }
+    writer.join().expect("writer");
+    let mut err = String::new();
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err);
+    let status = child.wait().expect("server ends");
+    let _ = done.send(());
+    watchdog.join().expect("watchdog");
+    assert!(
+        status.success(),
+        "inoc lsp exited with {status}; stderr:\n{err}"
+    );
+    assert_eq!(
+        got.first().map(|m| &m["id"]),
+        Some(&json!(0)),
+        "initialize answered first"
+    );
+    assert_eq!(
+        got.last().map(|m| &m["id"]),
+        Some(&json!("shutdown")),
+        "shutdown answered last"
+    );
+    (got, err)
+}
+
 /// Runs the server on one fixture's messages; returns the normalised
 /// transcript of what it sent after the `initialize` answer.
 fn transcript(input: &str) -> String {
@@ -103,56 +160,7 @@ fn transcript(input: &str) -> String {
     msgs.push(json!({"jsonrpc": "2.0", "id": "shutdown", "method": "shutdown"}));
     msgs.push(json!({"jsonrpc": "2.0", "method": "exit"}));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inoc"))
-        .args(["lsp", "--stdlib-dir"])
-        .arg(stdlib.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("inoc lsp starts");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || {
-        for m in &msgs {
-            if stdin.write_all(&frame(m)).is_err() {
-                break;
-            }
-        }
-    });
-    let pid = child.id();
-    let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(120));
-        // Still running after two minutes: a hang. Kill it so the test fails.
-        let _ = Command::new("kill").arg(pid.to_string()).status();
-    });
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut got = Vec::new();
-    while let Some(m) = read_message(&mut out) {
-        got.push(m);
-    }
-    writer.join().expect("writer");
-    let mut err = String::new();
-    let _ = child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err);
-    let status = child.wait().expect("server ends");
-    drop(watchdog);
-    assert!(
-        status.success(),
-        "inoc lsp exited with {status}; stderr:\n{err}"
-    );
-    assert_eq!(
-        got.first().map(|m| &m["id"]),
-        Some(&json!(0)),
-        "initialize answered first"
-    );
-    assert_eq!(
-        got.last().map(|m| &m["id"]),
-        Some(&json!("shutdown")),
-        "shutdown answered last"
-    );
+    let (got, _) = session(&msgs, stdlib.path());
     let stdlib_uri = std::fs::read_dir(stdlib.path())
         .expect("stdlib copy written")
         .filter_map(|e| e.ok())
@@ -205,5 +213,147 @@ fn every_fixture_matches_its_transcript() {
         failures.len(),
         cases.len(),
         failures.join("\n")
+    );
+}
+
+/// The `.inoc` files of a folder, sorted.
+fn inoc_files(dir: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.extension().is_some_and(|x| x == "inoc"));
+    v.sort();
+    v
+}
+
+/// Mutations of every spec, stdlib module and error fixture typed into the
+/// server as edits at random positions (many past the end of a line or of
+/// the text, inside a surrogate pair, or with the ends reversed), with
+/// every request at random positions in between: every request is
+/// answered, none with an internal error (a caught panic), and the server
+/// exits cleanly. `INOC_FUZZ_CASES` sets the number of edits (default 400).
+#[test]
+fn fuzzed_edits_never_crash_the_server() {
+    use rand::{Rng, SeedableRng};
+    let cases: usize = std::env::var("INOC_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(16);
+    let files: Vec<PathBuf> = ["specs", "stdlib", "tests/fixtures/errors"]
+        .iter()
+        .flat_map(|d| inoc_files(d))
+        .map(|p| std::fs::canonicalize(p).expect("corpus file"))
+        .collect();
+    let texts: Vec<String> = files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("corpus readable"))
+        .collect();
+    const PIECES: &[&str] = &[
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        "\"",
+        "\"\"\"",
+        "#",
+        "## doc",
+        "\n",
+        "ç",
+        "😀",
+        "=",
+        "|",
+        ".",
+        ",",
+        "..",
+        "-",
+        "let ",
+        "model x = ",
+        "fn f(a) = a",
+        "import \"",
+        "\\",
+        "\r\n",
+        "\u{feff}",
+        "world.",
+        "finetune(",
+        "schedule = \"",
+        "[s in ",
+        "# inoc: allow(",
+    ];
+    let methods = [
+        "textDocument/hover",
+        "textDocument/definition",
+        "textDocument/references",
+        "textDocument/completion",
+        "textDocument/documentSymbol",
+        "textDocument/formatting",
+        "textDocument/prepareRename",
+        "textDocument/rename",
+        "textDocument/signatureHelp",
+        "textDocument/codeAction",
+        "textDocument/semanticTokens/full",
+    ];
+    let mut msgs = vec![
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+               "params": {"processId": null, "capabilities": {}}}),
+        json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}),
+    ];
+    let mut requests = 0;
+    let mut open: Option<String> = None;
+    for k in 0..cases {
+        if k % 25 == 0 {
+            if let Some(uri) = open.take() {
+                msgs.push(json!({"jsonrpc": "2.0", "method": "textDocument/didClose",
+                    "params": {"textDocument": {"uri": uri}}}));
+            }
+            let f = rng.random_range(0..files.len());
+            let uri = uri_of(&files[f]);
+            msgs.push(json!({"jsonrpc": "2.0", "method": "textDocument/didOpen",
+                "params": {"textDocument": {"uri": uri, "languageId": "inoc", "version": 1,
+                    "text": texts[f]}}}));
+            open = Some(uri);
+        }
+        let uri = open.clone().expect("a document is open");
+        let pos = |rng: &mut rand_chacha::ChaCha8Rng| json!({"line": rng.random_range(0..60), "character": rng.random_range(0..90)});
+        let text = match rng.random_range(0..3) {
+            0 => String::new(),
+            1 => PIECES[rng.random_range(0..PIECES.len())].to_string(),
+            _ => {
+                let src = &texts[rng.random_range(0..texts.len())];
+                let chars: Vec<char> = src.chars().collect();
+                let a = rng.random_range(0..chars.len().max(1));
+                let n = rng.random_range(0..60);
+                chars.iter().skip(a).take(n).collect()
+            }
+        };
+        msgs.push(json!({"jsonrpc": "2.0", "method": "textDocument/didChange",
+            "params": {"textDocument": {"uri": uri, "version": k + 2},
+                "contentChanges": [{"range": {"start": pos(&mut rng), "end": pos(&mut rng)},
+                    "text": text}]}}));
+        for _ in 0..rng.random_range(0..3) {
+            let method = methods[rng.random_range(0..methods.len())];
+            requests += 1;
+            msgs.push(json!({"jsonrpc": "2.0", "id": requests, "method": method,
+                "params": {"textDocument": {"uri": uri}, "position": pos(&mut rng),
+                    "context": {"includeDeclaration": true, "diagnostics": []},
+                    "range": {"start": pos(&mut rng), "end": pos(&mut rng)}, "newName": "renamed",
+                    "options": {"tabSize": 4, "insertSpaces": true}}}));
+        }
+    }
+    msgs.push(json!({"jsonrpc": "2.0", "id": "shutdown", "method": "shutdown"}));
+    msgs.push(json!({"jsonrpc": "2.0", "method": "exit"}));
+    let stdlib = tempfile::tempdir().expect("temp dir");
+    let (got, err) = session(&msgs, stdlib.path());
+    let answers: Vec<&Value> = got.iter().filter(|m| m.get("id").is_some()).collect();
+    // initialize + every request + shutdown.
+    assert_eq!(answers.len(), requests + 2, "every request is answered");
+    for a in &answers {
+        assert_ne!(a["error"]["code"], json!(-32603), "internal error: {a}");
+    }
+    assert!(
+        !err.contains("internal error") && !err.contains("panicked"),
+        "the server caught a panic:\n{err}"
     );
 }
