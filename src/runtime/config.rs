@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 
 /// Which checkpoint family a config describes. Both share one decoder; they
 /// differ in biases and in the names transformers gives them.
+/// Largest dimension of a model config (vocabulary, widths, layers,
+/// heads): 16M, far above any real checkpoint (vocabularies reach 256k).
+pub const DIM_MAX: usize = 1 << 24;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
     /// `LlamaForCausalLM` (Llama 2/3.x, SmolLM2, TinyLlama, ...).
@@ -353,6 +357,9 @@ impl ModelConfig {
         Ok(cfg)
     }
 
+    /// Checks what the model code relies on; sizes above [`DIM_MAX`] are
+    /// refused before anything is allocated (products of them could
+    /// overflow).
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |detail: String| Err(ConfigError::Inconsistent { detail });
         if self.num_attention_heads == 0
@@ -378,6 +385,20 @@ impl ModelConfig {
         }
         if self.vocab_size == 0 || self.hidden_size == 0 || self.intermediate_size == 0 {
             return bad("vocab_size, hidden_size and intermediate_size must be positive".into());
+        }
+        for (name, v) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("head_dim", self.head_dim),
+        ] {
+            if v > DIM_MAX {
+                return bad(format!(
+                    "{name} = {v} is larger than any model inoc can hold (at most {DIM_MAX})"
+                ));
+            }
         }
         Ok(())
     }

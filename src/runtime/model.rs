@@ -147,6 +147,11 @@ impl Rope {
     }
 }
 
+/// Longest sequence a model runs (RoPE tables are built up to it): Llama
+/// 3.1's context, far beyond what fits in memory on the machines inoc
+/// trains and samples on.
+pub const ROPE_TABLE_MAX: usize = 1 << 17;
+
 /// Inverse frequencies as transformers computes them (incl. llama3 scaling).
 fn inv_freqs(cfg: &ModelConfig) -> Vec<f64> {
     let d = cfg.head_dim;
@@ -417,7 +422,10 @@ impl Model {
         };
         let freqs: Vec<f32> = inv_freqs(&cfg).into_iter().map(|f| f as f32).collect();
         let half = freqs.len();
-        let max = cfg.max_position_embeddings;
+        // The tables cover the positions a sequence may use, up to
+        // ROPE_TABLE_MAX: a config.json with `max_position_embeddings = 10^12`
+        // must not allocate terabytes.
+        let max = cfg.max_position_embeddings.min(ROPE_TABLE_MAX);
         // As transformers: inv_freq in f32, angles = position * inv_freq in f32.
         let angles: Vec<f32> = (0..max)
             .flat_map(|p| freqs.iter().map(move |f| p as f32 * f))
@@ -440,6 +448,13 @@ impl Model {
     pub fn config(&self) -> &ModelConfig {
         &self.cfg
     }
+
+    /// Longest sequence this model runs: `max_position_embeddings`, at most
+    /// [`ROPE_TABLE_MAX`].
+    pub fn max_positions(&self) -> usize {
+        self.cfg.max_position_embeddings.min(ROPE_TABLE_MAX)
+    }
+
     pub fn device(&self) -> &Device {
         &self.device
     }
@@ -564,7 +579,7 @@ impl Model {
     /// Rope tables for the given per-row positions, shape (b, t, head_dim/2).
     fn rope_for(&self, positions: &[Vec<u32>]) -> Result<Rope> {
         let (b, t) = (positions.len(), positions.first().map_or(0, Vec::len));
-        let max = self.cfg.max_position_embeddings;
+        let max = self.cos_table.dim(0)?;
         if let Some(&p) = positions.iter().flatten().max() {
             if p as usize >= max {
                 return Err(ModelError::TooLong {

@@ -176,14 +176,14 @@ impl LoadedModel {
         params: &SamplingParams,
     ) -> Result<Vec<Vec<Sample>>, Error> {
         params.validate()?;
-        let max_pos = self.model.config().max_position_embeddings;
+        let max_pos = self.model.max_positions();
         for p in prompts {
             if p.is_empty() {
                 return Err(Error::Invalid("cannot sample from an empty prompt".into()));
             }
-            if p.len() + params.max_tokens > max_pos {
+            if p.len().saturating_add(params.max_tokens) > max_pos {
                 return Err(Error::Model(ModelError::TooLong {
-                    len: p.len() + params.max_tokens,
+                    len: p.len().saturating_add(params.max_tokens),
                     max: max_pos,
                 }));
             }

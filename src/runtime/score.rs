@@ -85,7 +85,7 @@ impl LoadedModel {
     /// (prompt, response) pair. The prompt must not be empty.
     pub fn score_ids(&self, rows: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec<Vec<f32>>, Error> {
         let model = &self.model;
-        let max_pos = model.config().max_position_embeddings;
+        let max_pos = model.max_positions();
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&i| rows[i].0.len() + rows[i].1.len());
         let mut out = vec![vec![]; rows.len()];
@@ -171,7 +171,7 @@ impl LoadedModel {
             rows.push(ids);
         }
         let model = &self.model;
-        let max_pos = model.config().max_position_embeddings;
+        let max_pos = model.max_positions();
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&i| rows[i].len());
         let mut out = vec![vec![]; rows.len()];

@@ -275,3 +275,55 @@ fn a_chat_template_that_never_ends_runs_out_of_fuel() {
         .collect();
     t.render(&long, true).unwrap();
 }
+
+/// Issue 13.6: a config.json with `max_position_embeddings = 10^12` aborted
+/// the process (the RoPE tables were built for every position); absurd
+/// widths are refused before anything is allocated.
+#[test]
+fn absurd_config_sizes_neither_abort_nor_allocate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = format!("{ROOT}/tests/fixtures/hf/qwen2");
+    let model = d.join("m");
+    std::fs::create_dir_all(&model).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, model.join(p.file_name().unwrap())).unwrap();
+    }
+    let cfg_path = model.join("config.json");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    let score = |cfg: &serde_json::Value| {
+        std::fs::write(&cfg_path, serde_json::to_vec(cfg).unwrap()).unwrap();
+        run_within(
+            d,
+            &[
+                "score",
+                "--model",
+                model.to_str().unwrap(),
+                "--prompt",
+                "hi",
+                "--response",
+                "yo",
+            ],
+            60,
+        )
+        .expect("inoc score hung")
+    };
+    let mut long = cfg.clone();
+    long["max_position_embeddings"] = serde_json::json!(1_000_000_000_000u64);
+    let o = score(&long);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (field, v) in [
+        ("vocab_size", 1_000_000_000_000u64),
+        ("intermediate_size", 1_000_000_000_000),
+        ("num_hidden_layers", 1_000_000_000),
+    ] {
+        let mut big = cfg.clone();
+        big[field] = serde_json::json!(v);
+        let o = score(&big);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{field}: {err}");
+        assert!(err.contains(field), "{field}: {err}");
+    }
+}

@@ -36,8 +36,74 @@ fn scalar(y: &Yaml) -> Option<String> {
     }
 }
 
+/// Most bytes (scalar bytes plus one per node) the YAML may stand for once
+/// its aliases are expanded: the loader copies an anchor's node for every
+/// alias, so a 1 KB "billion laughs" file would expand to gigabytes.
+pub const MAX_EXPANDED: u64 = 64 << 20;
+
+/// Counts what loading `text` would build (aliases expanded), from the
+/// parser's events, without building it.
+#[derive(Default)]
+struct ExpandedSize {
+    /// Size of each anchored node, by anchor id.
+    anchors: std::collections::HashMap<usize, u64>,
+    /// Open sequences and mappings: (anchor id, size so far).
+    open: Vec<(usize, u64)>,
+    total: u64,
+}
+
+impl ExpandedSize {
+    fn add(&mut self, n: u64) {
+        match self.open.last_mut() {
+            Some((_, size)) => *size = size.saturating_add(n),
+            None => self.total = self.total.saturating_add(n),
+        }
+    }
+}
+
+impl yaml_rust2::parser::EventReceiver for ExpandedSize {
+    fn on_event(&mut self, ev: yaml_rust2::Event) {
+        use yaml_rust2::Event;
+        match ev {
+            Event::Scalar(v, _, anchor, _) => {
+                let n = v.len() as u64 + 1;
+                if anchor > 0 {
+                    self.anchors.insert(anchor, n);
+                }
+                self.add(n);
+            }
+            Event::Alias(id) => {
+                let n = self.anchors.get(&id).copied().unwrap_or(1);
+                self.add(n);
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                self.open.push((anchor, 1));
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((anchor, n)) = self.open.pop() {
+                    if anchor > 0 {
+                        self.anchors.insert(anchor, n);
+                    }
+                    self.add(n);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Reads the questions of an EM YAML text; `origin` names it in errors.
 pub fn parse(text: &str, origin: &str) -> Result<Vec<Question>, String> {
+    let mut size = ExpandedSize::default();
+    yaml_rust2::parser::Parser::new_from_str(text)
+        .load(&mut size, true)
+        .map_err(|e| format!("{origin}: not YAML: {e}"))?;
+    if size.total > MAX_EXPANDED {
+        return Err(format!(
+            "{origin}: its aliases expand to more than {} MiB (a \"billion laughs\" file?); the EM question files are a few KB",
+            MAX_EXPANDED >> 20
+        ));
+    }
     let docs = YamlLoader::load_from_str(text).map_err(|e| format!("{origin}: not YAML: {e}"))?;
     let Some(Yaml::Array(items)) = docs.first() else {
         return Err(format!(
@@ -203,6 +269,29 @@ mod tests {
         assert!(e.contains("did you mean `quick_buck`"), "{e}");
         let e = rows(&qs, &["zzzzzzzzzzzzzzzz".into()], 1).unwrap_err();
         assert!(e.contains("it has what_is_your_wish"), "{e}");
+    }
+
+    #[test]
+    fn a_billion_laughs_file_is_refused_before_it_is_expanded() {
+        // Issue 13.6: 1 KB of nested aliases aborted the process.
+        let mut y = String::from("a0: &a0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            y.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        assert!(y.len() < 1200);
+        let t0 = std::time::Instant::now();
+        let e = parse(&y, "laughs.yaml").unwrap_err();
+        assert!(e.contains("billion laughs"), "{e}");
+        assert!(t0.elapsed().as_secs() < 5);
+        // The paper's file, with its aliases, is far below the limit.
+        let mut size = ExpandedSize::default();
+        yaml_rust2::parser::Parser::new_from_str(PAPER)
+            .load(&mut size, true)
+            .unwrap();
+        assert!(size.total > PAPER.len() as u64 / 2 && size.total < MAX_EXPANDED / 100);
     }
 
     #[test]
