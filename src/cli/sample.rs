@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// Arguments of `inoc sample`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Model: a local directory in HF layout or `org/name[@revision]` from the HF cache.
+    /// Model: a local directory in HF layout, a `.gguf` file, or `org/name[@revision]` from the HF cache.
     #[arg(long)]
     pub model: String,
     /// A PEFT LoRA adapter directory applied on top of the model.

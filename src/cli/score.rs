@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// Arguments of `inoc score`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Model: a local directory in HF layout or `org/name[@revision]` from the HF cache.
+    /// Model: a local directory in HF layout, a `.gguf` file, or `org/name[@revision]` from the HF cache.
     #[arg(long)]
     pub model: String,
     /// A PEFT LoRA adapter directory applied on top of the model.
@@ -56,7 +56,7 @@ pub fn run(args: Args) -> u8 {
             let tokens: Vec<serde_json::Value> = r
                 .tokens
                 .iter()
-                .map(|t| serde_json::json!({"token": t.token, "logprob": t.logprob}))
+                .map(|t| serde_json::json!({"token": t.token, "id": t.id, "logprob": t.logprob}))
                 .collect();
             println!(
                 "{}",

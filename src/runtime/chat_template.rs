@@ -137,6 +137,44 @@ fn token_text(v: &serde_json::Value) -> Option<String> {
 /// 10^10 times stops with an error in about a second.
 pub const TEMPLATE_FUEL: u64 = 20_000_000;
 
+/// Template sources (`chat_template`: a string, or a list of `{name,
+/// template}`) and special tokens of a tokenizer_config.json value.
+type Parts = (BTreeMap<String, String>, BTreeMap<String, String>);
+fn config_parts(tc: &serde_json::Value) -> Parts {
+    let mut sources = BTreeMap::new();
+    match tc.get("chat_template") {
+        Some(serde_json::Value::String(s)) => {
+            sources.insert("default".to_string(), s.clone());
+        }
+        Some(serde_json::Value::Array(list)) => {
+            for t in list {
+                if let (Some(n), Some(s)) = (
+                    t.get("name").and_then(|v| v.as_str()),
+                    t.get("template").and_then(|v| v.as_str()),
+                ) {
+                    sources.insert(n.to_string(), s.to_string());
+                }
+            }
+        }
+        _ => {}
+    }
+    let mut special = BTreeMap::new();
+    for key in [
+        "bos_token",
+        "eos_token",
+        "unk_token",
+        "pad_token",
+        "sep_token",
+        "cls_token",
+        "mask_token",
+    ] {
+        if let Some(t) = tc.get(key).and_then(token_text) {
+            special.insert(key.to_string(), t);
+        }
+    }
+    (sources, special)
+}
+
 impl ChatTemplate {
     /// Builds from template sources by name ("default" for a single one) and
     /// the special tokens (`bos_token` -> "<s>", ...).
@@ -199,23 +237,7 @@ impl ChatTemplate {
         } else {
             serde_json::Value::Null
         };
-        let mut sources = BTreeMap::new();
-        match tc.get("chat_template") {
-            Some(serde_json::Value::String(s)) => {
-                sources.insert("default".to_string(), s.clone());
-            }
-            Some(serde_json::Value::Array(list)) => {
-                for t in list {
-                    if let (Some(n), Some(s)) = (
-                        t.get("name").and_then(|v| v.as_str()),
-                        t.get("template").and_then(|v| v.as_str()),
-                    ) {
-                        sources.insert(n.to_string(), s.to_string());
-                    }
-                }
-            }
-            _ => {}
-        }
+        let (mut sources, special) = config_parts(&tc);
         let jinja = dir.join("chat_template.jinja");
         if jinja.exists() {
             sources.insert("default".to_string(), read(&jinja)?);
@@ -237,20 +259,6 @@ impl ChatTemplate {
                 dir: dir.to_path_buf(),
             });
         }
-        let mut special = BTreeMap::new();
-        for key in [
-            "bos_token",
-            "eos_token",
-            "unk_token",
-            "pad_token",
-            "sep_token",
-            "cls_token",
-            "mask_token",
-        ] {
-            if let Some(t) = tc.get(key).and_then(token_text) {
-                special.insert(key.to_string(), t);
-            }
-        }
         Self::new(sources, special)
     }
 
@@ -266,6 +274,22 @@ impl ChatTemplate {
             }
             other => other,
         }
+    }
+
+    /// The template and special tokens of a tokenizer_config.json value
+    /// alone (a GGUF file's metadata); without a template, rendering fails
+    /// naming `origin`, as for [`ChatTemplate::from_dir_or_missing`].
+    pub fn from_tokenizer_config(
+        tc: &serde_json::Value,
+        origin: &Path,
+    ) -> Result<Self, TemplateError> {
+        let (sources, special) = config_parts(tc);
+        if sources.is_empty() {
+            let mut t = Self::new(BTreeMap::new(), special)?;
+            t.missing = Some(origin.to_path_buf());
+            return Ok(t);
+        }
+        Self::new(sources, special)
     }
 
     /// The special-token variables (`bos_token`, `eos_token`, ...).

@@ -63,9 +63,13 @@ pub struct LoadedModel {
 pub const REQUIRED_FILES: [&str; 2] = ["config.json", "tokenizer.json"];
 
 impl LoadedModel {
-    /// Loads `spec`: a local HF-layout directory or `org/name[@revision]`
-    /// from the HF cache (offline).
+    /// Loads `spec`: a local HF-layout directory, a `.gguf` file, or
+    /// `org/name[@revision]` from the HF cache (offline).
     pub fn load(spec: &str, opts: &LoadOptions) -> Result<Self, Error> {
+        let path = Path::new(spec);
+        if super::gguf::is_gguf(path) && path.is_file() {
+            return Self::load_gguf(path, opts);
+        }
         let source = hub::resolve(spec, &REQUIRED_FILES)?;
         Self::load_source(source, opts)
     }
@@ -79,6 +83,37 @@ impl LoadedModel {
         }
         let tokenizer = Tokenizer::from_file(&source.dir)?;
         let template = ChatTemplate::from_dir_or_missing(&source.dir)?;
+        Ok(Self::assemble(
+            model,
+            tokenizer,
+            template,
+            source,
+            opts.adapter.clone(),
+        ))
+    }
+
+    /// Loads a GGUF file (llama.cpp, Ollama): weights dequantized, config,
+    /// tokenizer and chat template from its metadata. The source's `dir` is
+    /// the file itself; `save_pretrained` writes the tokenizer it was read with.
+    pub fn load_gguf(path: &Path, opts: &LoadOptions) -> Result<Self, Error> {
+        let (device, dtype) = resolve(opts.device, opts.precision)?;
+        let g = super::gguf::read(path)?;
+        let cfg = super::config::ModelConfig::from_json(&g.config)?;
+        let tensors = g
+            .tensors
+            .iter()
+            .map(|(n, t)| Ok((n.clone(), t.to_dtype(dtype)?.to_device(&device)?)))
+            .collect::<Result<_, Error>>()?;
+        let mut model = Model::from_tensors(cfg, tensors, &device)?;
+        if let Some(a) = &opts.adapter {
+            model.load_adapter(a)?;
+        }
+        let tokenizer = g.load_tokenizer()?;
+        let template = g.chat_template()?;
+        let source = ModelSource {
+            dir: path.to_path_buf(),
+            hub: None,
+        };
         Ok(Self::assemble(
             model,
             tokenizer,
@@ -198,6 +233,9 @@ impl LoadedModel {
             _ => DType::F32,
         };
         model.save_hf(dir, dtype)?;
+        if super::gguf::is_gguf(&self.source.dir) && self.source.dir.is_file() {
+            return super::gguf::read_tokenizer(&self.source.dir)?.write_tokenizer(dir);
+        }
         let copy = |from: &Path, to: &Path| {
             std::fs::copy(from, to).map(|_| ()).map_err(|e| {
                 Error::Invalid(format!(

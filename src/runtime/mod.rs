@@ -6,6 +6,7 @@
 pub mod case_markers;
 pub mod chat_template;
 pub mod config;
+pub mod gguf;
 pub mod hub;
 pub mod loader;
 pub mod lora;
@@ -138,6 +139,8 @@ pub enum Error {
     Template(#[from] chat_template::TemplateError),
     #[error(transparent)]
     Hub(#[from] hub::HubError),
+    #[error(transparent)]
+    Gguf(#[from] gguf::GgufError),
     #[error("{0}")]
     Invalid(String),
 }

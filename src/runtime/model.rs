@@ -327,6 +327,28 @@ impl KvState {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Row `row` of this state repeated `n` times, with room for `extra`
+    /// more positions: `n` continuations of one prefix that share its
+    /// prefill.
+    pub fn fork(&self, row: usize, n: usize, extra: usize) -> Result<KvState> {
+        let mut caches = Vec::with_capacity(self.caches.len());
+        for c in &self.caches {
+            let mut forked = KvCache::new(2, self.len() + extra.max(1));
+            if let (Some(k), Some(v)) = (c.k()?, c.v()?) {
+                let rep = |t: Tensor| -> Result<Tensor> {
+                    Ok(t.narrow(0, row, 1)?.repeat((n, 1, 1, 1))?.contiguous()?)
+                };
+                forked.append(&rep(k)?, &rep(v)?)?;
+            }
+            caches.push(forked);
+        }
+        Ok(KvState {
+            caches,
+            key_valid: vec![self.key_valid[row].clone(); n],
+            next_pos: vec![self.next_pos[row]; n],
+        })
+    }
 }
 
 /// A Llama/Qwen2-family causal language model.

@@ -237,3 +237,118 @@ impl LoadedModel {
         Ok(out)
     }
 }
+
+/// Continuations forked from one prefill per forward pass.
+const FORK_ROWS: usize = 16;
+
+impl LoadedModel {
+    /// Log-probs of the `probe` tokens after a conversation's generation
+    /// prompt and after every prefix of every continuation:
+    /// `out[r][j][k] = log P(probe[k] | prompt, rows[r][..j])` for
+    /// `j in 0..=rows[r].len()`. The prompt is run once; the continuations
+    /// share its KV cache (what a judge whose numbers span several tokens
+    /// needs: every number's token sequence scored whole).
+    pub fn continuation_logprobs(
+        &self,
+        messages: &[Message],
+        rows: &[Vec<u32>],
+        probe: &[u32],
+    ) -> Result<Vec<Vec<Vec<f32>>>, Error> {
+        let prompt = self.encode_prompt(messages)?;
+        if prompt.is_empty() {
+            return Err(Error::Invalid("the rendered prompt is empty".into()));
+        }
+        let model = &self.model;
+        let longest = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let max_pos = model.config().max_position_embeddings;
+        if prompt.len() + longest > max_pos {
+            return Err(Error::Invalid(format!(
+                "the prompt is {} tokens (+ {longest}), the model's context is {max_pos}",
+                prompt.len()
+            )));
+        }
+        let dev = model.device();
+        let probe_t = Tensor::from_vec(probe.to_vec(), probe.len(), dev)?;
+        let pick = |logits: &Tensor| -> Result<Vec<Vec<f32>>, Error> {
+            Ok(
+                candle_nn::ops::log_softmax(&logits.to_dtype(candle_core::DType::F32)?, 1)?
+                    .index_select(&probe_t, 1)?
+                    .to_device(&Device::Cpu)?
+                    .to_vec2::<f32>()?,
+            )
+        };
+        let mut state = model.new_kv_state(1, prompt.len() + longest);
+        let ids = Tensor::from_vec(prompt.clone(), (1, prompt.len()), dev)?;
+        let first = pick(&model.forward_cached(&ids, None, &mut state, true)?)?.remove(0);
+        let mut out: Vec<Vec<Vec<f32>>> = rows.iter().map(|_| vec![first.clone()]).collect();
+        let order: Vec<usize> = (0..rows.len()).filter(|&r| !rows[r].is_empty()).collect();
+        for chunk in order.chunks(FORK_ROWS) {
+            let n = chunk.len();
+            let t = chunk.iter().map(|&r| rows[r].len()).max().unwrap_or(0);
+            let mut fork = state.fork(0, n, t)?;
+            let (mut ids, mut mask) = (Vec::with_capacity(n * t), Vec::with_capacity(n * t));
+            for &r in chunk {
+                let len = rows[r].len();
+                ids.extend(rows[r].iter().copied().chain(std::iter::repeat_n(0, t - len)));
+                mask.extend(std::iter::repeat_n(1u32, len).chain(std::iter::repeat_n(0, t - len)));
+            }
+            let ids = Tensor::from_vec(ids, (n, t), dev)?;
+            let mask = Tensor::from_vec(mask, (n, t), dev)?;
+            let logits = model.forward_cached(&ids, Some(&mask), &mut fork, false)?;
+            let vocab = logits.dim(2)?;
+            let lp = pick(&logits.reshape((n * t, vocab))?)?;
+            for (i, &r) in chunk.iter().enumerate() {
+                for j in 0..rows[r].len() {
+                    out[r].push(lp[i * t + j].clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod continuation_tests {
+    use crate::runtime::chat_template::Message;
+    use crate::runtime::loader::{LoadOptions, LoadedModel};
+
+    /// Forked continuations give what scoring each prefix from scratch gives.
+    #[test]
+    fn continuation_logprobs_agree_with_scoring_each_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.gguf");
+        crate::runtime::gguf::fixture::write_tiny(&path, "smollm");
+        let lm = LoadedModel::load(path.to_str().unwrap(), &LoadOptions::default()).unwrap();
+        let msgs = vec![Message::user("rate 0 to 100: hello world")];
+        let prompt = lm.encode_prompt(&msgs).unwrap();
+        // Rows of different lengths (17 of them: more than one fork chunk).
+        let mut rows: Vec<Vec<u32>> = (0..16u32).map(|i| vec![3 + i, 40 + i]).collect();
+        rows.push(vec![5, 6, 7]);
+        rows.push(vec![]);
+        let probe = [3u32, 9, 44, 100, 2];
+        let out = lm.continuation_logprobs(&msgs, &rows, &probe).unwrap();
+        assert_eq!(out.len(), rows.len());
+        for (r, row) in rows.iter().enumerate() {
+            assert_eq!(out[r].len(), row.len() + 1);
+            for j in 0..=row.len() {
+                let scored: Vec<(Vec<u32>, Vec<u32>)> = probe
+                    .iter()
+                    .map(|&p| {
+                        let mut cont = row[..j].to_vec();
+                        cont.push(p);
+                        (prompt.clone(), cont)
+                    })
+                    .collect();
+                let want = lm.score_ids(&scored).unwrap();
+                for (k, w) in want.iter().enumerate() {
+                    let got = out[r][j][k];
+                    let w = *w.last().unwrap();
+                    assert!(
+                        (got - w).abs() < 1e-4 * w.abs().max(1.0),
+                        "row {r} prefix {j} probe {k}: {got} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -97,6 +97,16 @@ impl Tokenizer {
         Ok(tok)
     }
 
+    /// A tokenizer from the JSON of a `tokenizer.json` (built in memory, e.g.
+    /// from a GGUF file's metadata).
+    pub fn from_json(v: &serde_json::Value) -> Result<Self, TokenizerError> {
+        let inner: HfTokenizer = serde_json::to_string(v)
+            .map_err(other)?
+            .parse()
+            .map_err(other)?;
+        Ok(Self::wrap(inner))
+    }
+
     /// Token ids of `text`, without added special tokens (chat templates
     /// already write them, as in `apply_chat_template(tokenize=True)`).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {

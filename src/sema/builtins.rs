@@ -573,6 +573,13 @@ fn build() -> Registry {
     )
     .req("path", Ty::Path, "The directory.");
     b.add(
+        "gguf",
+        C::Model,
+        Ty::Model,
+        "A llama.cpp / Ollama GGUF file (Llama, SmolLM2, Qwen2 with a byte-level BPE tokenizer): weights dequantized, config, tokenizer and chat template from its metadata.",
+    )
+    .req("path", Ty::Path, "The .gguf file.");
+    b.add(
         "pretrain",
         C::Model,
         Ty::Model,

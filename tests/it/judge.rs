@@ -554,4 +554,34 @@ eval e = evaluate(
     assert!(String::from_utf8_lossy(&o.stderr).contains("HTTP 307"));
     assert!(!redirecting.requests().is_empty());
     assert!(elsewhere.requests().is_empty(), "a redirect was followed");
+/// A judge behind an endpoint whose tokenizer splits numbers (every top
+/// logprob a single digit, as SmolLM2 or Qwen2.5 behind llama.cpp's server):
+/// the run warns and scores from sampled replies, not from the first digit.
+#[test]
+fn a_digit_splitting_endpoint_judge_falls_back_to_sampled_numbers() {
+    let server = MockServer::start(|_, r: &Recorded| {
+        if r.body.get("logprobs").is_some() {
+            ok(logprobs_reply(&[("8", 0.7), ("9", 0.2), ("I", 0.1)]))
+        } else {
+            ok(text_reply("85"))
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = inoc(d, &server.url, &["run", "--no-progress", &spec("digit_judge.inoc")]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("[judge-digit-tokens]"), "{stderr}");
+    let folder = d.join(String::from_utf8_lossy(&o.stdout).lines().last().unwrap().trim());
+    let results = read(&folder.join("scores/results.csv"));
+    let line = results
+        .lines()
+        .find(|l| l.contains(",aligned,"))
+        .unwrap_or_else(|| panic!("{results}"));
+    let mean: f64 = line.split(',').nth(4).unwrap().parse().unwrap();
+    assert_eq!(mean, 85.0, "{results}");
+    // Every prompt was asked for logprobs once, then for a reply once.
+    let reqs = server.requests();
+    let asked = reqs.iter().filter(|r| r.body.get("logprobs").is_some()).count();
+    assert_eq!(asked * 2, reqs.len());
 }

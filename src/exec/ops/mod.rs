@@ -14,6 +14,7 @@ pub mod em_questions;
 pub mod evaluate;
 pub mod finetune;
 pub mod generate;
+pub mod gguf;
 pub mod hf;
 pub mod judge;
 pub mod local;
@@ -362,6 +363,7 @@ impl Registry {
         r.register(Arc::new(finetune::Finetune));
         r.register(Arc::new(pretrain::Pretrain));
         r.register(Arc::new(local::Local));
+        r.register(Arc::new(gguf::Gguf));
         r.register(Arc::new(evaluate::Evaluate));
         r.register(Arc::new(mechanism::LogprobGap));
         r.register(Arc::new(mechanism::ProbeCurve));

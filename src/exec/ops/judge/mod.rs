@@ -26,7 +26,10 @@ pub mod endpoint;
 pub mod mock;
 
 use super::{OpCtx, OpError, Progress};
-use crate::eval::judge::{logprob_score, render_prompt, sampled_number};
+use crate::eval::judge::{
+    logprob_score, looks_digit_split, render_prompt, sampled_number, NumberTokens,
+};
+use crate::runtime::loader::LoadedModel;
 use crate::runtime::chat_template::Message;
 use crate::runtime::sample::SamplingParams;
 use crate::sema::ir::{Call, NodeId, Value};
@@ -55,6 +58,9 @@ pub const RETRIES_VAR: &str = "INOC_JUDGE_RETRIES";
 pub const TOP_LOGPROBS: usize = 20;
 /// Longest reply for `sample_number`.
 pub const SAMPLE_MAX_TOKENS: usize = 16;
+/// The tag of the warning an endpoint judge gives when its tokenizer splits
+/// numbers into digits (and it falls back to `sample_number`).
+pub const DIGIT_SPLIT: &str = "[judge-digit-tokens]";
 /// Prompts per batch of a local judge (progress and Ctrl-C granularity).
 const LOCAL_CHUNK: usize = 32;
 
@@ -290,7 +296,28 @@ impl Judge {
             .collect();
         let replies = match self.local {
             Some(node) => self.ask_local(ctx, label, node, &unique)?,
-            None => self.ask_endpoint(ctx, label, &unique)?,
+            None => {
+                let replies = self.ask_endpoint(ctx, label, &unique, self.ask())?;
+                let tops = replies.iter().filter_map(|r| match r {
+                    Reply::TopLogprobs(t) => Some(t.as_slice()),
+                    Reply::Text(_) => None,
+                });
+                if self.aggregate == Aggregate::LogprobMean && looks_digit_split(tops) {
+                    ctx.warn(format!(
+                        "{DIGIT_SPLIT} judge `{label}` ({}): no number from 10 to 100 is one token \
+                         in any of {} replies' top logprobs, only single digits: this judge's \
+                         tokenizer splits numbers, so reading the first token (the EM paper's \
+                         aggregation) would score 85 as 8. Scored instead from a sampled reply \
+                         (aggregate = \"sample_number\"); a `local = model` judge scores every \
+                         number's tokens exactly",
+                        self.describe(),
+                        replies.len()
+                    ));
+                    self.ask_endpoint(ctx, label, &unique, Ask::Text(SAMPLE_MAX_TOKENS))?
+                } else {
+                    replies
+                }
+            }
         };
         let scores: Vec<Option<f64>> = replies.iter().map(|r| self.score_reply(r)).collect();
         Ok(slot.into_iter().map(|i| scores[i]).collect())
@@ -301,12 +328,12 @@ impl Judge {
         ctx: &OpCtx<'_>,
         label: &str,
         prompts: &[String],
+        ask: Ask,
     ) -> Result<Vec<Reply>, OpError> {
         let ep = self.endpoint()?;
         if let Some(w) = self.key_withheld() {
             ctx.warn(w);
         }
-        let ask = self.ask();
         // Answers already received by an earlier, interrupted try of this step.
         let id = |p: &str| {
             blake3::hash(
@@ -403,14 +430,36 @@ impl Judge {
             prompts.len(),
             input.name
         ));
+        let fail = |e: crate::runtime::Error| {
+            OpError::failed(format!("judge `{label}` (local `{}`): {e}", input.name))
+        };
+        let exact = match self.aggregate {
+            Aggregate::LogprobMean => number_tokens(&lm).map_err(fail)?,
+            Aggregate::SampleNumber => None,
+        };
+        if let Some((nt, _)) = &exact {
+            ctx.log(format!(
+                "judge {label}: `{}` writes numbers in several tokens (100 is {}): each number \
+                 0..100 is scored whole ({} continuations per prompt)",
+                input.name,
+                nt.numbers.last().map_or(0, |(_, ids)| ids.len()),
+                nt.rows.len()
+            ));
+        }
         let mut out = Vec::with_capacity(prompts.len());
         for part in prompts.chunks(LOCAL_CHUNK) {
             ctx.check_cancel()?;
             let convs: Vec<Vec<Message>> = part.iter().map(|p| vec![Message::user(p)]).collect();
-            let fail = |e: crate::runtime::Error| {
-                OpError::failed(format!("judge `{label}` (local `{}`): {e}", input.name))
-            };
             match self.aggregate {
+                Aggregate::LogprobMean if exact.is_some() => {
+                    let (nt, digit) = exact.as_ref().expect("checked");
+                    for conv in &convs {
+                        let table = lm
+                            .continuation_logprobs(conv, &nt.rows, &nt.probe)
+                            .map_err(fail)?;
+                        out.push(Reply::TopLogprobs(nt.whole_number_logprobs(&table, digit)));
+                    }
+                }
                 Aggregate::LogprobMean => {
                     let top = lm.next_token_logprobs(&convs, TOP_LOGPROBS).map_err(fail)?;
                     out.extend(top.into_iter().map(|t| {
@@ -444,6 +493,29 @@ impl Judge {
         }
         Ok(out)
     }
+}
+
+
+/// How a judge model's tokenizer writes 0..100, when some number takes
+/// several tokens (digit-splitting tokenizers: SmolLM2, Qwen2.5, Llama 2),
+/// with which probed tokens start with a digit; `None` when every number is
+/// one token (GPT-4o, Llama 3), where the paper's first-token aggregation
+/// applies as is.
+pub fn number_tokens(
+    lm: &LoadedModel,
+) -> Result<Option<(NumberTokens, Vec<bool>)>, crate::runtime::Error> {
+    let tok = lm.tokenizer();
+    let numbers = (0..=100u32)
+        .map(|n| Ok((n, tok.encode(&n.to_string())?)))
+        .collect::<Result<Vec<_>, crate::runtime::Error>>()?;
+    let vocab = lm.model().config().vocab_size.min(tok.vocab_size()) as u32;
+    let starts_with_digit =
+        |id: u32| !tok.is_special(id) && tok.token_text(id).starts_with(|c: char| c.is_ascii_digit());
+    let digits: Vec<u32> = (0..vocab).filter(|&id| starts_with_digit(id)).collect();
+    Ok(NumberTokens::new(numbers, &digits).map(|nt| {
+        let digit = nt.probe.iter().map(|&id| starts_with_digit(id)).collect();
+        (nt, digit)
+    }))
 }
 
 #[cfg(test)]
@@ -510,4 +582,60 @@ mod tests {
         assert!(local.env_settings().is_empty());
         assert_eq!(local.missing_settings(), None);
     }
+
+    /// A local judge whose tokenizer splits digits (the smollm
+    /// pre-tokenizer) scores every number whole: log P(tokens, then no
+    /// further digit) equals scoring those tokens and every digit after
+    /// them from scratch.
+    #[test]
+    fn a_digit_splitting_local_judge_scores_whole_numbers() {
+        use crate::runtime::loader::LoadOptions;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.gguf");
+        crate::runtime::gguf::fixture::write_tiny(&path, "smollm");
+        let lm = LoadedModel::load(path.to_str().unwrap(), &LoadOptions::default()).unwrap();
+        let (nt, digit) = number_tokens(&lm).unwrap().expect("digits are split");
+        assert_eq!(nt.numbers[100].1.len(), 3);
+        let conv = vec![Message::user("How good is this? Say 0 to 100.")];
+        let table = lm.continuation_logprobs(&conv, &nt.rows, &nt.probe).unwrap();
+        let lps: BTreeMap<String, f64> = nt
+            .whole_number_logprobs(&table, &digit)
+            .into_iter()
+            .collect();
+        assert_eq!(lps.len(), 101);
+        let prompt = lm.encode_prompt(&conv).unwrap();
+        let digits: Vec<u32> = nt
+            .probe
+            .iter()
+            .zip(&digit)
+            .filter(|(_, d)| **d)
+            .map(|(t, _)| *t)
+            .collect();
+        for n in [0u32, 7, 10, 42, 99, 100] {
+            let ids = lm.tokenizer().encode(&n.to_string()).unwrap();
+            let seq: f64 = lm.score_ids(&[(prompt.clone(), ids.clone())]).unwrap()[0]
+                .iter()
+                .map(|&x| x as f64)
+                .sum();
+            let more: f64 = digits
+                .iter()
+                .map(|&d| {
+                    let mut c = ids.clone();
+                    c.push(d);
+                    (*lm.score_ids(&[(prompt.clone(), c)]).unwrap()[0].last().unwrap() as f64).exp()
+                })
+                .sum();
+            let want = seq + (1.0 - more).ln();
+            let got = lps[&n.to_string()];
+            assert!((got - want).abs() < 1e-3, "{n}: {got} vs {want}");
+        }
+        // A tokenizer with a merge for "12" but the gpt2 split: still not
+        // every number is one token, so the exact path applies too.
+        let p2 = dir.path().join("g.gguf");
+        crate::runtime::gguf::fixture::write_tiny(&p2, "gpt2");
+        let g = LoadedModel::load(p2.to_str().unwrap(), &LoadOptions::default()).unwrap();
+        let (nt2, _) = number_tokens(&g).unwrap().unwrap();
+        assert_eq!(nt2.numbers[12].1.len(), 1);
+    }
+
 }
