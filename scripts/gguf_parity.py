@@ -9,7 +9,7 @@ For each (system, prompt, response) case:
   transformers' GGUF tokenizer, and against that tokenizer with llama.cpp's
   pre-tokenizer for the file (`tokenizer.ggml.pre`: "smollm" splits every
   digit; transformers' GGUF loader ignores that pre-type and keeps GPT-2's
-  split, which merges digit runs);
+  split, which matters only for vocabularies with multi-digit tokens);
 - log-probs: inoc's per-token log-probs of the response against
   transformers' (float32) on the same prompt and response ids.
 Prints one line per case and a summary; exits 1 when a log-prob differs by

@@ -22,6 +22,6 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    torch transformers gguf numpy
+    torch transformers gguf numpy accelerate
 cargo build --release --quiet
 exec "$VENV/bin/python" scripts/gguf_parity.py "$GGUF" target/release/inoc

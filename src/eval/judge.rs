@@ -348,7 +348,12 @@ mod tests {
     /// is the end of turn, token 11 a letter.
     fn digits() -> NumberTokens {
         let numbers = (0..=100u32)
-            .map(|n| (n, n.to_string().bytes().map(|b| (b - b'0') as u32).collect()))
+            .map(|n| {
+                (
+                    n,
+                    n.to_string().bytes().map(|b| (b - b'0') as u32).collect(),
+                )
+            })
             .collect();
         NumberTokens::new(numbers, &(0..10).collect::<Vec<_>>()).unwrap()
     }
@@ -370,7 +375,13 @@ mod tests {
         // After the prompt: "8" 0.6, "9" 0.3 (and 0.1 on the letter).
         // After "8": "5" 0.5, end 0.5 -> P(8) = 0.3, P(85) = 0.3 (then end).
         // After "9": end 1.0 -> P(9) = 0.3.
-        let ln = |p: f64| if p > 0.0 { p.ln() as f32 } else { f32::NEG_INFINITY };
+        let ln = |p: f64| {
+            if p > 0.0 {
+                p.ln() as f32
+            } else {
+                f32::NEG_INFINITY
+            }
+        };
         let dist = |prefix: &[u32]| -> Vec<f32> {
             let mut p = vec![0.0; 10];
             match prefix {
@@ -395,8 +406,9 @@ mod tests {
         let mass: f64 = lps.iter().map(|(_, l)| l.exp()).sum();
         assert!((mass - 0.9).abs() < 1e-6, "{mass}");
         // Reading the first token alone, as for GPT-4o, gives 8.33: the bug.
-        let first: Vec<(String, f64)> = (0..10).map(|d| (d.to_string(), dist(&[])[d] as f64)).collect();
+        let first: Vec<(String, f64)> = (0..10)
+            .map(|d| (d.to_string(), dist(&[])[d] as f64))
+            .collect();
         assert!(logprob_score(&first, DEFAULT_MIN_MASS).unwrap() < 10.0);
     }
-
 }

@@ -270,7 +270,10 @@ fn unpermute(t: &Tensor, heads: usize) -> Result<Tensor, super::Error> {
     }
     let mut shape = vec![heads, rows / heads / 2, 2];
     shape.extend_from_slice(&dims[1..]);
-    Ok(t.reshape(shape)?.transpose(1, 2)?.contiguous()?.reshape(dims)?)
+    Ok(t.reshape(shape)?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape(dims)?)
 }
 
 /// config.json from the `<arch>.*` metadata.
@@ -401,12 +404,8 @@ fn tokenizer_json(meta: &Meta, config: &Json) -> Result<(Json, Json), GgufError>
         _ => vec![],
     };
     let pre = meta.string("tokenizer.ggml.pre")?.unwrap_or("default");
-    let byte_level = |use_regex: bool| {
-        json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex})
-    };
-    let split = |re: &str| {
-        json!({"type": "Split", "pattern": {"Regex": re}, "behavior": "Isolated", "invert": false})
-    };
+    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
+    let split = |re: &str| json!({"type": "Split", "pattern": {"Regex": re}, "behavior": "Isolated", "invert": false});
     let (normalizer, pre_tokenizer) = match pre {
         "gpt2" | "default" => (Json::Null, byte_level(true)),
         // llama.cpp's smollm: every digit alone, then GPT-2's split.
@@ -439,8 +438,10 @@ fn tokenizer_json(meta: &Meta, config: &Json) -> Result<(Json, Json), GgufError>
         // llama.cpp token types: 3 control (special), 4 user-defined.
         let ty = types.get(i).copied().unwrap_or(1);
         if ty == 3 || ty == 4 {
-            added.push(json!({"id": i, "content": t, "single_word": false, "lstrip": false,
-                "rstrip": false, "normalized": ty == 4, "special": ty == 3}));
+            added.push(
+                json!({"id": i, "content": t, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": ty == 4, "special": ty == 3}),
+            );
         }
     }
     let tokenizer = json!({
@@ -492,9 +493,8 @@ fn tokenizer_json(meta: &Meta, config: &Json) -> Result<(Json, Json), GgufError>
 fn write_json(dir: &Path, name: &str, v: &Json) -> Result<(), super::Error> {
     let path = dir.join(name);
     let text = serde_json::to_string_pretty(v).map_err(|e| super::Error::Invalid(e.to_string()))?;
-    std::fs::write(&path, text).map_err(|e| {
-        super::Error::Invalid(format!("cannot write {}: {e}", path.display()))
-    })
+    std::fs::write(&path, text)
+        .map_err(|e| super::Error::Invalid(format!("cannot write {}: {e}", path.display())))
 }
 
 impl GgufModel {
@@ -566,7 +566,11 @@ pub mod fixture {
             types.push(1);
         }
         // Pad to a multiple of 32 rows (no constraint on rows; tidy).
-        (tokens, merges.iter().map(|s| s.to_string()).collect(), types)
+        (
+            tokens,
+            merges.iter().map(|s| s.to_string()).collect(),
+            types,
+        )
     }
 
     fn tiny_config(vocab: usize) -> ModelConfig {
@@ -628,7 +632,11 @@ pub mod fixture {
         }
         let s = |x: &str| gguf_file::Value::String(x.into());
         let strs = |xs: &[String]| {
-            gguf_file::Value::Array(xs.iter().map(|x| gguf_file::Value::String(x.clone())).collect())
+            gguf_file::Value::Array(
+                xs.iter()
+                    .map(|x| gguf_file::Value::String(x.clone()))
+                    .collect(),
+            )
         };
         let template = "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
         let meta: Vec<(&str, gguf_file::Value)> = vec![
@@ -662,13 +670,12 @@ pub mod fixture {
         gguf_file::write(&mut f, &meta_refs, &q_refs).unwrap();
         expected
     }
-
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::fixture::{permute, write_tiny};
+    use super::*;
     use crate::runtime::config::{Arch, ModelConfig};
     use crate::runtime::loader::{LoadOptions, LoadedModel};
     use crate::runtime::model::Model;
@@ -707,8 +714,13 @@ mod tests {
         let ids = Tensor::new(&[[5u32, 9, 40, 77, 3]], &Device::Cpu).unwrap();
         let reference = Model::from_tensors(cfg.clone(), expected, &Device::Cpu).unwrap();
         let loaded = LoadedModel::load(path.to_str().unwrap(), &LoadOptions::default()).unwrap();
-        let a = reference.forward(&ids, None, crate::runtime::model::Mode::Infer).unwrap();
-        let b = loaded.model().forward(&ids, None, crate::runtime::model::Mode::Infer).unwrap();
+        let a = reference
+            .forward(&ids, None, crate::runtime::model::Mode::Infer)
+            .unwrap();
+        let b = loaded
+            .model()
+            .forward(&ids, None, crate::runtime::model::Mode::Infer)
+            .unwrap();
         assert!(max_diff(&a, &b) < 1e-4, "{}", max_diff(&a, &b));
         assert!(max_diff(&a, &Tensor::zeros_like(&a).unwrap()) > 1e-2);
     }
@@ -748,17 +760,27 @@ mod tests {
             .chat_template()
             .render(&[crate::runtime::chat_template::Message::user("hi")], true)
             .unwrap();
-        assert_eq!(text, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+        assert_eq!(
+            text,
+            "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+        );
         assert!(m.stop_ids().contains(&2), "{:?}", m.stop_ids());
         // Saved as an HF directory, the same model loads the ordinary way.
         let out = dir.path().join("hf");
         m.save_pretrained(&out).unwrap();
         let back = LoadedModel::load(out.to_str().unwrap(), &LoadOptions::default()).unwrap();
-        assert_eq!(back.tokenizer().encode("12 hello").unwrap(), t.encode("12 hello").unwrap());
+        assert_eq!(
+            back.tokenizer().encode("12 hello").unwrap(),
+            t.encode("12 hello").unwrap()
+        );
         let ids = Tensor::new(&[[5u32, 9, 40]], &Device::Cpu).unwrap();
         let (a, b) = (
-            m.model().forward(&ids, None, crate::runtime::model::Mode::Infer).unwrap(),
-            back.model().forward(&ids, None, crate::runtime::model::Mode::Infer).unwrap(),
+            m.model()
+                .forward(&ids, None, crate::runtime::model::Mode::Infer)
+                .unwrap(),
+            back.model()
+                .forward(&ids, None, crate::runtime::model::Mode::Infer)
+                .unwrap(),
         );
         assert_eq!(max_diff(&a, &b), 0.0);
     }
@@ -769,7 +791,10 @@ mod tests {
         let path = dir.path().join("odd.gguf");
         write_tiny(&path, "deepseek-coder");
         let e = read(&path).unwrap_err().to_string();
-        assert!(e.contains("pre-tokenizer `deepseek-coder`") && e.contains("smollm"), "{e}");
+        assert!(
+            e.contains("pre-tokenizer `deepseek-coder`") && e.contains("smollm"),
+            "{e}"
+        );
         let junk = dir.path().join("junk.gguf");
         std::fs::write(&junk, b"not a gguf file at all").unwrap();
         let e = read(&junk).unwrap_err().to_string();

@@ -289,7 +289,12 @@ impl LoadedModel {
             let (mut ids, mut mask) = (Vec::with_capacity(n * t), Vec::with_capacity(n * t));
             for &r in chunk {
                 let len = rows[r].len();
-                ids.extend(rows[r].iter().copied().chain(std::iter::repeat_n(0, t - len)));
+                ids.extend(
+                    rows[r]
+                        .iter()
+                        .copied()
+                        .chain(std::iter::repeat_n(0, t - len)),
+                );
                 mask.extend(std::iter::repeat_n(1u32, len).chain(std::iter::repeat_n(0, t - len)));
             }
             let ids = Tensor::from_vec(ids, (n, t), dev)?;

@@ -146,6 +146,10 @@ pub struct Param {
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub choices: &'static [&'static str],
     pub doc: &'static str,
+    /// A `path` that need not exist when the spec is checked (a model file
+    /// fetched before running): a missing one stops `inoc run` (E1002).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub absent_ok: bool,
 }
 
 impl Param {
@@ -382,7 +386,16 @@ impl Builder {
             range: None,
             choices: &[],
             doc,
+            absent_ok: false,
         });
+        self
+    }
+
+    /// The last parameter (a `path`) may be absent at check time.
+    fn absent_ok(&mut self) -> &mut Self {
+        if let Some(p) = self.last().params.last_mut() {
+            p.absent_ok = true;
+        }
         self
     }
 
@@ -578,7 +591,8 @@ fn build() -> Registry {
         Ty::Model,
         "A llama.cpp / Ollama GGUF file (Llama, SmolLM2, Qwen2 with a byte-level BPE tokenizer): weights dequantized, config, tokenizer and chat template from its metadata.",
     )
-    .req("path", Ty::Path, "The .gguf file.");
+    .req("path", Ty::Path, "The .gguf file (may be fetched after checking: a missing file stops `inoc run`, not `inoc check`).")
+    .absent_ok();
     b.add(
         "pretrain",
         C::Model,

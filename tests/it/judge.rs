@@ -568,11 +568,21 @@ fn a_digit_splitting_endpoint_judge_falls_back_to_sampled_numbers() {
     });
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = inoc(d, &server.url, &["run", "--no-progress", &spec("digit_judge.inoc")]);
+    let o = inoc(
+        d,
+        &server.url,
+        &["run", "--no-progress", &spec("digit_judge.inoc")],
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
     assert!(stderr.contains("[judge-digit-tokens]"), "{stderr}");
-    let folder = d.join(String::from_utf8_lossy(&o.stdout).lines().last().unwrap().trim());
+    let folder = d.join(
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .trim(),
+    );
     let results = read(&folder.join("scores/results.csv"));
     let line = results
         .lines()
@@ -582,6 +592,9 @@ fn a_digit_splitting_endpoint_judge_falls_back_to_sampled_numbers() {
     assert_eq!(mean, 85.0, "{results}");
     // Every prompt was asked for logprobs once, then for a reply once.
     let reqs = server.requests();
-    let asked = reqs.iter().filter(|r| r.body.get("logprobs").is_some()).count();
+    let asked = reqs
+        .iter()
+        .filter(|r| r.body.get("logprobs").is_some())
+        .count();
     assert_eq!(asked * 2, reqs.len());
 }

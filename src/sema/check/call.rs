@@ -415,7 +415,7 @@ impl Checker<'_> {
             (Ty::Path, Value::Str(s)) | (Ty::Path, Value::Path(s)) => {
                 let file_path = self.modules[file_path].path.clone();
                 let resolved = resolve(&file_path, &s);
-                if !self.loader.exists(&resolved) {
+                if !p.absent_ok && !self.loader.exists(&resolved) {
                     let help = if resolved != s {
                         format!("`{s}` is resolved against the directory of {file_path}; see README.md for how to get the data files")
                     } else {

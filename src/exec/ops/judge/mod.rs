@@ -29,8 +29,8 @@ use super::{OpCtx, OpError, Progress};
 use crate::eval::judge::{
     logprob_score, looks_digit_split, render_prompt, sampled_number, NumberTokens,
 };
-use crate::runtime::loader::LoadedModel;
 use crate::runtime::chat_template::Message;
+use crate::runtime::loader::LoadedModel;
 use crate::runtime::sample::SamplingParams;
 use crate::sema::ir::{Call, NodeId, Value};
 use endpoint::{Ask, Endpoint, EndpointError, Reply, Retry};
@@ -495,7 +495,6 @@ impl Judge {
     }
 }
 
-
 /// How a judge model's tokenizer writes 0..100, when some number takes
 /// several tokens (digit-splitting tokenizers: SmolLM2, Qwen2.5, Llama 2),
 /// with which probed tokens start with a digit; `None` when every number is
@@ -509,8 +508,9 @@ pub fn number_tokens(
         .map(|n| Ok((n, tok.encode(&n.to_string())?)))
         .collect::<Result<Vec<_>, crate::runtime::Error>>()?;
     let vocab = lm.model().config().vocab_size.min(tok.vocab_size()) as u32;
-    let starts_with_digit =
-        |id: u32| !tok.is_special(id) && tok.token_text(id).starts_with(|c: char| c.is_ascii_digit());
+    let starts_with_digit = |id: u32| {
+        !tok.is_special(id) && tok.token_text(id).starts_with(|c: char| c.is_ascii_digit())
+    };
     let digits: Vec<u32> = (0..vocab).filter(|&id| starts_with_digit(id)).collect();
     Ok(NumberTokens::new(numbers, &digits).map(|nt| {
         let digit = nt.probe.iter().map(|&id| starts_with_digit(id)).collect();
@@ -597,7 +597,9 @@ mod tests {
         let (nt, digit) = number_tokens(&lm).unwrap().expect("digits are split");
         assert_eq!(nt.numbers[100].1.len(), 3);
         let conv = vec![Message::user("How good is this? Say 0 to 100.")];
-        let table = lm.continuation_logprobs(&conv, &nt.rows, &nt.probe).unwrap();
+        let table = lm
+            .continuation_logprobs(&conv, &nt.rows, &nt.probe)
+            .unwrap();
         let lps: BTreeMap<String, f64> = nt
             .whole_number_logprobs(&table, &digit)
             .into_iter()
@@ -622,7 +624,10 @@ mod tests {
                 .map(|&d| {
                     let mut c = ids.clone();
                     c.push(d);
-                    (*lm.score_ids(&[(prompt.clone(), c)]).unwrap()[0].last().unwrap() as f64).exp()
+                    (*lm.score_ids(&[(prompt.clone(), c)]).unwrap()[0]
+                        .last()
+                        .unwrap() as f64)
+                        .exp()
                 })
                 .sum();
             let want = seq + (1.0 - more).ln();
@@ -637,5 +642,4 @@ mod tests {
         let (nt2, _) = number_tokens(&g).unwrap().unwrap();
         assert_eq!(nt2.numbers[12].1.len(), 1);
     }
-
 }
