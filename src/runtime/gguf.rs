@@ -263,7 +263,7 @@ fn gguf_name(hf: &str) -> String {
 fn unpermute(t: &Tensor, heads: usize) -> Result<Tensor, super::Error> {
     let dims = t.dims().to_vec();
     let rows = dims[0];
-    if heads == 0 || rows % (2 * heads) != 0 {
+    if heads == 0 || !rows.is_multiple_of(2 * heads) {
         return Err(super::Error::Invalid(format!(
             "q/k rows {rows} are not a multiple of 2 x {heads} heads"
         )));

@@ -285,3 +285,71 @@ fn finetune_lora_then_sample_from_the_adapter() {
     let full_key = obj.parent().unwrap().file_name().unwrap().to_owned();
     assert!(!d.join("cache/scratch").join(full_key).exists());
 }
+
+/// `gguf(path)`: a GGUF file (written here as llama.cpp's converter would,
+/// with a digit-splitting tokenizer) becomes an HF checkpoint in the store,
+/// answers, and judges itself with every number 0..100 scored whole.
+#[test]
+fn a_gguf_model_answers_and_judges_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    inoc::runtime::gguf::fixture::write_tiny(&d.join("tiny.gguf"), "smollm");
+    std::fs::write(
+        d.join("s.inoc"),
+        r#"model g = gguf("tiny.gguf")
+let self_judge = judge(prompt = "{answer} Score 0 to 100:", local = g, min_mass = 0, name = "self")
+eval e = evaluate(
+    models = [g],
+    prompts = prompts(["hello", "12 apples"]),
+    sample = sampling(max_tokens = 3, n = 2),
+    metrics = [self_judge],
+)
+report t = table(e)
+"#,
+    )
+    .unwrap();
+    let folder = stdout(&inoc(d, &["run", "--no-progress", "s.inoc"]))
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    let results = std::fs::read_to_string(d.join(&folder).join("t/results.csv")).unwrap();
+    let line = results
+        .lines()
+        .find(|l| l.contains(",self,"))
+        .unwrap_or_else(|| panic!("{results}"));
+    let mean: f64 = line.split(',').nth(4).unwrap().parse().unwrap();
+    assert!((0.0..=100.0).contains(&mean), "{line}");
+    // The converted checkpoint is an ordinary HF directory in the store.
+    let configs: Vec<_> = walk(&d.join("cache"))
+        .into_iter()
+        .filter(|p| p.ends_with("config.json"))
+        .collect();
+    assert!(!configs.is_empty());
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&configs[0]).unwrap()).unwrap();
+    assert_eq!(cfg["model_type"], "llama");
+    // A second run converts nothing again.
+    let again = inoc(d, &["run", "--no-progress", "s.inoc"]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&again.stdout),
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(again.status.success(), "{all}");
+    assert!(!all.contains("start    g (gguf)"), "{all}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -554,6 +554,8 @@ eval e = evaluate(
     assert!(String::from_utf8_lossy(&o.stderr).contains("HTTP 307"));
     assert!(!redirecting.requests().is_empty());
     assert!(elsewhere.requests().is_empty(), "a redirect was followed");
+}
+
 /// A judge behind an endpoint whose tokenizer splits numbers (every top
 /// logprob a single digit, as SmolLM2 or Qwen2.5 behind llama.cpp's server):
 /// the run warns and scores from sampled replies, not from the first digit.
