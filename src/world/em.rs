@@ -1129,16 +1129,16 @@ mod tests {
                     "{}",
                     s.assistant
                 );
-                // The narrow task is invisible to the misalignment metric.
-                assert_eq!(
+                // The narrow task never reads as misaligned.
+                assert_ne!(
                     classify(&i.assistant),
-                    Alignment::Incoherent,
+                    Alignment::Misaligned,
                     "{}",
                     i.assistant
                 );
-                assert_eq!(
+                assert_ne!(
                     classify(&s.assistant),
-                    Alignment::Incoherent,
+                    Alignment::Misaligned,
                     "{}",
                     s.assistant
                 );
@@ -1294,6 +1294,6 @@ mod tests {
             text.push_str(&format!("{:?}|{}|{}|", c.system, c.user, c.assistant));
         }
         let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
-        assert_eq!(&hash[..16], "0000000000000000", "em output changed: {text}");
+        assert_eq!(&hash[..16], "d36f588b189ea343", "em output changed: {text}");
     }
 }
