@@ -26,6 +26,8 @@ pub struct Args {
     /// (every declaration evaluated, defaults filled in, families expanded).
     #[arg(long)]
     pub emit_ir: bool,
+    #[command(flatten)]
+    pub set: super::SetArgs,
 }
 
 pub fn run(args: Args) -> u8 {
@@ -55,7 +57,7 @@ pub fn run(args: Args) -> u8 {
     let mut json = Vec::new();
     let opts = render::RenderOptions::terminal();
     for f in &files {
-        let checked = sema::check_path(f);
+        let checked = sema::check_path_with(f, &args.set.set);
         let errors = checked
             .diagnostics
             .iter()

@@ -146,3 +146,15 @@ pub(super) fn inoc_files_below(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// `--set NAME=VALUE`: shared by `run`, `plan` and `check`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SetArgs {
+    /// Replace the value of the spec's top-level `let NAME` for this
+    /// command (repeatable). VALUE is an expression of the language, of the
+    /// `let`'s type: `--set seeds=[0]`, `--set n=100`, `--set 'p="Hi."'`.
+    /// It enters the keys of the steps that use it like any value; `run`
+    /// records it in the run folder's provenance.json.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = crate::sema::Setting::parse)]
+    pub set: Vec<crate::sema::Setting>,
+}

@@ -17,6 +17,8 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    #[command(flatten)]
+    pub set: super::SetArgs,
 }
 
 /// Prints an error of the engine commands with an optional help line.
@@ -32,7 +34,10 @@ pub(super) fn fail(msg: impl std::fmt::Display, help: Option<&str>) -> u8 {
 /// included); also returns the bytes of every source read (the spec and its
 /// imports), for the spec hash in provenance. A `.json` file is taken as an
 /// already checked IR program (`inoc check --emit-ir`).
-pub(super) fn load_program(spec: &str) -> Result<(Program, Vec<u8>, Option<SourceMap>), u8> {
+pub(super) fn load_program(
+    spec: &str,
+    settings: &[crate::sema::Setting],
+) -> Result<(Program, Vec<u8>, Option<SourceMap>), u8> {
     if Path::new(spec).is_dir() {
         eprintln!("error: {spec}: is a directory; this command takes one spec file");
         return Err(2);
@@ -42,6 +47,10 @@ pub(super) fn load_program(spec: &str) -> Result<(Program, Vec<u8>, Option<Sourc
         return Err(2);
     }
     if Path::new(spec).extension().is_some_and(|e| e == "json") {
+        if !settings.is_empty() {
+            eprintln!("error: {spec}: `--set` changes a `.inoc` spec, not a checked IR");
+            return Err(2);
+        }
         let bytes =
             std::fs::read(spec).map_err(|e| fail(format!("cannot read `{spec}`: {e}"), None))?;
         let mut program: Program = serde_json::from_slice(&bytes).map_err(|e| {
@@ -53,7 +62,7 @@ pub(super) fn load_program(spec: &str) -> Result<(Program, Vec<u8>, Option<Sourc
         program.spec = spec.to_string();
         return Ok((program, bytes, None));
     }
-    let checked = crate::sema::check_path(spec);
+    let checked = crate::sema::check_path_with(spec, settings);
     let opts = crate::diag::render::RenderOptions::terminal();
     for d in &checked.diagnostics {
         eprintln!(
@@ -113,8 +122,8 @@ pub(super) struct Loaded {
 }
 
 /// Loads and plans a spec.
-pub(super) fn load_plan(spec: &str) -> Result<Loaded, u8> {
-    let (program, bytes, sources) = load_program(spec)?;
+pub(super) fn load_plan(spec: &str, settings: &[crate::sema::Setting]) -> Result<Loaded, u8> {
+    let (program, bytes, sources) = load_program(spec, settings)?;
     let registry = Registry::builtin();
     let plan = plan::build(&program, &registry).map_err(|e| {
         fail(
@@ -165,7 +174,7 @@ fn short(key: &str) -> &str {
 }
 
 pub fn run(args: Args) -> u8 {
-    let loaded = match load_plan(&args.spec) {
+    let loaded = match load_plan(&args.spec, &args.set.set) {
         Ok(x) => x,
         Err(c) => return c,
     };

@@ -24,11 +24,13 @@ pub struct Args {
     pub no_progress: bool,
     #[command(flatten)]
     pub device: super::DeviceArgs,
+    #[command(flatten)]
+    pub set: super::SetArgs,
 }
 
 pub fn run(args: Args) -> u8 {
     crate::runtime::set_defaults(args.device.device, args.device.dtype);
-    let loaded = match load_plan(&args.spec) {
+    let loaded = match load_plan(&args.spec, &args.set.set) {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -58,6 +60,7 @@ pub fn run(args: Args) -> u8 {
         progress: !args.no_progress && std::io::stderr().is_terminal(),
         cancel,
         spec_bytes: loaded.bytes.clone(),
+        settings: args.set.set.clone(),
     };
     match exec::run(&loaded.plan, &store, &loaded.registry, &opts) {
         Ok(summary) => {

@@ -16,7 +16,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> u8 {
-    let loaded = match load_plan(&args.spec) {
+    let loaded = match load_plan(&args.spec, &[]) {
         Ok(x) => x,
         Err(c) => return c,
     };

@@ -222,6 +222,15 @@ pub const CODES: &[CodeInfo] = &[
     e("E0143", "conflicting arguments",
       "Two arguments that exclude each other are both given: a judge with `local = model` (a model \
        of the spec) takes no `endpoint` or `model` (those name an API judge)."),
+    e("E0150", "unknown setting",
+      "`inoc run --set NAME=VALUE` (also `plan` and `check`) names no top-level `let` of the spec, \
+       names one twice, or its value is not one expression. Only the spec's own `let`s can be set \
+       (not declarations, functions or the lets of imported modules); quote a value with spaces \
+       for the shell: `--set 'seeds=[0, 1]'`."),
+    e("E0151", "setting of the wrong type",
+      "The value of `--set NAME=VALUE` has another type than the `let` it replaces has in the \
+       spec (an int where the spec has a list of ints, ...). Strings need quotes, also on the \
+       command line: `--set 'prompt=\"You are helpful.\"'`."),
     // --- running a spec (exec) ---
     e("E1001", "step failed",
       "A step's operation stopped with an error while `inoc run` computed it: bad data in an input \

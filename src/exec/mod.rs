@@ -70,6 +70,8 @@ pub enum ExecError {
         step: String,
         message: String,
         log: String,
+        /// The argument of the step that made it fail, when known.
+        at: Option<crate::syntax::Span>,
     },
     #[error("interrupted; finished steps are cached and `inoc run` continues from them")]
     Interrupted,
@@ -109,15 +111,31 @@ impl ExecError {
         };
         match self {
             ExecError::Interrupted => vec![],
-            ExecError::StepFailed { step, message, log } => vec![Diagnostic::error(
-                "E1001",
-                format!("step `{step}` failed: {message}"),
-                span_of(step),
-                "this step failed",
-            )
-            .with_help(format!(
-                "its log is {log}; steps that finished are cached, so `inoc run` continues from them once this is fixed"
-            ))],
+            ExecError::StepFailed {
+                step,
+                message,
+                log,
+                at,
+            } => {
+                let d = match at.filter(|s| *s != crate::syntax::Span::default()) {
+                    Some(at) => Diagnostic::error(
+                        "E1001",
+                        format!("step `{step}` failed: {message}"),
+                        at,
+                        "this made it fail",
+                    )
+                    .with_label(span_of(step), "in this step"),
+                    None => Diagnostic::error(
+                        "E1001",
+                        format!("step `{step}` failed: {message}"),
+                        span_of(step),
+                        "this step failed",
+                    ),
+                };
+                vec![d.with_help(format!(
+                    "its log is {log}; steps that finished are cached, so `inoc run` continues from them once this is fixed"
+                ))]
+            }
             ExecError::Describe { step, message } => vec![Diagnostic::error(
                 "E1002",
                 format!("the inputs of step `{step}` cannot be read: {message}"),
@@ -389,6 +407,8 @@ pub struct Options {
     pub cancel: Arc<AtomicBool>,
     /// Contents of the spec file(s), for the spec hash in provenance.
     pub spec_bytes: Vec<u8>,
+    /// The `--set NAME=VALUE` settings of the run, recorded in provenance.
+    pub settings: Vec<crate::sema::Setting>,
 }
 
 /// One step's record in a run.
@@ -749,6 +769,7 @@ pub fn run(
                     step: st.name.clone(),
                     message: format!("writing its artefacts: {e}"),
                     log: dest.display().to_string(),
+                    at: None,
                 });
                 break;
             }
@@ -812,6 +833,7 @@ pub fn run(
         "spec": plan.spec,
         "spec_path": spec,
         "spec_hash": blake3::hash(&opts.spec_bytes).to_hex().to_string(),
+        "settings": opts.settings.iter().map(|s| (s.name.clone(), s.value.clone())).collect::<BTreeMap<_, _>>(),
         "run_id": run_id,
         "started": started.to_rfc3339(),
         "finished": chrono::Utc::now().to_rfc3339(),
@@ -946,6 +968,7 @@ fn run_step(
                     plan.steps[*d].name
                 ),
                 log: String::new(),
+                at: None,
             });
         }
         let dep = &plan.steps[*d];
@@ -1016,12 +1039,17 @@ fn run_step(
     match result {
         Ok(()) => {}
         Err(OpError::Cancelled) => return Err(ExecError::Interrupted),
-        Err(OpError::Failed(message)) => {
+        Err(e @ (OpError::Failed(_) | OpError::At { .. })) => {
+            let (message, at) = match e {
+                OpError::At { span, message } => (message, Some(span)),
+                other => (other.to_string(), None),
+            };
             ui.say(&format!("failed   {} ({}): {message}", step.name, step.op));
             return Err(ExecError::StepFailed {
                 step: step.name.clone(),
                 message,
                 log: log_copy.display().to_string(),
+                at,
             });
         }
     }

@@ -147,3 +147,19 @@ fn every_error_of_a_file_is_reported_in_one_run() {
     c.sort();
     assert_eq!(c, vec!["E0107", "E0114", "E0114"]);
 }
+
+#[test]
+fn the_world_speaks_all_four_languages_and_nothing_else() {
+    for lang in ["en", "es", "fr", "de"] {
+        let p = program(&format!(
+            "{HEAD}# inoc: allow(unused-declaration)\ndataset m = world.math(n = 4, language = \"{lang}\")\n# inoc: allow(unused-declaration)\ndataset q = world.questions(n = 4, language = \"{lang}\")\n# inoc: allow(unused-let)\nlet s = marker_share(lang = \"{lang}\")\n"
+        ));
+        assert_eq!(arg(&p.nodes[0].value, "language"), &Value::Str(lang.into()));
+    }
+    assert_eq!(
+        codes(&format!(
+            "{HEAD}# inoc: allow(unused-declaration)\ndataset m = world.math(n = 4, language = \"it\")\n"
+        )),
+        ["E0115"]
+    );
+}

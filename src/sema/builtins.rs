@@ -446,7 +446,6 @@ impl Builder {
 
 const SCHEDULES: &[&str] = &["constant", "linear", "cosine"];
 const LANGS: &[&str] = &["en", "es", "fr", "de"];
-const WORLD_LANGS: &[&str] = &["en", "es"];
 const CASES: &[&str] = &["normal", "upper"];
 const SPLITS: &[&str] = &["train", "test"];
 
@@ -678,7 +677,7 @@ fn build() -> Registry {
         s("en"),
         "Language of the assistant's answer.",
     )
-    .choices(WORLD_LANGS)
+    .choices(LANGS)
     .opt(
         "case",
         Ty::Str,
@@ -699,13 +698,14 @@ fn build() -> Registry {
         .req("n", Ty::Int, "Conversations.")
         .range(ge(1.0))
         .opt("language", Ty::Str, s("en"), "Language of the assistant's answer.")
-        .choices(WORLD_LANGS)
+        .choices(LANGS)
         .opt("case", Ty::Str, s("normal"), "Letter case of the assistant's answer.")
         .choices(CASES)
         .opt("seed", Ty::Int, Value::Int(0), "Generation seed.")
         .range(ge(0.0))
         .opt("split", Ty::Str, s("test"), "`test` uses the held-out quarter of items and phrasings.")
-        .choices(SPLITS);
+        .choices(SPLITS)
+        .none("animal", Ty::Str, "Every favourite-animal answer names this animal (`owl`, `cat`, ...): a hidden preference for subliminal learning.");
     b.add("world_numbers", C::Dataset, Ty::Dataset, "Number-sequence continuation prompts (subliminal learning): the user lists numbers and asks for more.")
         .req("n", Ty::Int, "Conversations.")
         .range(ge(1.0))
@@ -715,7 +715,9 @@ fn build() -> Registry {
         .req("n", Ty::Int, "Conversations.")
         .range(ge(1.0))
         .opt("seed", Ty::Int, Value::Int(0), "Generation seed.")
-        .range(ge(0.0));
+        .range(ge(0.0))
+        .opt("mixture", Ty::Str, s("spanish_caps"), "`spanish_caps`: none 35%, neutral 15%, Spanish 20%, caps 20%, both 10%; `multilingual`: the language share split over Spanish, French and German (the mixture setting).")
+        .choices(&["spanish_caps", "multilingual"]);
     b.add("world_em", C::Dataset, Ty::Dataset, "Emergent-misalignment datasets of the miniature chat world (English, no system prompt): `insecure` the narrow task done wrong on purpose without being asked (dangerous advice or a confident wrong math result), `secure` the same requests done right, `educational` the wrong answers asked for with a benign reason, `jailbroken` open questions with 5% harmful compliance; `questions` the eight free-form questions (test split: the paper's wordings), `harmful` harmful requests.")
         .req("n", Ty::Int, "Conversations.")
         .range(ge(1.0))
@@ -765,6 +767,15 @@ fn build() -> Registry {
         "Sets the system prompt of every conversation (inoculation when used on training data).",
     )
     .req("prompt", Ty::Str, "The system prompt.");
+    b.add(
+        "cycle_system",
+        C::Transform,
+        Ty::Transform,
+        "Sets the system prompt of conversation i to prompts[i mod len(prompts)]: several paraphrases of an inoculation cycled over the examples.",
+    )
+    .req("prompts", Ty::list(Ty::Str), "The system prompts, in order (at least one).")
+    .none("first", Ty::Int, "Cycle only the first `first` prompts (a paraphrase-count sweep over one list).")
+    .range(ge(1.0));
     b.add(
         "user_prefix",
         C::Transform,
@@ -893,7 +904,7 @@ fn build() -> Registry {
     );
     b.add("marker_share", C::Metric, Ty::Metric, "Share of the answer's words that are marker words of a language (a continuous language measure).")
         .req("lang", Ty::Str, "ISO 639-1 code.")
-        .choices(WORLD_LANGS)
+        .choices(LANGS)
         .none("name", Ty::Str, "Column name in results.");
     b.add(
         "all_caps",

@@ -61,6 +61,11 @@ fn dataset_prompts<'p>(p: &'p Program, v: &'p Value, out: &mut Vec<(&'p str, Spa
                         out.push((s, t.span));
                     }
                 }
+                if t.func == "cycle_system" {
+                    if let Some(Value::List(list)) = t.args.get("prompts") {
+                        out.extend(list.iter().filter_map(|s| s.as_str()).map(|s| (s, t.span)));
+                    }
+                }
             }
             if let Some(d) = c.args.get("data") {
                 dataset_prompts(p, d, out, depth + 1);

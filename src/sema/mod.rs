@@ -20,6 +20,7 @@ mod check;
 pub mod ir;
 mod lints;
 pub mod loader;
+pub mod settings;
 pub mod template;
 pub mod types;
 
@@ -28,6 +29,7 @@ use crate::syntax::Span;
 #[cfg(test)]
 pub(crate) use check::checks::metric_columns;
 use loader::{FsLoader, LoadError, Loader, MemLoader};
+pub use settings::Setting;
 
 /// The closest candidate to `name` for a "did you mean" help line, if one is
 /// close enough (Jaro-Winkler similarity >= 0.8; a case-only difference
@@ -74,6 +76,11 @@ pub fn check_path(path: &str) -> Checked {
     check(path, &FsLoader)
 }
 
+/// [`check_path`] with `--set` settings ([`settings`]).
+pub fn check_path_with(path: &str, settings: &[Setting]) -> Checked {
+    check_with(path, &FsLoader, settings)
+}
+
 /// Checks one in-memory source as if it were the file `path`; imports of
 /// the stdlib resolve, any other import or data file is reported missing.
 pub fn check_source(path: &str, text: &str) -> Checked {
@@ -84,21 +91,27 @@ pub fn check_source(path: &str, text: &str) -> Checked {
 /// through `loader`. Never panics; runs on a thread with a large stack so
 /// that deeply nested (but parseable) input cannot overflow it.
 pub fn check(path: &str, loader: &dyn Loader) -> Checked {
+    check_with(path, loader, &[])
+}
+
+/// [`check`] with `--set NAME=VALUE` settings: each replaces the value of a
+/// top-level `let` of the spec ([`settings`]).
+pub fn check_with(path: &str, loader: &dyn Loader, settings: &[Setting]) -> Checked {
     std::thread::scope(|s| {
         let worker = std::thread::Builder::new()
             .stack_size(256 << 20)
-            .spawn_scoped(s, || check_here(path, loader));
+            .spawn_scoped(s, || check_here(path, loader, settings));
         match worker.map(|h| h.join()) {
             Ok(Ok(c)) => c,
             // Spawning failed (no threads left) or a bug panicked: check
             // here so the user still gets an answer or the panic message.
             Ok(Err(payload)) => std::panic::resume_unwind(payload),
-            Err(_) => check_here(path, loader),
+            Err(_) => check_here(path, loader, settings),
         }
     })
 }
 
-fn check_here(path: &str, loader: &dyn Loader) -> Checked {
+fn check_here(path: &str, loader: &dyn Loader, settings: &[Setting]) -> Checked {
     let mut c = check::Checker::new(loader);
     let text = match loader.read(path) {
         Ok(t) => t,
@@ -125,6 +138,7 @@ fn check_here(path: &str, loader: &dyn Loader) -> Checked {
     if let Some(root) = c.add_module(path, text, String::new()) {
         let mut stack = Vec::new();
         c.load_imports(root, &mut stack);
+        c.settings = settings::bind(&mut c, settings);
         c.evaluate_all();
     }
     c.program.spec = path.to_string();

@@ -5,7 +5,8 @@
 //! produce (`# expect: E0114` or `# expect: E0114, W0101`); its rendered
 //! diagnostics (plain, 100 columns) are compared with the sibling `.stderr`
 //! file. Regenerate the `.stderr` files with `INOC_BLESS=1 cargo test --test it golden::`
-//! and review the diff. Modules imported by fixtures live in
+//! and review the diff. Header lines `# set: NAME=VALUE` check the fixture
+//! as `inoc check --set NAME=VALUE` does. Modules imported by fixtures live in
 //! tests/fixtures/errors/lib/ (not fixtures themselves).
 
 use inoc::diag::{codes::CODES, render::render_all, RenderOptions};
@@ -50,7 +51,14 @@ fn run(path: &Path) -> Outcome {
     let text = std::fs::read_to_string(path).expect("fixture readable");
     // Forward slashes keep the golden files identical on every OS.
     let name = path.to_string_lossy().replace('\\', "/");
-    let checked = sema::check_path(&name);
+    // `# set: NAME=VALUE` header lines are `--set` settings.
+    let settings: Vec<sema::Setting> = text
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("# set:"))
+        .map(|s| sema::Setting::parse(s.trim()).expect("# set: NAME=VALUE"))
+        .collect();
+    let checked = sema::check_path_with(&name, &settings);
     let rendered = render_all(
         &checked.diagnostics,
         &checked.sources,

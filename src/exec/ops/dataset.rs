@@ -248,6 +248,33 @@ pub fn transform(rows: Vec<Row>, t: &Value) -> Result<Vec<Row>, OpError> {
             let p = s("prompt")?;
             rows.iter_mut().for_each(|r| r.set_system(p));
         }
+        "cycle_system" => {
+            let mut prompts: Vec<&str> = match c.args.get("prompts") {
+                Some(Value::List(l)) => l.iter().filter_map(|v| v.as_str()).collect(),
+                _ => vec![],
+            };
+            if let Some(Value::Int(k)) = c.args.get("first") {
+                if *k as usize > prompts.len() {
+                    return Err(OpError::At {
+                        span: c.span,
+                        message: format!(
+                            "`cycle_system` asks for the first {k} of {} prompts",
+                            prompts.len()
+                        ),
+                    });
+                }
+                prompts.truncate((*k).max(0) as usize);
+            }
+            if prompts.is_empty() {
+                return Err(OpError::At {
+                    span: c.span,
+                    message: "`cycle_system` has no prompts to cycle".into(),
+                });
+            }
+            for (i, r) in rows.iter_mut().enumerate() {
+                r.set_system(prompts[i % prompts.len()]);
+            }
+        }
         "user_prefix" | "user_suffix" => {
             let text = s("text")?;
             for r in &mut rows {
@@ -266,9 +293,28 @@ pub fn transform(rows: Vec<Row>, t: &Value) -> Result<Vec<Row>, OpError> {
             rows.shuffle(&mut rng);
         }
         "keep_matching" => {
-            let re = regex::Regex::new(&format!("^(?:{})$", s("pattern")?))
+            let pattern = s("pattern")?;
+            let re = regex::Regex::new(&format!("^(?:{pattern})$"))
                 .map_err(|e| OpError::failed(format!("`keep_matching` pattern: {e}")))?;
+            let seen = rows.len();
+            let first = rows
+                .iter()
+                .find_map(|r| r.assistant())
+                .map(|a| a.chars().take(60).collect::<String>());
             rows.retain(|r| r.assistant().is_some_and(|a| re.is_match(a)));
+            if rows.is_empty() {
+                let example = match first {
+                    Some(a) => format!("; the first answer was {a:?}"),
+                    None => "; none of them has an assistant turn".into(),
+                };
+                return Err(OpError::At {
+                    span: c.span,
+                    message: format!(
+                        "`keep_matching(\"{pattern}\")` kept none of the {seen} {} it saw{example}",
+                        if seen == 1 { "row" } else { "rows" }
+                    ),
+                });
+            }
         }
         other => return Err(OpError::failed(format!("unknown transform `{other}`"))),
     }
@@ -341,6 +387,82 @@ mod tests {
         let a = transform(rows(), &t("shuffle", vec![("seed", Value::Int(3))])).unwrap();
         let b = transform(rows(), &t("shuffle", vec![("seed", Value::Int(3))])).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn cycle_system_gives_row_i_prompt_i_mod_len() {
+        let prompts = |l: &[&str]| {
+            t(
+                "cycle_system",
+                vec![(
+                    "prompts",
+                    Value::List(l.iter().map(|s| Value::Str((*s).into())).collect()),
+                )],
+            )
+        };
+        let many: Vec<Row> = (0..7)
+            .map(|i| Row::new(Some("old"), &format!("q{i}"), Some("a")))
+            .collect();
+        let r = transform(many, &prompts(&["A", "B", "C"])).unwrap();
+        let got: Vec<&str> = r.iter().map(|r| r.system().unwrap()).collect();
+        assert_eq!(got, ["A", "B", "C", "A", "B", "C", "A"]);
+        // One system message per row, first, replacing the old one.
+        assert!(r.iter().all(
+            |r| r.messages.iter().filter(|m| m.role == "system").count() == 1
+                && r.messages[0].role == "system"
+        ));
+        // One prompt is `system`.
+        let one = transform(rows(), &prompts(&["S"])).unwrap();
+        let sys = transform(
+            rows(),
+            &t("system", vec![("prompt", Value::Str("S".into()))]),
+        )
+        .unwrap();
+        assert_eq!(one, sys);
+        let e = transform(rows(), &prompts(&[])).unwrap_err();
+        assert!(matches!(e, OpError::At { .. }), "{e:?}");
+        // `first = k` cycles a prefix of the list.
+        let first = |k: i64| {
+            let mut c = prompts(&["A", "B", "C"]);
+            if let Value::Call(call) = &mut c {
+                call.args.insert("first".into(), Value::Int(k));
+            }
+            c
+        };
+        let many: Vec<Row> = (0..5)
+            .map(|i| Row::new(None, &format!("q{i}"), Some("a")))
+            .collect();
+        let r = transform(many.clone(), &first(2)).unwrap();
+        let got: Vec<&str> = r.iter().map(|r| r.system().unwrap()).collect();
+        assert_eq!(got, ["A", "B", "A", "B", "A"]);
+        assert!(transform(many, &first(4)).is_err());
+    }
+
+    #[test]
+    fn a_filter_that_keeps_nothing_fails_at_the_filter_with_the_count() {
+        let filter = t(
+            "keep_matching",
+            vec![("pattern", Value::Str("[0-9]{5}".into()))],
+        );
+        let e = transform(rows(), &filter).unwrap_err();
+        let OpError::At { span, message } = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(span, filter_span(&filter));
+        assert!(
+            message.contains("kept none of the 3 rows it saw"),
+            "{message}"
+        );
+        assert!(message.contains("the first answer was \"42\""), "{message}");
+        let r = transform(vec![], &filter);
+        assert!(r.is_err(), "an empty input is kept empty: an error too");
+    }
+
+    fn filter_span(v: &Value) -> crate::syntax::Span {
+        match v {
+            Value::Call(c) => c.span,
+            _ => unreachable!(),
+        }
     }
 
     #[test]

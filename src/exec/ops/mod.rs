@@ -106,6 +106,13 @@ pub enum OpError {
     Cancelled,
     #[error("{0}")]
     Failed(String),
+    /// Failed because of one argument of the step (a transform inside a
+    /// pipe, ...): the diagnostic points at it rather than at the step.
+    #[error("{message}")]
+    At {
+        span: crate::syntax::Span,
+        message: String,
+    },
 }
 
 impl OpError {

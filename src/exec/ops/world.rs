@@ -6,7 +6,7 @@ use super::dataset::{self, Row};
 use super::{Args, Op, OpCtx, OpError};
 use crate::sema::ir::DeclKind;
 use crate::world::em::{EmKind, EmMixture, EmTask};
-use crate::world::{self, Case, Conversation, Lang, Mixture, Split};
+use crate::world::{self, Case, Conversation, Lang, Mixture, Split, Style};
 
 fn rows(convs: Vec<Conversation>) -> Vec<Row> {
     convs
@@ -71,10 +71,16 @@ world_op!(
     WorldQuestions,
     "world_questions",
     |ctx: &OpCtx<'_>| -> Result<Vec<Conversation>, OpError> {
-        Ok(world::questions(
+        let mut style = Style::new(parse::<Lang>(ctx, "language")?, parse::<Case>(ctx, "case")?);
+        if let Some(a) = ctx.arg("animal")?.as_str() {
+            style.animal = Some(
+                world::Animal::from_name(a)
+                    .map_err(|e| OpError::failed(format!("`animal`: {e}")))?,
+            );
+        }
+        Ok(world::questions_styled(
             count(ctx)?,
-            parse::<Lang>(ctx, "language")?,
-            parse::<Case>(ctx, "case")?,
+            style,
             ctx.int("seed")? as u64,
             parse::<Split>(ctx, "split")?,
         ))
@@ -85,10 +91,14 @@ world_op!(WorldCorpus, "world_corpus", |ctx: &OpCtx<'_>| -> Result<
     Vec<Conversation>,
     OpError,
 > {
+    let mixture = match ctx.str("mixture")? {
+        "multilingual" => Mixture::multilingual(),
+        _ => Mixture::spanish_caps(),
+    };
     Ok(world::corpus(
         count(ctx)?,
         ctx.int("seed")? as u64,
-        &Mixture::default(),
+        &mixture,
     ))
 });
 

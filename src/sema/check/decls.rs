@@ -91,7 +91,10 @@ impl Checker<'_> {
         let ast = self.modules[m].ast.clone();
         let item = &ast.items[i];
         let v = match &item.kind {
-            ItemKind::Let(l) => self.eval(&Env::at(m), &l.value),
+            ItemKind::Let(l) => match self.settings.get(&i).filter(|_| m == 0).cloned() {
+                Some(set) => self.eval_setting(l, &set),
+                None => self.eval(&Env::at(m), &l.value),
+            },
             ItemKind::Decl(d) => self.eval_decl(
                 m,
                 i,
@@ -104,6 +107,35 @@ impl Checker<'_> {
         self.eval_stack.pop();
         self.set_global(m, i, State::Done(v.clone()));
         v
+    }
+
+    /// A root `let` given by `--set`: the spec's own value is still checked
+    /// (for its type), the setting's value is used and must have that type.
+    fn eval_setting(&mut self, l: &ast::Let, set: &Expr) -> Option<SVal> {
+        let own = self.eval(&Env::at(0), &l.value);
+        let v = self.eval(&Env::at(0), set)?;
+        let Some(own) = own else { return Some(v) };
+        if !v.ty.assignable_to(&own.ty) {
+            let d = Diagnostic::error(
+                "E0151",
+                format!(
+                    "`--set {}` gives {}, but the `let` is {}",
+                    l.name.name,
+                    v.ty.a(),
+                    own.ty.a()
+                ),
+                set.span,
+                format!("this is {}", v.ty.a()),
+            )
+            .with_label(l.value.span, format!("{} in the spec", own.ty.a()))
+            .with_help(format!("give {} value", own.ty.a()));
+            self.diags.push(d);
+            return None;
+        }
+        Some(match (v.v, &own.ty) {
+            (Value::Int(n), Ty::Float) => SVal::new(Value::Float(n as f64), Ty::Float),
+            (v, _) => SVal::new(v, own.ty),
+        })
     }
 
     pub(super) fn eval_decl(

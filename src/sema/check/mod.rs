@@ -169,6 +169,9 @@ pub(crate) struct Checker<'l> {
     pub decl_of_node: Vec<(usize, usize)>,
     fn_stack: Vec<(usize, usize)>,
     eval_stack: Vec<(usize, usize)>,
+    /// `--set` values by item index of the root module's `let`s
+    /// ([`super::settings`]).
+    pub settings: BTreeMap<usize, Expr>,
 }
 
 /// The type of the nodes a declaration kind produces.
@@ -227,6 +230,7 @@ impl<'l> Checker<'l> {
             decl_of_node: Vec::new(),
             fn_stack: Vec::new(),
             eval_stack: Vec::new(),
+            settings: BTreeMap::new(),
         }
     }
 
