@@ -824,6 +824,7 @@ pub fn run(
                 step: "index.html".into(),
                 message: format!("writing the experiment's page: {e}"),
                 log: folder.display().to_string(),
+                at: None,
             });
         }
     }
