@@ -25,6 +25,7 @@ pub mod graph;
 use crate::sema::ir::{Call, DeclKind, Node, NodeId, Program, Value};
 use crate::syntax::Span;
 use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::Direction;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -85,7 +86,7 @@ pub struct Plan {
     /// The IR with one extra node per implicit step (appended).
     pub program: Program,
     pub steps: Vec<Step>,
-    /// Edge `a -> b`: `b` reads `a`'s output. Node weights are step ids.
+    /// Edge `a -> b`: `b` reads `a`'s output. Node `i` is step `i` (its weight).
     pub graph: DiGraph<StepId, ()>,
     /// Topological order, declaration order among independent steps.
     pub order: Vec<StepId>,
@@ -136,13 +137,12 @@ impl Plan {
         self.steps.iter().find(|s| s.name == name)
     }
 
-    /// Steps that read `id`'s output.
+    /// Steps that read `id`'s output, in step order.
     pub fn consumers(&self, id: StepId) -> Vec<StepId> {
         let mut v: Vec<StepId> = self
-            .steps
-            .iter()
-            .filter(|s| s.deps.contains(&id))
-            .map(|s| s.id)
+            .graph
+            .neighbors_directed(NodeIndex::new(id), Direction::Outgoing)
+            .map(|n| self.graph[n])
             .collect();
         v.sort();
         v
@@ -219,14 +219,18 @@ pub fn build(program: &Program, catalog: &dyn Catalog) -> Result<Plan, PlanError
         }
         s.deps = deps.into_iter().collect();
     }
+    // Node `i` of the graph is step `i` (added in order), so a step id is
+    // its node index.
     let mut graph = DiGraph::new();
-    let idx: Vec<NodeIndex> = steps.iter().map(|s| graph.add_node(s.id)).collect();
+    for s in &steps {
+        graph.add_node(s.id);
+    }
     for s in &steps {
         for d in &s.deps {
-            graph.add_edge(idx[*d], idx[s.id], ());
+            graph.add_edge(NodeIndex::new(*d), NodeIndex::new(s.id), ());
         }
     }
-    let order = topo_order(&steps)?;
+    let order = topo_order(&graph, &steps)?;
     Ok(Plan {
         spec: program.spec.clone(),
         program: prog,
@@ -417,22 +421,24 @@ pub fn visit_paths<'a>(v: &'a Value, f: &mut dyn FnMut(&'a str)) {
     }
 }
 
-fn topo_order(steps: &[Step]) -> Result<Vec<StepId>, PlanError> {
-    let mut indeg: Vec<usize> = steps.iter().map(|s| s.deps.len()).collect();
-    let mut consumers: Vec<Vec<StepId>> = vec![Vec::new(); steps.len()];
-    for s in steps {
-        for d in &s.deps {
-            consumers[*d].push(s.id);
-        }
-    }
+/// The steps in topological order, the lowest step id first among the steps
+/// that are ready (Kahn's algorithm over the graph; petgraph's own `toposort`
+/// is depth-first and would not keep declaration order, which `inoc plan`
+/// lists and the executor starts by). Names every step left in a cycle.
+fn topo_order(graph: &DiGraph<StepId, ()>, steps: &[Step]) -> Result<Vec<StepId>, PlanError> {
+    let mut indeg: Vec<usize> = graph
+        .node_indices()
+        .map(|n| graph.neighbors_directed(n, Direction::Incoming).count())
+        .collect();
     let mut ready: BTreeSet<StepId> = (0..steps.len()).filter(|i| indeg[*i] == 0).collect();
     let mut order = Vec::with_capacity(steps.len());
     while let Some(i) = ready.pop_first() {
         order.push(i);
-        for c in &consumers[i] {
-            indeg[*c] -= 1;
-            if indeg[*c] == 0 {
-                ready.insert(*c);
+        for c in graph.neighbors_directed(NodeIndex::new(i), Direction::Outgoing) {
+            let c = graph[c];
+            indeg[c] -= 1;
+            if indeg[c] == 0 {
+                ready.insert(c);
             }
         }
     }
