@@ -2,6 +2,9 @@
 //! finetuning-generalization research. See ARCHITECTURE.md for the layers
 //! and the invariants between them.
 
+// Every `unsafe` block says why it is sound (a `// SAFETY:` comment).
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod cache;
 pub mod cli;
 pub mod diag;

@@ -44,7 +44,7 @@ pub fn run(args: Args) -> u8 {
         return 2;
     }
     crate::runtime::bench::setup_threads(args.threads);
-    crate::runtime::ops::set_fused(!args.unfused);
+    crate::runtime::kernels::set_fused(!args.unfused);
     let opts = crate::runtime::bench::BenchOptions {
         threads: args.threads,
         configs: args

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 pub(crate) fn applies(x: &Tensor) -> bool {
     x.device().is_cpu()
         && x.dtype() == DType::F32
-        && super::ops::fused_enabled()
+        && super::kernels::fused_enabled()
         && skinny::detected().is_some()
 }
 

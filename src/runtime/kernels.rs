@@ -155,15 +155,21 @@ unsafe fn gemm(
     );
 }
 
-/// Raw pointer that may cross rayon tasks which write disjoint regions.
+/// Raw pointer to one output buffer, shared by rayon tasks (or scoped
+/// threads) that each write a disjoint region of it (the kernels here and in
+/// `skinny`).
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
+pub(crate) struct SendPtr(pub(crate) *mut f32);
+// SAFETY: a SendPtr only carries the address; every user derives from it
+// regions that no other task reads or writes while the tasks run, and the
+// buffer outlives the tasks (they are joined before it is used again).
 unsafe impl Send for SendPtr {}
+// SAFETY: as for Send: shared references only hand out the address.
 unsafe impl Sync for SendPtr {}
 
 impl SendPtr {
     /// Taking `self` makes closures capture the whole (Send) wrapper.
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
@@ -224,6 +230,8 @@ impl CustomOp2 for LinearOp {
             *shape.last_mut().expect("rank >= 1") = out;
             return Ok((CpuStorage::F32(y), Shape::from(shape)));
         }
+        // SAFETY: `x` holds n rows of `inn` floats and `w` `out` rows of `inn`
+        // (checked above), `y` is a new buffer of n * out floats.
         unsafe {
             gemm(
                 n,
@@ -256,6 +264,8 @@ impl CustomOp2 for LinearOp {
         let dx = with_data(&dy, "linear-bwd", |g| {
             with_data(w, "linear-bwd", |wd| {
                 let mut dx = vec![0f32; n * inn];
+                // SAFETY: `g` (dy) is n x out, `wd` out x inn, both contiguous
+                // (`with_data`); `dx` is a new n x inn buffer.
                 unsafe {
                     gemm(
                         n,
@@ -278,6 +288,8 @@ impl CustomOp2 for LinearOp {
             let dw = with_data(&dy, "linear-bwd", |g| {
                 with_data(x, "linear-bwd", |xd| {
                     let mut dw = vec![0f32; out * inn];
+                    // SAFETY: `g` (dy) is n x out, read transposed; `xd` is
+                    // n x inn; `dw` is a new out x inn buffer.
                     unsafe {
                         gemm(
                             out,
@@ -671,6 +683,10 @@ impl CustomOp3 for AttentionOp {
             let hki = hi / dm.group();
             let qo = dm.off(bi, hi, h);
             let ko = dm.off(bi, hki, hk);
+            // SAFETY: q is (b, s, h, d) and k (b, s, hk, d), contiguous; from
+            // the offsets of (bi, hi) and (bi, hki) the s rows of d floats at
+            // strides h * d and hk * d stay inside them. `p` is this task's own
+            // s x s chunk of `probs`.
             unsafe {
                 // P = Q K^T * scale (s x s)
                 gemm(
@@ -701,6 +717,9 @@ impl CustomOp3 for AttentionOp {
                 }
                 dead.fill(0.0);
             }
+            // SAFETY: v is (b, s, hk, d); `out` has q's shape, and this task
+            // alone writes the s rows of head (bi, hi) (tasks are one per
+            // (batch, head)), so the regions written are disjoint.
             unsafe {
                 // O = P V, written in place into (b, s, h, d)
                 gemm(
@@ -770,6 +789,12 @@ impl CustomOp3 for AttentionOp {
                                     let qo = dm.off(bi, hi, h);
                                     let p =
                                         &probs[(bi * h + hi) * s * s..(bi * h + hi + 1) * s * s];
+                                    // SAFETY: `p` is the s x s block of head
+                                    // (bi, hi) in `probs` (b * h * s * s
+                                    // floats); dO has q's shape, v and dV k's;
+                                    // `ds` is s x s. Only this task (one per
+                                    // (batch, kv head)) writes dV rows of
+                                    // (bi, hki).
                                     unsafe {
                                         // dV += P^T dO
                                         gemm(
@@ -816,6 +841,11 @@ impl CustomOp3 for AttentionOp {
                                         }
                                         dr[i + 1..].fill(0.0);
                                     }
+                                    // SAFETY: `ds` is s x s, k and dK are
+                                    // (b, s, hk, d), q and dQ (b, s, h, d).
+                                    // Query head hi belongs to kv head hki,
+                                    // so this task alone writes the dQ rows
+                                    // of (bi, hi) and the dK rows of (bi, hki).
                                     unsafe {
                                         // dQ = dS K
                                         gemm(

@@ -198,8 +198,8 @@ impl LoraLayer {
         };
         let a = super::model::cast(&self.a, x.dtype())?;
         let b = super::model::cast(&self.b, x.dtype())?;
-        let h = super::ops::linear(&x, &a, None)?;
-        Ok((super::ops::linear(&h, &b, None)? * self.scale)?)
+        let h = super::kernels::linear(&x, &a, None)?;
+        Ok((super::kernels::linear(&h, &b, None)? * self.scale)?)
     }
 }
 

@@ -21,7 +21,7 @@ pub mod bench;
 pub mod checkpoint;
 pub(crate) mod infer;
 pub mod jobs;
-pub mod ops;
+pub mod kernels;
 pub mod optim;
 pub mod schedule;
 pub(crate) mod skinny;

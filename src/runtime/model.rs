@@ -4,7 +4,7 @@
 //!
 //! Two paths through the same weights:
 //! - [`Mode::Train`]: only differentiable ops: the fused CPU kernels of
-//!   `runtime::ops` (hand-written backward, no frozen-weight gradient) for
+//!   `runtime::kernels` (hand-written backward, no frozen-weight gradient) for
 //!   unpadded batches, the plain candle compositions otherwise (a rope written
 //!   with tensor ops, `ops::softmax`); LoRA dropout is active. Candle's fused
 //!   ops have no backward and would stop gradients silently.
@@ -96,8 +96,8 @@ impl Linear {
         let w = cast(&self.weight, x.dtype())?;
         let bias = self.bias.as_ref().map(|b| cast(b, x.dtype())).transpose()?;
         // Fused on CPU: one gemm without transposes, and no gradient for a
-        // frozen weight (engineer `train`, runtime::ops).
-        let mut y = super::ops::linear(&x2, &w, bias.as_ref())?;
+        // frozen weight (engineer `train`, runtime::kernels).
+        let mut y = super::kernels::linear(&x2, &w, bias.as_ref())?;
         if let Some(lora) = &self.lora {
             y = (y + lora.forward(&x2, mode)?)?;
         }
@@ -115,7 +115,7 @@ fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, mode: Mode) -> Result<Tensor> {
         return Ok(y.to_dtype(x.dtype())?.broadcast_mul(w)?);
     }
     Ok(match mode {
-        Mode::Train => super::ops::rms_norm(x, w, eps)?,
+        Mode::Train => super::kernels::rms_norm(x, w, eps)?,
         Mode::Infer => candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?,
     })
 }
@@ -219,9 +219,9 @@ impl Attention {
             let k = self.k.forward(x, mode)?.reshape((b, t, kvh, d))?;
             let v = self.v.forward(x, mode)?.reshape((b, t, kvh, d))?;
             let (cos, sin) = (rope.cos.get(0)?, rope.sin.get(0)?);
-            let q = super::ops::rope(&q, &cos, &sin)?;
-            let k = super::ops::rope(&k, &cos, &sin)?;
-            let y = super::ops::causal_attention(&q, &k, &v, 1.0 / (d as f64).sqrt())?;
+            let q = super::kernels::rope(&q, &cos, &sin)?;
+            let k = super::kernels::rope(&k, &cos, &sin)?;
+            let y = super::kernels::causal_attention(&q, &k, &v, 1.0 / (d as f64).sqrt())?;
             return self.o.forward(&y.reshape((b, t, h * d))?, mode);
         }
         let cache = match cache {
@@ -297,7 +297,7 @@ struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let h = super::ops::silu_mul(&self.gate.forward(x, mode)?, &self.up.forward(x, mode)?)?;
+        let h = super::kernels::silu_mul(&self.gate.forward(x, mode)?, &self.up.forward(x, mode)?)?;
         self.down.forward(&h, mode)
     }
 }
@@ -686,7 +686,7 @@ impl Model {
         let w = cast(self.lm_head.as_ref().unwrap_or(&self.embed), hidden.dtype())?;
         let dims = hidden.dims().to_vec();
         let n: usize = dims[..dims.len() - 1].iter().product();
-        let flat = super::ops::linear(&hidden.reshape((n, dims[dims.len() - 1]))?, &w, None)?;
+        let flat = super::kernels::linear(&hidden.reshape((n, dims[dims.len() - 1]))?, &w, None)?;
         let mut out = dims[..dims.len() - 1].to_vec();
         out.push(self.cfg.vocab_size);
         Ok(flat.reshape(out)?.to_dtype(DType::F32)?)

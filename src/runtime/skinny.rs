@@ -15,6 +15,8 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+use super::kernels::SendPtr;
+
 /// Largest row count the skinny kernel takes: a decode step's batch.
 /// Prefills and training (hundreds of rows) go to gemm, whose packing pays
 /// off there.
@@ -174,18 +176,6 @@ pub(crate) fn matmul_xw_serial(
             Isa::Avx512 => avx512::xw(x.as_ptr(), w.as_ptr(), y.as_mut_ptr(), m, n, k),
             Isa::Avx2 => avx2::xw(x, w, y, m, n, k),
         }
-    }
-}
-
-/// Raw pointer shared by tasks that write disjoint parts of one buffer.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }
 
@@ -633,6 +623,9 @@ mod tests {
         std::thread::scope(|s| {
             for p in 0..threads {
                 let (j0, j1) = (bounds[p], bounds[p + 1]);
+                // SAFETY: the test runs only the ISAs this CPU supports, the
+                // slices cover the matrices, and the threads write disjoint
+                // column ranges [j0, j1) of y.
                 s.spawn(move || unsafe {
                     match isa {
                         Isa::Avx512 => {

@@ -13,9 +13,9 @@
 
 use super::batch::{BatchConfig, Batcher, Encoded};
 use super::checkpoint::{self, TrainerState, FORMAT_VERSION};
+use super::kernels;
 use super::lora::LoraConfig;
 use super::model::{Mode, Model};
-use super::ops;
 use super::optim::{clip_grad_norm, AdamW, AdamWConfig, GradAccumulator, Param};
 use super::schedule::{Schedule, ScheduleKind};
 use candle_core::{DType, Tensor};
@@ -385,7 +385,7 @@ pub fn train(
                 let vocab = logits.dim(candle_core::D::Minus1)?;
                 let logits = logits.reshape((b.rows * b.cols, vocab))?;
                 let weights: Vec<f32> = b.weights.iter().map(|w| w * scale).collect();
-                let loss = ops::weighted_cross_entropy(&logits, &b.targets, &weights)?;
+                let loss = kernels::weighted_cross_entropy(&logits, &b.targets, &weights)?;
                 let value = loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
                 if !value.is_finite() {
                     return Err(TrainError::NonFinite {

@@ -29,7 +29,7 @@ mod runtime_scratch;
 mod runtime_train;
 mod settings_cli;
 
-/// `runtime::ops::set_fused` switches the kernels of the whole process, and
+/// `runtime::kernels::set_fused` switches the kernels of the whole process, and
 /// every test here shares one process: a test that flips it holds this lock
 /// for writing, a test that runs a model in this process holds it for reading.
 static KERNEL_SWITCH: RwLock<()> = RwLock::new(());

@@ -6,9 +6,9 @@
 use candle_core::{DType, Device, Tensor};
 use inoc::runtime::batch::Encoded;
 use inoc::runtime::config::ModelConfig;
+use inoc::runtime::kernels;
 use inoc::runtime::lora::LoraConfig;
 use inoc::runtime::model::{Mode, Model};
-use inoc::runtime::ops;
 use inoc::runtime::schedule::ScheduleKind;
 use inoc::runtime::train::{train, Length, Method, TrainConfig, TrainError};
 
@@ -94,7 +94,7 @@ fn every_trainable_tensor_gets_a_gradient() {
     // Tests flip the process-wide fused-kernel switch: one at a time, no model runs beside them.
     let _g = crate::kernels_switchable();
     for fused in [true, false] {
-        ops::set_fused(fused);
+        kernels::set_fused(fused);
         for full in [true, false] {
             let mut m = tiny_model(1);
             let vars = if full {
@@ -116,7 +116,7 @@ fn every_trainable_tensor_gets_a_gradient() {
                 .reshape((12, VOCAB))
                 .unwrap();
             let targets: Vec<u32> = (2..14).collect();
-            let loss = ops::weighted_cross_entropy(&logits, &targets, &[1.0; 12]).unwrap();
+            let loss = kernels::weighted_cross_entropy(&logits, &targets, &[1.0; 12]).unwrap();
             let grads = loss.backward().unwrap();
             for (name, v) in &vars {
                 let g = grads.get(v.as_tensor()).unwrap_or_else(|| {
@@ -138,7 +138,7 @@ fn every_trainable_tensor_gets_a_gradient() {
             }
         }
     }
-    ops::set_fused(true);
+    kernels::set_fused(true);
 }
 
 #[test]
@@ -214,11 +214,11 @@ fn fused_and_plain_paths_train_alike() {
     let _g = crate::kernels_switchable();
     let mut out = Vec::new();
     for fused in [true, false] {
-        ops::set_fused(fused);
+        kernels::set_fused(fused);
         let mut m = tiny_model(3);
         out.push(run(&mut m, &cfg(Method::Full, 4), None).unwrap());
     }
-    ops::set_fused(true);
+    kernels::set_fused(true);
     for (a, b) in out[0].iter().zip(&out[1]) {
         assert!((a - b).abs() < 1e-3, "{:?} vs {:?}", out[0], out[1]);
     }
