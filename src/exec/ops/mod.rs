@@ -411,3 +411,44 @@ impl Catalog for Registry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sema::builtins::registry;
+    use crate::sema::types::Ty;
+
+    /// The two registries agree: every builtin that computes a model,
+    /// dataset, evaluation or report is run by the operation of that name,
+    /// producing that kind, and every operation is such a builtin.
+    #[test]
+    fn every_step_builtin_has_its_operation_and_every_operation_its_builtin() {
+        let ops = Registry::builtin();
+        let step_ty = |k: DeclKind| match k {
+            DeclKind::Model | DeclKind::Train => Ty::Model,
+            DeclKind::Dataset => Ty::Dataset,
+            DeclKind::Eval => Ty::Eval,
+            DeclKind::Report => Ty::Report,
+        };
+        let mut steps = 0;
+        for b in registry().all() {
+            if !matches!(b.ret, Ty::Model | Ty::Dataset | Ty::Eval | Ty::Report) {
+                assert!(ops.get(b.name).is_none(), "`{}` is a value, not a step", b.name);
+                continue;
+            }
+            steps += 1;
+            let op = ops
+                .get(b.name)
+                .unwrap_or_else(|| panic!("no operation runs `{}`", b.name));
+            assert_eq!(op.name(), b.name);
+            assert_eq!(step_ty(op.kind()), b.ret, "`{}`", b.name);
+        }
+        assert!(steps >= 15, "only {steps} step builtins");
+        for name in ops.names() {
+            let b = registry()
+                .get(name)
+                .unwrap_or_else(|| panic!("operation `{name}` is no builtin"));
+            assert_eq!(step_ty(ops.get(name).unwrap().kind()), b.ret, "`{name}`");
+        }
+    }
+}
