@@ -295,18 +295,7 @@ mod tests {
     use crate::runtime::model::{Mode, Model};
     use candle_core::{DType, Device, Tensor};
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use crate::runtime::testutil::max_diff;
 
     /// Prefill and token-by-token decoding through the fused CPU path
     /// (left-padded rows of different lengths, grouped-query attention, a

@@ -1103,18 +1103,7 @@ mod tests {
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use crate::runtime::testutil::max_diff;
 
     /// Runs `f` on fresh variables made from `inputs` with the fused kernels
     /// on and off; compares outputs and the gradients of a random projection

@@ -455,18 +455,7 @@ mod tests {
         }
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use crate::runtime::testutil::max_diff;
 
     fn ids() -> Tensor {
         Tensor::new(&[[1u32, 5, 9, 2, 7]], &Device::Cpu).unwrap()

@@ -151,6 +151,26 @@ impl From<candle_core::Error> for Error {
     }
 }
 
+/// Helpers shared by the runtime's unit tests.
+#[cfg(test)]
+pub(crate) mod testutil {
+    use candle_core::Tensor;
+
+    /// The largest absolute difference between two tensors of one shape.
+    pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::DeviceChoice;

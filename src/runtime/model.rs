@@ -810,18 +810,7 @@ mod tests {
         Model::init_random(cfg, 7, &Device::Cpu, DType::F32).unwrap()
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use crate::runtime::testutil::max_diff;
 
     #[test]
     fn train_and_infer_paths_agree_and_cache_matches() {

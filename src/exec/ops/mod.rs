@@ -433,7 +433,11 @@ mod tests {
         let mut steps = 0;
         for b in registry().all() {
             if !matches!(b.ret, Ty::Model | Ty::Dataset | Ty::Eval | Ty::Report) {
-                assert!(ops.get(b.name).is_none(), "`{}` is a value, not a step", b.name);
+                assert!(
+                    ops.get(b.name).is_none(),
+                    "`{}` is a value, not a step",
+                    b.name
+                );
                 continue;
             }
             steps += 1;
