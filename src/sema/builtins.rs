@@ -19,16 +19,9 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 /// The LoRA target modules that exist in every supported architecture
-/// (Llama 3.x, Qwen2/2.5, SmolLM2 and the from-scratch `arch()` models).
-pub const LORA_TARGETS: &[&str] = &[
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-];
+/// (Llama 3.x, Qwen2/2.5, SmolLM2 and the from-scratch `arch()` models):
+/// the runtime's list, which is what it can adapt.
+pub const LORA_TARGETS: &[&str] = &crate::runtime::lora::TARGETS;
 
 /// Variables a judge prompt template may use: `{question}` is the user turn
 /// the model answered, `{answer}` the model's response, `{system}` the
