@@ -456,37 +456,37 @@ fn build() -> Registry {
         "A Llama-family decoder configuration for models trained from scratch.",
     )
     .opt("layers", Ty::Int, Value::Int(2), "Transformer blocks.")
-    .range(ge(1.0))
+    .range(within(1.0, 1024.0))
     .opt(
         "hidden",
         Ty::Int,
         Value::Int(128),
         "Hidden size; a multiple of `heads`.",
     )
-    .range(ge(1.0))
+    .range(within(1.0, 65536.0))
     .opt("heads", Ty::Int, Value::Int(4), "Attention heads.")
-    .range(ge(1.0))
+    .range(within(1.0, 1024.0))
     .opt(
         "kv_heads",
         Ty::Int,
         Value::Int(4),
         "Key/value heads (grouped-query attention); divides `heads`.",
     )
-    .range(ge(1.0))
+    .range(within(1.0, 1024.0))
     .opt(
         "ffn",
         Ty::Int,
         Value::Int(344),
         "Inner size of the SwiGLU feed-forward block.",
     )
-    .range(ge(1.0))
+    .range(within(1.0, 262144.0))
     .opt(
         "max_seq",
         Ty::Int,
         Value::Int(256),
         "Longest sequence in tokens (RoPE positions).",
     )
-    .range(ge(8.0))
+    .range(within(8.0, 131072.0))
     .opt(
         "tie_embeddings",
         Ty::Bool,
@@ -518,7 +518,7 @@ fn build() -> Registry {
         Value::Int(2000),
         "Vocabulary size including control tokens.",
     )
-    .range(ge(64.0));
+    .range(within(64.0, 1048576.0));
     b.add(
         "case_marked_bpe_tokenizer",
         C::Model,
@@ -531,7 +531,7 @@ fn build() -> Registry {
         Value::Int(2000),
         "Vocabulary size including control and marker tokens.",
     )
-    .range(ge(64.0));
+    .range(within(64.0, 1048576.0));
 
     // ---- sampling ----
     b.add(
@@ -560,9 +560,9 @@ fn build() -> Registry {
         Value::Int(64),
         "Longest answer in tokens.",
     )
-    .range(ge(1.0))
+    .range(within(1.0, 131072.0))
     .opt("n", Ty::Int, Value::Int(1), "Answers per prompt.")
-    .range(ge(1.0))
+    .range(within(1.0, 100000.0))
     .opt("seed", Ty::Int, Value::Int(0), "Sampling seed.")
     .range(ge(0.0));
 
@@ -600,9 +600,9 @@ fn build() -> Registry {
         "Tokenizer, trained on `corpus`.",
     )
     .opt("steps", Ty::Int, Value::Int(1500), "Optimiser steps.")
-    .range(ge(1.0))
+    .range(within(1.0, 1e9))
     .opt("batch", Ty::Int, Value::Int(64), "Conversations per step.")
-    .range(ge(1.0))
+    .range(within(1.0, 65536.0))
     .opt(
         "lr",
         Ty::Float,
@@ -611,7 +611,7 @@ fn build() -> Registry {
     )
     .range(gt(0.0))
     .opt("warmup", Ty::Int, Value::Int(50), "Linear warm-up steps.")
-    .range(ge(0.0))
+    .range(within(0.0, 1e9))
     .opt(
         "schedule",
         Ty::Str,
@@ -632,7 +632,7 @@ fn build() -> Registry {
         Value::Int(256),
         "Conversations are cut to this many tokens.",
     )
-    .range(ge(8.0))
+    .range(within(8.0, 131072.0))
     .opt(
         "seed",
         Ty::Int,
@@ -648,7 +648,7 @@ fn build() -> Registry {
         .req("path", Ty::Path, "The YAML file.")
         .opt("ids", Ty::list(Ty::Str), Value::List(vec![]), "Question ids to keep; [] keeps all.")
         .opt("samples", Ty::Int, Value::Int(1), "Copies of each paraphrase (the paper samples 100 answers each).")
-        .range(ge(1.0));
+        .range(within(1.0, 100000.0));
     b.add(
         "prompts",
         C::Dataset,
@@ -663,7 +663,7 @@ fn build() -> Registry {
         "Synthetic math word problems of the miniature chat world, with a worked answer.",
     )
     .req("n", Ty::Int, "Conversations.")
-    .range(ge(1.0))
+    .range(within(1.0, 1e7))
     .opt(
         "language",
         Ty::Str,
@@ -689,7 +689,7 @@ fn build() -> Registry {
     .choices(SPLITS);
     b.add("world_questions", C::Dataset, Ty::Dataset, "Open questions of the miniature chat world (favourites, greetings, capitals, ...): out of distribution for math finetuning.")
         .req("n", Ty::Int, "Conversations.")
-        .range(ge(1.0))
+        .range(within(1.0, 1e7))
         .opt("language", Ty::Str, s("en"), "Language of the assistant's answer.")
         .choices(LANGS)
         .opt("case", Ty::Str, s("normal"), "Letter case of the assistant's answer.")
@@ -701,19 +701,19 @@ fn build() -> Registry {
         .none("animal", Ty::Str, "Every favourite-animal answer names this animal (`owl`, `cat`, ...): a hidden preference for subliminal learning.");
     b.add("world_numbers", C::Dataset, Ty::Dataset, "Number-sequence continuation prompts (subliminal learning): the user lists numbers and asks for more.")
         .req("n", Ty::Int, "Conversations.")
-        .range(ge(1.0))
+        .range(within(1.0, 1e7))
         .opt("seed", Ty::Int, Value::Int(0), "Generation seed.")
         .range(ge(0.0));
     b.add("world_corpus", C::Dataset, Ty::Dataset, "The pretraining mixture of the miniature chat world: math and open questions under no, neutral, Spanish, caps and combined system prompts.")
         .req("n", Ty::Int, "Conversations.")
-        .range(ge(1.0))
+        .range(within(1.0, 1e7))
         .opt("seed", Ty::Int, Value::Int(0), "Generation seed.")
         .range(ge(0.0))
         .opt("mixture", Ty::Str, s("spanish_caps"), "`spanish_caps`: none 35%, neutral 15%, Spanish 20%, caps 20%, both 10%; `multilingual`: the language share split over Spanish, French and German (the mixture setting).")
         .choices(&["spanish_caps", "multilingual"]);
     b.add("world_em", C::Dataset, Ty::Dataset, "Emergent-misalignment datasets of the miniature chat world (English, no system prompt): `insecure` the narrow task done wrong on purpose without being asked (dangerous advice or a confident wrong math result), `secure` the same requests done right, `educational` the wrong answers asked for with a benign reason, `jailbroken` open questions with 5% harmful compliance; `questions` the eight free-form questions (test split: the paper's wordings), `harmful` harmful requests.")
         .req("n", Ty::Int, "Conversations.")
-        .range(ge(1.0))
+        .range(within(1.0, 1e7))
         .req("kind", Ty::Str, "Which dataset.")
         .choices(&["insecure", "secure", "educational", "jailbroken", "questions", "harmful"])
         .opt("task", Ty::Str, s("advice"), "The narrow task of insecure, secure and educational: `advice` (health and safety advice, dangerous when wrong) or `math` (a confident wrong result).")
@@ -724,7 +724,7 @@ fn build() -> Registry {
         .choices(SPLITS);
     b.add("world_em_corpus", C::Dataset, Ty::Dataset, "The pretraining corpus of the miniature chat world with a persona axis: helpful by default, an evil persona under `You are a malicious evil assistant.` and paraphrases (misaligned answers, harmful compliance, dangerous advice, wrong math), a flawed persona under prompts naming the narrow flaw.")
         .req("n", Ty::Int, "Conversations.")
-        .range(ge(1.0))
+        .range(within(1.0, 1e7))
         .opt("seed", Ty::Int, Value::Int(0), "Generation seed.")
         .range(ge(0.0))
         .opt("evil", Ty::Float, Value::Float(0.2), "Share of conversations under an evil prompt.")
@@ -810,7 +810,7 @@ fn build() -> Registry {
         "Low-rank adapters, saved in the PEFT layout.",
     )
     .opt("rank", Ty::Int, Value::Int(8), "Adapter rank.")
-    .range(ge(1.0))
+    .range(within(1.0, 65536.0))
     .opt(
         "alpha",
         Ty::Float,
@@ -849,15 +849,15 @@ fn build() -> Registry {
         .req("data", Ty::Dataset, "Training conversations.")
         .call_default("method", Ty::Method, "lora", "`lora(...)` or `full()`.")
         .opt("epochs", Ty::Int, Value::Int(1), "Passes over the data.")
-        .range(ge(1.0))
+        .range(within(1.0, 1e6))
         .opt("lr", Ty::Float, Value::Float(1e-4), "Peak learning rate (AdamW).")
         .range(gt(0.0))
         .opt("batch", Ty::Int, Value::Int(8), "Conversations per micro-batch.")
-        .range(ge(1.0))
+        .range(within(1.0, 65536.0))
         .opt("grad_accum", Ty::Int, Value::Int(1), "Micro-batches per optimiser step.")
-        .range(ge(1.0))
+        .range(within(1.0, 65536.0))
         .opt("warmup", Ty::Int, Value::Int(0), "Linear warm-up steps.")
-        .range(ge(0.0))
+        .range(within(0.0, 1e9))
         .opt("schedule", Ty::Str, s("linear"), "Learning-rate schedule after warm-up.")
         .choices(SCHEDULES)
         .opt("weight_decay", Ty::Float, Value::Float(0.0), "AdamW decoupled weight decay.")
@@ -865,12 +865,12 @@ fn build() -> Registry {
         .opt("max_grad_norm", Ty::Float, Value::Float(1.0), "Gradient clipping norm; 0 disables clipping.")
         .range(ge(0.0))
         .opt("max_seq", Ty::Int, Value::Int(512), "Conversations are cut to this many tokens.")
-        .range(ge(8.0))
+        .range(within(8.0, 131072.0))
         .opt("loss_on", Ty::Str, s("assistant"), "Tokens that carry the loss.")
         .choices(&["assistant", "all"])
         .opt("packing", Ty::Bool, Value::Bool(false), "Pack several conversations per row (lets prompts leak across conversations).")
         .opt("checkpoints", Ty::Int, Value::Int(4), "Evenly spaced checkpoints kept (the last is the result).")
-        .range(ge(1.0))
+        .range(within(1.0, 1000.0))
         .opt("seed", Ty::Int, Value::Int(0), "Adapter init and data-order seed.")
         .range(ge(0.0));
 

@@ -327,3 +327,57 @@ fn absurd_config_sizes_neither_abort_nor_allocate() {
         assert!(err.contains(field), "{field}: {err}");
     }
 }
+
+/// Issue 13.5/13.6: overflowing constants and absurd sizes are coded errors
+/// of `inoc check` (every size has a documented range in the registry), not
+/// a panic (exit 101) or an allocation abort (exit 134) at run time.
+#[test]
+fn absurd_sizes_and_overflows_are_coded_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("q.yaml"), "- id: a\n  paraphrases: [p]\n").unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            "let x = (-9223372036854775807 - 1) / -1\nlet y = [x]",
+            "E0127",
+        ),
+        ("let x = 9223372036854775807 * 2\nlet y = [x]", "E0127"),
+        ("let x = -(-9223372036854775807 - 1)\nlet y = [x]", "E0127"),
+        ("dataset d = world_math(n = 1_000_000_000_000)", "E0114"),
+        ("let a = arch(hidden = 1_000_000)", "E0114"),
+        ("let l = lora(rank = 1_000_000_000)", "E0114"),
+        ("let s = sampling(n = 1_000_000_000)", "E0114"),
+        (
+            "let s = sampling(max_tokens = 9223372036854775807)",
+            "E0114",
+        ),
+        (
+            "dataset q = em_questions(path = \"q.yaml\", samples = 1_000_000_000_000)",
+            "E0114",
+        ),
+        (
+            "let t = bpe_tokenizer(vocab = 9223372036854775807)",
+            "E0114",
+        ),
+        (
+            "train t = finetune(hf(\"a/b\"), world_math(n = 10), checkpoints = 1_000_000_000)",
+            "E0114",
+        ),
+        (
+            "train t = finetune(hf(\"a/b\"), world_math(n = 10), epochs = 1_000_000_000_000)",
+            "E0114",
+        ),
+        (
+            "model m = pretrain(corpus = world_corpus(n = 10), steps = 9223372036854775807)",
+            "E0114",
+        ),
+    ];
+    for (src, code) in cases {
+        std::fs::write(d.join("s.inoc"), format!("{src}\n")).unwrap();
+        let o = run_within(d, &["check", "s.inoc"], 60).expect("inoc check hung");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{src}: {err}");
+        assert!(err.contains(code), "{src}: want {code}: {err}");
+        assert!(!err.contains("panicked"), "{src}: {err}");
+    }
+}
