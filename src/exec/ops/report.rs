@@ -372,8 +372,10 @@ macro_rules! report_op {
             fn name(&self) -> &'static str {
                 $name
             }
+            // 2: intervals that fit the data (Korn-Graubard with seeds as
+            // clusters, MOVER differences); version 1 objects hold t-intervals.
             fn version(&self) -> u32 {
-                1
+                2
             }
             fn kind(&self) -> DeclKind {
                 DeclKind::Report
