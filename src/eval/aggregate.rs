@@ -183,23 +183,10 @@ impl Cell {
     }
 }
 
-/// The clusters of a single model: its prompts when some prompt was
-/// answered more than once, else each answer.
+/// The clusters of a single model: each answer (its mean is then the mean
+/// over its answers, as `em_misaligned`'s share among the counted ones must be).
 fn single_clusters(values: &[(usize, f64)]) -> (Vec<Vec<f64>>, Unit) {
-    let by_prompt = by_prompt(values);
-    if by_prompt.len() >= 2 && by_prompt.len() < values.len() {
-        (by_prompt.into_values().collect(), Unit::Prompts)
-    } else {
-        (values.iter().map(|v| vec![v.1]).collect(), Unit::Samples)
-    }
-}
-
-fn by_prompt(values: &[(usize, f64)]) -> BTreeMap<usize, Vec<f64>> {
-    let mut out: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
-    for (p, v) in values {
-        out.entry(*p).or_default().push(*v);
-    }
-    out
+    (values.iter().map(|v| vec![v.1]).collect(), Unit::Samples)
 }
 
 /// Per prompt the mean answer, for the prompts both sides answered.

@@ -330,7 +330,7 @@ fn condition_differences_are_paired_by_prompt() {
 }
 
 #[test]
-fn repeated_prompts_of_a_single_model_are_clusters() {
+fn a_single_model_is_summarised_over_its_answers() {
     let mut samples = Vec::new();
     for p in 0..3 {
         for k in 0..4 {
@@ -339,12 +339,12 @@ fn repeated_prompts_of_a_single_model_are_clusters() {
     }
     let agg = aggregate(&samples, &unit_range(), 0.95).unwrap();
     let r = &agg.results[0];
-    assert_eq!((r.unit, r.n, r.answers), (Unit::Prompts, 3, 12));
-    let clusters = vec![
-        vec![0.0; 4],
-        vec![1.0, 0.0, 0.0, 0.0],
-        vec![1.0, 1.0, 0.0, 0.0],
-    ];
+    assert_eq!((r.unit, r.n, r.answers), (Unit::Samples, 12, 12));
+    assert!((r.mean - 3.0 / 12.0).abs() < 1e-12);
+    let clusters: Vec<Vec<f64>> = [0., 0., 0., 0., 1., 0., 0., 0., 1., 1., 0., 0.]
+        .iter()
+        .map(|x| vec![*x])
+        .collect();
     let e = clustered(&slices(&clusters), Some((0.0, 1.0)), 0.95)
         .unwrap()
         .unwrap();
