@@ -45,7 +45,11 @@ from transformers import (
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "hf")
 VOCAB_STRIDE = 4
-QWEN_TEMPLATE = "/work/shared/data/qwen2.5/chat_template.jinja"
+# The chat template Qwen2.5 instruct models ship (committed beside the fixture it was written into).
+QWEN_TEMPLATE_PATH = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "hf", "qwen2", "chat_template.jinja")
+# Read once, before the fixture folder it lives in is rewritten.
+with open(QWEN_TEMPLATE_PATH) as f:
+    QWEN_TEMPLATE_TEXT = f.read()
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -349,7 +353,7 @@ def main():
         "qwen2", "qwen2",
         dict(common, tie_word_embeddings=True, max_position_embeddings=256, rope_theta=10000.0),
         ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        open(QWEN_TEMPLATE).read(), layout=5, shard=False, seed=1, template_place="jinja",
+        QWEN_TEMPLATE_TEXT, layout=5, shard=False, seed=1, template_place="jinja",
         eos="<|im_end|>", pad="<|endoftext|>",
     )
     build(

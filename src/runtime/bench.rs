@@ -1,5 +1,5 @@
 //! Runtime benchmarks on the shapes of `benches/torch_reference.py`
-//! (a copy of ../shared/bench/torch_reference.py): training tokens/s (full and
+//! (benches/torch_reference.py): training tokens/s (full and
 //! LoRA r8 on q,v) and sampling tokens/s (batch 1 and 16, 128 new tokens) for
 //! the ~3.4M "tiny" and ~27M "small" Llama configs. Run by `inoc bench
 //! runtime` and `cargo bench --bench runtime`; when a Python with torch is

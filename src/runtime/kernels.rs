@@ -11,7 +11,7 @@
 //! Why: candle's fused `rms_norm`/`softmax_last_dim`/`rope` have no backward
 //! (gradients stop silently), its matmul backward always computes the frozen
 //! base weight's gradient (LoRA gains little), and composed ops allocate a
-//! buffer per step. See /work/shared/RUNTIME-NOTES.md and BENCHMARKS.md.
+//! buffer per step. See BENCHMARKS.md.
 //!
 //! Layouts: `linear` takes `(.., in)` activations and an HF `(out, in)`
 //! weight. Attention and RoPE take `(batch, seq, heads, head_dim)` tensors,
