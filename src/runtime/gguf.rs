@@ -680,18 +680,7 @@ mod tests {
     use crate::runtime::loader::{LoadOptions, LoadedModel};
     use crate::runtime::model::Model;
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use crate::runtime::testutil::max_diff;
 
     #[test]
     fn a_converted_llama_reads_back_as_its_hf_tensors() {
