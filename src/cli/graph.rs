@@ -38,7 +38,7 @@ pub fn run(args: Args) -> u8 {
             Ok(s) => s,
             Err(c) => return c,
         };
-        match exec::inspect(plan, &store, registry) {
+        match exec::inspect(plan, &store, registry, crate::runtime::Compute::default()) {
             Ok(s) => Some(s),
             Err(e) => return fail_exec(&e, &loaded),
         }

@@ -183,7 +183,7 @@ pub fn run(args: Args) -> u8 {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let statuses = match exec::inspect(plan, &store, registry) {
+    let statuses = match exec::inspect(plan, &store, registry, crate::runtime::Compute::default()) {
         Ok(s) => s,
         Err(e) => return fail_exec(&e, &loaded),
     };

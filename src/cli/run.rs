@@ -29,7 +29,6 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> u8 {
-    crate::runtime::set_defaults(args.device.device, args.device.dtype);
     let loaded = match load_plan(&args.spec, &args.set.set) {
         Ok(x) => x,
         Err(c) => return c,
@@ -61,6 +60,10 @@ pub fn run(args: Args) -> u8 {
         cancel,
         spec_bytes: loaded.bytes.clone(),
         settings: args.set.set.clone(),
+        compute: crate::runtime::Compute {
+            device: args.device.device,
+            precision: args.device.dtype,
+        },
     };
     match exec::run(&loaded.plan, &store, &loaded.registry, &opts) {
         Ok(summary) => {

@@ -207,6 +207,7 @@ fn describe_step<'a>(
     step: &Step,
     store: &Store,
     registry: &Registry,
+    compute: crate::runtime::Compute,
     input: &dyn Fn(StepId) -> InputState<'a>,
 ) -> Result<plan::Described, ExecError> {
     let extra = registry
@@ -221,7 +222,7 @@ fn describe_step<'a>(
     let compute = registry
         .get(&step.op)
         .filter(|o| o.computes_with_models())
-        .and_then(|_| crate::runtime::compute_key());
+        .and_then(|_| compute.key());
     let settings = registry
         .get(&step.op)
         .map(|o| o.settings(&step.args))
@@ -304,11 +305,13 @@ pub fn reason_against_index(
 }
 
 /// Says for every step (in plan order) whether it is cached, without
-/// computing anything.
+/// computing anything; `compute` is where models would compute (it is in
+/// the keys of the steps that use models).
 pub fn inspect(
     plan: &Plan,
     store: &Store,
     registry: &Registry,
+    compute: crate::runtime::Compute,
 ) -> Result<Vec<StepStatus>, ExecError> {
     let spec = spec_id(&plan.spec);
     let mut st: Vec<Option<StepStatus>> = vec![None; plan.steps.len()];
@@ -321,7 +324,7 @@ pub fn inspect(
                 None => InputState::Pending(&s.key),
             }
         };
-        let described = describe_step(plan, step, store, registry, &lookup_input)?;
+        let described = describe_step(plan, step, store, registry, compute, &lookup_input)?;
         let key = canon::key_of(&described.desc);
         let pending: Vec<&str> = step
             .deps
@@ -409,6 +412,8 @@ pub struct Options {
     pub spec_bytes: Vec<u8>,
     /// The `--set NAME=VALUE` settings of the run, recorded in provenance.
     pub settings: Vec<crate::sema::Setting>,
+    /// Where and in which precision models compute (`--device`, `--dtype`).
+    pub compute: crate::runtime::Compute,
 }
 
 /// One step's record in a run.
@@ -890,7 +895,7 @@ fn run_step(
     spec: &str,
     log_copy: &Path,
 ) -> Result<Done, ExecError> {
-    let described = describe_step(plan, step, store, registry, &|d| {
+    let described = describe_step(plan, step, store, registry, opts.compute, &|d| {
         InputState::Output(&inputs[&d].1)
     })?;
     let key = canon::key_of(&described.desc);
@@ -1009,6 +1014,7 @@ fn run_step(
         log: &log,
         progress: &progress,
         cancel: &opts.cancel,
+        compute: opts.compute,
         provenance: Mutex::new(BTreeMap::new()),
         warnings: Mutex::new(Vec::new()),
         store,

@@ -114,12 +114,13 @@ pub struct Arch {
 /// Pretrains a model from scratch on `corpus` (conversations rendered with
 /// ChatML, loss on every token) and writes an HF model directory to
 /// `out_dir`. `cfg.method` must be [`Method::Full`]; `cfg.seed` seeds the
-/// initialisation and the data order.
+/// initialisation and the data order; the model computes as `compute` says.
 #[allow(clippy::too_many_arguments)]
 pub fn pretrain(
     corpus: &[Vec<Message>],
     arch: &Arch,
     tokenizer: TokenizerKind,
+    compute: super::Compute,
     cfg: &TrainConfig,
     run_dir: Option<&Path>,
     out_dir: &Path,
@@ -167,10 +168,10 @@ pub fn pretrain(
     mc.rope_theta = arch.rope_theta;
     mc.eos_token_ids = tok.token_to_id(IM_END).into_iter().collect();
     mc.pad_token_id = tok.token_to_id(PAD_TOKEN);
-    // The process's device (`--device`; CPU unless built with CUDA): the
+    // The run's device (`--device`; CPU unless built with CUDA): the
     // weights are drawn on the host, so a seed gives the same init anywhere.
-    let (device, dtype) =
-        super::loader::resolve(super::DeviceChoice::Auto, None).map_err(|e| bad(e.to_string()))?;
+    let (device, dtype) = super::loader::resolve(compute.device, compute.precision)
+        .map_err(|e| bad(e.to_string()))?;
     let model = Model::init_random(mc, cfg.seed, &device, dtype)?;
 
     // The tokenizer and template go to disk first so the bundle is the same
@@ -245,6 +246,7 @@ mod tests {
             &corpus(),
             &arch(),
             TokenizerKind::Char,
+            crate::runtime::Compute::default(),
             &cfg,
             None,
             &base_dir,
@@ -330,6 +332,7 @@ mod tests {
             &data,
             &arch(),
             TokenizerKind::CaseMarkedBpe(300),
+            crate::runtime::Compute::default(),
             &cfg,
             None,
             dir.path(),
@@ -374,6 +377,7 @@ mod tests {
             &corpus(),
             &arch(),
             TokenizerKind::Char,
+            crate::runtime::Compute::default(),
             &cfg,
             None,
             dir.path(),

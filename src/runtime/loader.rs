@@ -344,22 +344,15 @@ fn stop_ids(model: &Model, tok: &Tokenizer, template: &ChatTemplate, dir: &Path)
     ids
 }
 
-/// The device and dtype for a choice: `Auto` and `None` take the process
-/// defaults (`runtime::set_defaults`), then the automatic choice (CUDA if
-/// built in and present, else Metal, else CPU; f32 on CPU, bf16 on CUDA).
+/// The device and dtype for a choice: `Auto` is the automatic choice (CUDA
+/// if built in and present, else Metal, else CPU), `None` the device's
+/// precision (f32 on CPU, bf16 on CUDA).
 pub(crate) fn resolve(
     device: DeviceChoice,
     precision: Option<Precision>,
 ) -> Result<(Device, DType), Error> {
-    let (default_device, default_precision) = super::defaults();
-    let choice = match device {
-        DeviceChoice::Auto => default_device,
-        d => d,
-    };
-    let device = choice.device()?;
-    let dtype = precision
-        .or(default_precision)
-        .map_or_else(|| default_dtype(&device), Precision::dtype);
+    let device = device.device()?;
+    let dtype = precision.map_or_else(|| default_dtype(&device), Precision::dtype);
     Ok((device, dtype))
 }
 

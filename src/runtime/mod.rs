@@ -66,33 +66,41 @@ impl DeviceChoice {
     }
 }
 
-/// Process-wide defaults for models loaded without an explicit device or
-/// precision (`LoadOptions::default()`, pretraining): set once by the CLI
-/// from `--device` / `--dtype`, so every step of `inoc run` uses them.
-static DEFAULTS: std::sync::Mutex<(DeviceChoice, Option<loader::Precision>)> =
-    std::sync::Mutex::new((DeviceChoice::Auto, None));
-
-/// Sets the device that [`DeviceChoice::Auto`] resolves to (`Auto` keeps
-/// the automatic choice) and the default precision (`None`: per device).
-pub fn set_defaults(device: DeviceChoice, precision: Option<loader::Precision>) {
-    if let Ok(mut d) = DEFAULTS.lock() {
-        *d = (device, precision);
-    }
+/// Where and in which precision the models of a run compute (`--device`,
+/// `--dtype`): passed down through `exec::Options` to every step that loads,
+/// trains or samples a model, and part of those steps' keys. The default is
+/// the automatic choice (CUDA if built in and present, else Metal, else CPU)
+/// in the device's precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Compute {
+    pub device: DeviceChoice,
+    /// `None`: f32 on CPU, bf16 on CUDA, f16 on Metal.
+    pub precision: Option<loader::Precision>,
 }
 
-/// Where and in which precision models compute by default in this process,
-/// as part of a cache key: `None` for the CPU in f32 (the reference, and what
-/// keys made before devices existed assume), else e.g. `"cuda:bf16"`.
-/// Results in another precision or on another kind of device are other
-/// results, so they are cached apart. Decided without opening a device.
-pub fn compute_key() -> Option<String> {
-    let (choice, precision) = defaults();
-    compute_key_for(
-        choice,
-        precision,
-        candle_core::utils::cuda_is_available(),
-        candle_core::utils::metal_is_available(),
-    )
+impl Compute {
+    /// How to load a model here (no adapter).
+    pub fn load_options(self) -> loader::LoadOptions {
+        loader::LoadOptions {
+            adapter: None,
+            device: self.device,
+            precision: self.precision,
+        }
+    }
+
+    /// Where and in which precision models compute, as part of a cache key:
+    /// `None` for the CPU in f32 (the reference, and what keys made before
+    /// devices existed assume), else e.g. `"cuda:bf16"`. Results in another
+    /// precision or on another kind of device are other results, so they are
+    /// cached apart. Decided without opening a device.
+    pub fn key(self) -> Option<String> {
+        compute_key_for(
+            self.device,
+            self.precision,
+            candle_core::utils::cuda_is_available(),
+            candle_core::utils::metal_is_available(),
+        )
+    }
 }
 
 fn compute_key_for(
@@ -117,13 +125,6 @@ fn compute_key_for(
     (kind, dtype)
         .ne(&("cpu", "f32"))
         .then(|| format!("{kind}:{dtype}"))
-}
-
-pub(crate) fn defaults() -> (DeviceChoice, Option<loader::Precision>) {
-    DEFAULTS
-        .lock()
-        .map(|d| *d)
-        .unwrap_or((DeviceChoice::Auto, None))
 }
 
 /// Any runtime failure, with the underlying error's data.

@@ -350,12 +350,12 @@ fn load_checkpoint(
     let opts = if adapter.is_some() {
         LoadOptions {
             adapter: Some(dir.to_path_buf()),
-            ..Default::default()
+            ..ctx.compute.load_options()
         }
     } else {
         source.dir = dir.to_path_buf();
         source.hub = None;
-        LoadOptions::default()
+        ctx.compute.load_options()
     };
     LoadedModel::load_source(source, &opts).map_err(|e| {
         OpError::failed(format!(

@@ -223,15 +223,15 @@ impl Op for ProbeCurve {
         for (member, input, step, dir) in units {
             let (mut source, adapter) = super::model::open(ctx, input)?;
             let opts = match (&dir, adapter) {
-                (None, Some(_)) => LoadOptions::default(),
+                (None, Some(_)) => ctx.compute.load_options(),
                 (Some(d), Some(_)) => LoadOptions {
                     adapter: Some(d.clone()),
-                    ..Default::default()
+                    ..ctx.compute.load_options()
                 },
                 (Some(d), None) => {
                     source.dir = d.clone();
                     source.hub = None;
-                    LoadOptions::default()
+                    ctx.compute.load_options()
                 }
                 // A full finetune names its base in base.json; without it
                 // (or once the base left the store) the curve starts at the
@@ -239,7 +239,7 @@ impl Op for ProbeCurve {
                 (None, None) => match super::model::base_of(ctx, input) {
                     Some(base) => {
                         source = base;
-                        LoadOptions::default()
+                        ctx.compute.load_options()
                     }
                     None => {
                         ctx.log(format!(

@@ -49,7 +49,7 @@ pub trait Op: Send + Sync {
     fn kind(&self) -> DeclKind;
     /// True when the output depends on the device and precision models
     /// compute in (training, sampling, scoring): the key then includes
-    /// [`crate::runtime::compute_key`].
+    /// [`crate::runtime::Compute::key`].
     fn computes_with_models(&self) -> bool {
         false
     }
@@ -166,6 +166,9 @@ pub struct OpCtx<'a> {
     pub(crate) log: &'a Mutex<fs::File>,
     pub(crate) progress: &'a (dyn Fn(&Progress) + Sync),
     pub(crate) cancel: &'a AtomicBool,
+    /// Where and in which precision models compute: load and train with
+    /// `compute.load_options()` / `compute`, never a device of one's own.
+    pub compute: crate::runtime::Compute,
     pub(crate) provenance: Mutex<BTreeMap<String, String>>,
     /// Warnings for the user, printed when the step ends.
     pub(crate) warnings: Mutex<Vec<String>>,

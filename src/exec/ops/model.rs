@@ -153,7 +153,7 @@ pub fn load(
     let (source, adapter) = open(ctx, input)?;
     let opts = crate::runtime::loader::LoadOptions {
         adapter,
-        ..Default::default()
+        ..ctx.compute.load_options()
     };
     crate::runtime::loader::LoadedModel::load_source(source, &opts)
         .map_err(|e| OpError::failed(format!("loading model `{}`: {e}", input.name)))

@@ -106,6 +106,7 @@ impl Op for Pretrain {
             &corpus,
             &arch(ctx.arg("arch")?)?,
             tokenizer(ctx.arg("tokenizer")?)?,
+            ctx.compute,
             &cfg,
             Some(ctx.scratch),
             ctx.out,
