@@ -11,6 +11,7 @@ mod bench;
 mod builtins;
 mod cache;
 mod check;
+mod exec_step;
 mod fmt;
 mod graph;
 mod lsp;
@@ -18,6 +19,7 @@ mod plan;
 mod run;
 mod sample;
 mod score;
+mod status;
 mod why;
 
 /// inoc: declarative finetuning-generalization experiments.
@@ -40,6 +42,9 @@ pub enum Command {
     Plan(plan::Args),
     /// Run every step of a spec that is not cached yet; print the results folder.
     Run(run::Args),
+    /// Show the state of a spec's steps submitted with `inoc run --executor
+    /// slurm`: done, pending, running, failed (with its diagnostic and log), cancelled.
+    Status(status::Args),
     /// Explain which key component of a step changed since its cached version.
     Why(why::Args),
     /// Print the step graph of a spec as Graphviz dot or Mermaid.
@@ -54,6 +59,9 @@ pub enum Command {
     Bench(bench::Args),
     /// Run the language server for editors (LSP over stdin/stdout).
     Lsp(lsp::Args),
+    /// Internal: compute one step of a submission (what a Slurm job runs).
+    #[command(hide = true)]
+    ExecStep(exec_step::Args),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -73,6 +81,8 @@ pub fn main() -> ExitCode {
         Command::Sample(a) => sample::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Lsp(a) => lsp::run(a),
+        Command::Status(a) => status::run(a),
+        Command::ExecStep(a) => exec_step::run(a),
     };
     ExitCode::from(code)
 }

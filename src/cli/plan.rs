@@ -114,6 +114,9 @@ pub(super) fn open_store_for(loaded: &Loaded) -> Result<Store, u8> {
 /// A planned spec and what the engine commands need beside it.
 pub(super) struct Loaded {
     pub plan: Plan,
+    /// The checked program the plan was built from (without the plan's
+    /// implicit nodes), as `inoc run --executor slurm` stores it.
+    pub program: Program,
     pub registry: Registry,
     /// Every source read (the spec and its imports), for the spec hash.
     pub bytes: Vec<u8>,
@@ -133,6 +136,7 @@ pub(super) fn load_plan(spec: &str, settings: &[crate::sema::Setting]) -> Result
     })?;
     Ok(Loaded {
         plan,
+        program,
         registry,
         bytes,
         sources,

@@ -26,9 +26,56 @@ pub struct Args {
     pub device: super::DeviceArgs,
     #[command(flatten)]
     pub set: super::SetArgs,
+    /// Where the steps run: `local` (threads on this machine) or `slurm`
+    /// (one `sbatch` job per step that is not cached; README "Running on a
+    /// Slurm cluster") [default: `$INOC_EXECUTOR`, else `local`].
+    #[arg(long, value_enum)]
+    pub executor: Option<Executor>,
+    /// With `--executor slurm`: wait for the jobs, showing their progress
+    /// from the queue, then print the results folder (or the failure).
+    #[arg(long)]
+    pub wait: bool,
+    /// With `--executor slurm`: the resources of the jobs of one operation,
+    /// or of every step without `OP:`; keys `partition`, `gpus`, `cpus`,
+    /// `mem`, `time` (repeatable, later ones win over earlier ones, the
+    /// spec's and the defaults): `--resources finetune:gpus=1,time=4:00:00`.
+    #[arg(long, value_name = "[OP:]KEY=VALUE,...", value_parser = exec::slurm::ResourceSetting::parse)]
+    pub resources: Vec<exec::slurm::ResourceSetting>,
+}
+
+/// Where `inoc run` computes the steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Executor {
+    /// Threads on this machine.
+    Local,
+    /// One Slurm job per step (`sbatch`), the store on a shared filesystem.
+    Slurm,
+}
+
+/// `--executor`, else `$INOC_EXECUTOR`, else local.
+fn executor(arg: Option<Executor>) -> Result<Executor, u8> {
+    if let Some(e) = arg {
+        return Ok(e);
+    }
+    match std::env::var("INOC_EXECUTOR") {
+        Ok(v) if !v.trim().is_empty() => <Executor as clap::ValueEnum>::from_str(v.trim(), true)
+            .map_err(|_| {
+                eprintln!("error: INOC_EXECUTOR=`{v}` is not an executor (local, slurm)");
+                2
+            }),
+        _ => Ok(Executor::Local),
+    }
 }
 
 pub fn run(args: Args) -> u8 {
+    let executor = match executor(args.executor) {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    if executor == Executor::Local && (args.wait || !args.resources.is_empty()) {
+        eprintln!("error: `--wait` and `--resources` are options of `--executor slurm`");
+        return 2;
+    }
     let loaded = match load_plan(&args.spec, &args.set.set) {
         Ok(x) => x,
         Err(c) => return c,
@@ -65,7 +112,22 @@ pub fn run(args: Args) -> u8 {
             precision: args.device.dtype,
         },
     };
-    match exec::run(&loaded.plan, &store, &loaded.registry, &opts) {
+    if executor == Executor::Slurm {
+        return super::status::submit(&loaded, &store, &opts, &args.resources, args.wait);
+    }
+    report(
+        exec::run(&loaded.plan, &store, &loaded.registry, &opts),
+        &loaded,
+    )
+}
+
+/// Prints what a run did (the results folder on stdout's last line) and
+/// returns the exit code.
+pub(super) fn report(
+    result: Result<exec::RunSummary, ExecError>,
+    loaded: &super::plan::Loaded,
+) -> u8 {
+    match result {
         Ok(summary) => {
             let ran = summary.steps.iter().filter(|s| s.status == "ran").count();
             let reused = summary
@@ -89,6 +151,6 @@ pub fn run(args: Args) -> u8 {
             fail(ExecError::Interrupted, None);
             130
         }
-        Err(e) => fail_exec(&e, &loaded),
+        Err(e) => fail_exec(&e, loaded),
     }
 }

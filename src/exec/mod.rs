@@ -13,6 +13,7 @@
 
 pub mod ops;
 mod page;
+pub mod slurm;
 
 use crate::cache::{IndexEntry, Lookup, Machine, ObjectMeta, Store, META_SCHEMA};
 use crate::plan::{self, canon, InputState, Plan, Step, StepId};
@@ -570,14 +571,10 @@ fn show_progress(pb: &indicatif::ProgressBar, p: &Progress) {
     pb.set_message(msg.join("  "));
 }
 
-/// Runs every step of `plan` that is not cached and writes the results
-/// folder. Returns its path and what each step did.
-pub fn run(
-    plan: &Plan,
-    store: &Store,
-    registry: &Registry,
-    opts: &Options,
-) -> Result<RunSummary, ExecError> {
+/// Refuses, before computing anything, a plan with a step this build
+/// cannot compute (E1003) or that needs a setting from the environment
+/// (E1005).
+pub fn check_runnable(plan: &Plan, registry: &Registry) -> Result<(), ExecError> {
     let missing: Vec<Unimplemented> = plan
         .steps
         .iter()
@@ -608,6 +605,18 @@ pub fn run(
     if !unconfigured.is_empty() {
         return Err(ExecError::Unconfigured(unconfigured));
     }
+    Ok(())
+}
+
+/// Runs every step of `plan` that is not cached and writes the results
+/// folder. Returns its path and what each step did.
+pub fn run(
+    plan: &Plan,
+    store: &Store,
+    registry: &Registry,
+    opts: &Options,
+) -> Result<RunSummary, ExecError> {
+    check_runnable(plan, registry)?;
     let spec = spec_id(&plan.spec);
     let started = chrono::Utc::now();
     let stem = Path::new(&plan.spec)
@@ -862,6 +871,58 @@ pub fn run(
         folder,
         steps: records,
         warnings,
+    })
+}
+
+/// Computes one step of `plan` whose inputs are all in the store, under its
+/// key's lock, as [`run`] would (the Slurm executor's job, `inoc exec-step`).
+/// Nothing else runs and no run folder is written; the step's log is copied
+/// to `log_copy`.
+pub fn run_one(
+    plan: &Plan,
+    store: &Store,
+    registry: &Registry,
+    opts: &Options,
+    id: StepId,
+    log_copy: &Path,
+) -> Result<StepRecord, ExecError> {
+    check_runnable(plan, registry)?;
+    let step = &plan.steps[id];
+    let statuses = inspect(plan, store, registry, opts.compute)?;
+    let mut inputs: BTreeMap<StepId, (String, String)> = BTreeMap::new();
+    for d in &step.deps {
+        let s = &statuses[*d];
+        let Some(h) = &s.output else {
+            return Err(ExecError::StepFailed {
+                step: step.name.clone(),
+                message: format!(
+                    "its input `{}` is not in the cache store (its job did not finish)",
+                    plan.steps[*d].name
+                ),
+                log: String::new(),
+                at: None,
+            });
+        };
+        inputs.insert(*d, (s.key.clone(), h.clone()));
+    }
+    if let Some(p) = log_copy.parent() {
+        fs::create_dir_all(p)?;
+    }
+    let ui = Ui::new(false);
+    let warnings = Mutex::new(Vec::new());
+    let spec = spec_id(&plan.spec);
+    let d = run_step(
+        plan, step, &inputs, store, registry, opts, &ui, &warnings, &spec, log_copy,
+    )?;
+    Ok(StepRecord {
+        name: step.name.clone(),
+        op: step.op.clone(),
+        key: d.key,
+        output_hash: d.output,
+        status: d.status.to_string(),
+        seconds: d.seconds,
+        files: d.files.into_iter().collect(),
+        provenance: d.provenance,
     })
 }
 

@@ -24,7 +24,7 @@ const SHOWN: &str = "--set ";
 const PARSED: &str = "let   ";
 
 /// One `--set NAME=VALUE`, as typed.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Setting {
     pub name: String,
     pub value: String,

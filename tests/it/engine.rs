@@ -11,20 +11,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-struct Env {
+pub(crate) struct Env {
     dir: tempfile::TempDir,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(crate) fn new() -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
         }
     }
-    fn path(&self, p: &str) -> PathBuf {
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_inoc"));
         c.args(args)
             .current_dir(self.dir.path())
@@ -36,7 +36,7 @@ impl Env {
     fn inoc(&self, args: &[&str]) -> Output {
         self.cmd(args).output().unwrap()
     }
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let o = self.inoc(args);
         assert!(
             o.status.success(),
@@ -46,11 +46,11 @@ impl Env {
         );
         String::from_utf8(o.stdout).unwrap()
     }
-    fn write(&self, name: &str, p: &Program) {
+    pub(crate) fn write(&self, name: &str, p: &Program) {
         std::fs::write(self.path(name), serde_json::to_vec_pretty(p).unwrap()).unwrap();
     }
     /// Operation starts (and training resumes), in order.
-    fn oplog(&self) -> Vec<String> {
+    pub(crate) fn oplog(&self) -> Vec<String> {
         self.oplog_all()
             .into_iter()
             .filter(|l| !l.contains(".end "))
@@ -88,7 +88,7 @@ impl Env {
             })
             .collect()
     }
-    fn run(&self, spec: &str) -> PathBuf {
+    pub(crate) fn run(&self, spec: &str) -> PathBuf {
         let out = self.ok(&["run", spec]);
         let last = out.lines().last().expect("run prints its folder");
         let folder = self.dir.path().join(last);
@@ -101,7 +101,7 @@ use inoc::sema::ir::call;
 
 /// Parameters of the test experiment.
 #[derive(Clone)]
-struct Exp {
+pub(crate) struct Exp {
     data_name: String,
     cap: i64,
     lr: Value,
@@ -126,7 +126,7 @@ impl Default for Exp {
 }
 
 /// d = t_data; t[s in 0,1] = t_train(d); e = t_eval(t, d); r = t_report(e).
-fn program(x: &Exp) -> Program {
+pub(crate) fn program(x: &Exp) -> Program {
     let node = |id, kind, name: &str, value, cell| Node {
         id,
         kind,

@@ -28,6 +28,7 @@ mod runtime_parity;
 mod runtime_scratch;
 mod runtime_train;
 mod settings_cli;
+mod slurm;
 
 /// `runtime::kernels::set_fused` switches the kernels of the whole process, and
 /// every test here shares one process: a test that flips it holds this lock
