@@ -152,6 +152,14 @@ impl Loader for Overlay<'_> {
     fn exists(&self, path: &str) -> bool {
         self.open.contains_key(path) || FsLoader.exists(path)
     }
+
+    fn kind(&self, path: &str) -> loader::PathKind {
+        if self.open.contains_key(path) {
+            loader::PathKind::File
+        } else {
+            FsLoader.kind(path)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -143,6 +143,9 @@ pub struct Param {
     /// fetched before running): a missing one stops `inoc run` (E1002).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub absent_ok: bool,
+    /// A `path` that names a directory (otherwise a regular file).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub directory: bool,
 }
 
 impl Param {
@@ -380,6 +383,7 @@ impl Builder {
             choices: &[],
             doc,
             absent_ok: false,
+            directory: false,
         });
         self
     }
@@ -388,6 +392,14 @@ impl Builder {
     fn absent_ok(&mut self) -> &mut Self {
         if let Some(p) = self.last().params.last_mut() {
             p.absent_ok = true;
+        }
+        self
+    }
+
+    /// The last parameter (a `path`) names a directory, not a file.
+    fn directory(&mut self) -> &mut Self {
+        if let Some(p) = self.last().params.last_mut() {
+            p.directory = true;
         }
         self
     }
@@ -576,7 +588,8 @@ fn build() -> Registry {
         Ty::Model,
         "A model directory in the HF layout (config.json, *.safetensors, tokenizer.json).",
     )
-    .req("path", Ty::Path, "The directory.");
+    .req("path", Ty::Path, "The directory.")
+    .directory();
     b.add(
         "gguf",
         C::Model,

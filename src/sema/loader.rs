@@ -45,6 +45,37 @@ pub trait Loader: Sync {
     fn read(&self, path: &str) -> Result<String, LoadError>;
     /// Whether a data file or directory named by a spec exists.
     fn exists(&self, path: &str) -> bool;
+    /// What a data path names (loaders that only know existence say
+    /// [`PathKind::File`] for anything that exists).
+    fn kind(&self, path: &str) -> PathKind {
+        if self.exists(path) {
+            PathKind::File
+        } else {
+            PathKind::Missing
+        }
+    }
+}
+
+/// What a path named by a spec is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathKind {
+    Missing,
+    File,
+    Dir,
+    /// A FIFO, device or socket: never read as data.
+    Other,
+}
+
+impl PathKind {
+    /// The kind of `path` on the local disk (symlinks followed).
+    pub fn of(path: &Path) -> PathKind {
+        match std::fs::metadata(path) {
+            Err(_) => PathKind::Missing,
+            Ok(md) if md.is_file() => PathKind::File,
+            Ok(md) if md.is_dir() => PathKind::Dir,
+            Ok(_) => PathKind::Other,
+        }
+    }
 }
 
 /// Resolves an import or data path written in the file `from`: stdlib
@@ -128,6 +159,10 @@ impl Loader for FsLoader {
 
     fn exists(&self, path: &str) -> bool {
         Path::new(path).exists()
+    }
+
+    fn kind(&self, path: &str) -> PathKind {
+        PathKind::of(Path::new(path))
     }
 }
 

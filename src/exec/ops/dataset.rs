@@ -71,6 +71,21 @@ impl Row {
             .map(|m| m.content.as_str())
     }
 
+    /// Why this row is not a conversation a chat template can render, if
+    /// it is not: no messages, or no user turn before the first assistant
+    /// turn (system prompts may come first).
+    pub fn malformed(&self) -> Option<&'static str> {
+        let first = self.messages.iter().find(|m| m.role != "system");
+        match first.map(|m| m.role.as_str()) {
+            _ if self.messages.is_empty() => Some("`messages` is empty: a row needs at least a user turn"),
+            None => Some("only system messages: a row needs a user turn"),
+            Some("assistant") => Some(
+                "the first turn after the system prompt is the assistant's: a row needs a user turn before it",
+            ),
+            _ => None,
+        }
+    }
+
     /// Sets (replacing) the system prompt.
     pub fn set_system(&mut self, prompt: &str) {
         self.messages.retain(|m| m.role != "system");
@@ -95,17 +110,37 @@ pub fn read(dir: &Path) -> Result<Vec<Row>, OpError> {
 }
 
 /// Parses a JSONL file of `{"messages": [...]}`, `{"prompt", "response"}`
-/// or `{"prompt"}` objects (blank lines skipped).
+/// or `{"prompt"}` objects (blank lines skipped). Every error names the
+/// file and, for a bad row, its line: a path that is not a regular file,
+/// text that is not UTF-8, a row that is not a conversation (no messages, no
+/// user turn before the first assistant turn, an unknown role).
 pub fn parse_jsonl(path: &Path) -> Result<Vec<Row>, OpError> {
-    let f = std::fs::File::open(path)
-        .map_err(|e| OpError::failed(format!("{}: {e}", path.display())))?;
+    let shown = path.display();
+    let md = std::fs::metadata(path).map_err(|e| OpError::failed(format!("{shown}: {e}")))?;
+    if !md.is_file() {
+        let what = if md.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a FIFO, device or socket)"
+        };
+        return Err(OpError::failed(format!(
+            "{shown} is {what}: a JSONL data file is a regular file, one conversation a line"
+        )));
+    }
+    let f = std::fs::File::open(path).map_err(|e| OpError::failed(format!("{shown}: {e}")))?;
     let mut rows = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line?;
+    for (i, line) in std::io::BufReader::new(f).split(b'\n').enumerate() {
+        let at = || format!("{shown}:{}", i + 1);
+        let line = String::from_utf8(line?).map_err(|e| {
+            OpError::failed(format!(
+                "{}: not UTF-8 text (invalid byte at column {}); JSONL files are UTF-8",
+                at(),
+                e.utf8_error().valid_up_to() + 1
+            ))
+        })?;
         if line.trim().is_empty() {
             continue;
         }
-        let at = || format!("{}:{}", path.display(), i + 1);
         let v: serde_json::Value = serde_json::from_str(&line)
             .map_err(|e| OpError::failed(format!("{}: not JSON: {e}", at())))?;
         let row = if v.get("messages").is_some() {
@@ -125,6 +160,9 @@ pub fn parse_jsonl(path: &Path) -> Result<Vec<Row>, OpError> {
                     at(),
                     m.role
                 )));
+            }
+            if let Some(why) = r.malformed() {
+                return Err(OpError::failed(format!("{}: {why}", at())));
             }
             r
         } else if let Some(p) = v.get("prompt").and_then(|p| p.as_str()) {
@@ -168,7 +206,14 @@ impl Op for Jsonl {
         Some(0.0)
     }
     fn run(&self, ctx: &OpCtx<'_>) -> Result<(), OpError> {
-        let rows = parse_jsonl(Path::new(ctx.str("path")?))?;
+        let path = Path::new(ctx.str("path")?);
+        let rows = parse_jsonl(path)?;
+        if rows.is_empty() {
+            return Err(OpError::failed(format!(
+                "{} holds no rows (it is empty or only blank lines): a JSONL data file has one conversation a line",
+                path.display()
+            )));
+        }
         ctx.log(format!("{} rows", rows.len()));
         write(ctx.out, &rows)
     }
@@ -482,5 +527,44 @@ mod tests {
         std::fs::write(&p, "{\"prompt\": \"ok\"}\n{\"text\": 1}\n").unwrap();
         let e = parse_jsonl(&p).unwrap_err().to_string();
         assert!(e.contains("x.jsonl:2"), "{e}");
+    }
+
+    #[test]
+    fn jsonl_rows_that_are_not_conversations_fail_naming_file_and_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.jsonl");
+        let user = r#"{"messages": [{"role": "user", "content": "hi"}]}"#;
+        for (row, want) in [
+            (r#"{"messages": []}"#, "`messages` is empty"),
+            (
+                r#"{"messages": [{"role": "assistant", "content": "hi"}]}"#,
+                "a row needs a user turn before it",
+            ),
+            (
+                r#"{"messages": [{"role": "system", "content": "s"}]}"#,
+                "only system messages",
+            ),
+        ] {
+            std::fs::write(&p, format!("{user}\n{row}\n")).unwrap();
+            let e = parse_jsonl(&p).unwrap_err().to_string();
+            assert!(e.contains("x.jsonl:2") && e.contains(want), "{e}");
+        }
+        // A system prompt before the user turn is a conversation.
+        std::fs::write(
+            &p,
+            r#"{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(parse_jsonl(&p).unwrap().len(), 1);
+        // Not UTF-8: the line and column of the bad byte.
+        std::fs::write(&p, b"{\"prompt\": \"ok\"}\n{\"prompt\": \"\xff\"}\n").unwrap();
+        let e = parse_jsonl(&p).unwrap_err().to_string();
+        assert!(e.contains("x.jsonl:2") && e.contains("not UTF-8"), "{e}");
+        // A directory is named as one.
+        let e = parse_jsonl(d.path()).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+        // An empty file parses to no rows (the `jsonl` step refuses it).
+        std::fs::write(&p, "\n\n").unwrap();
+        assert!(parse_jsonl(&p).unwrap().is_empty());
     }
 }

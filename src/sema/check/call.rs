@@ -415,7 +415,9 @@ impl Checker<'_> {
             (Ty::Path, Value::Str(s)) | (Ty::Path, Value::Path(s)) => {
                 let file_path = self.modules[file_path].path.clone();
                 let resolved = resolve(&file_path, &s);
-                if !p.absent_ok && !self.loader.exists(&resolved) {
+                use crate::sema::loader::PathKind;
+                let kind = self.loader.kind(&resolved);
+                if kind == PathKind::Missing && !p.absent_ok {
                     let help = if resolved != s {
                         format!("`{s}` is resolved against the directory of {file_path}; see README.md for how to get the data files")
                     } else {
@@ -426,6 +428,29 @@ impl Checker<'_> {
                         format!("file not found: {resolved}"),
                         span,
                         "no such file",
+                        Some(help),
+                    );
+                }
+                let wrong = match (kind, p.directory) {
+                    (PathKind::Dir, false) => Some(("a directory", "a directory")),
+                    (PathKind::File, true) => Some(("a file", "a file")),
+                    (PathKind::Other, _) => Some((
+                        "not a regular file (a FIFO, device or socket)",
+                        "not a regular file",
+                    )),
+                    _ => None,
+                };
+                if let Some((what, label)) = wrong {
+                    let help = match (kind, p.directory) {
+                        (PathKind::Other, _) => "only regular files are read as data: a pipe or device could stall a run forever".to_string(),
+                        (_, true) => format!("`{fname}` reads a model directory (config.json, weights, tokenizer.json): name the directory that holds them"),
+                        (_, false) => format!("`{fname}` reads one regular file: name a file inside the directory"),
+                    };
+                    self.err(
+                        "E0144",
+                        format!("`{fname}.{}` names {what}: {resolved}", p.name),
+                        span,
+                        label,
                         Some(help),
                     );
                 }

@@ -198,6 +198,20 @@ impl Checker<'_> {
                 self.modules[m].imports.insert(i, idx);
                 continue;
             }
+            if !path.ends_with(".inoc") {
+                // Never parse (and quote in an error) a file that is not a
+                // spec: `import "/etc/passwd"` must not print its lines.
+                self.err(
+                    "E0100",
+                    format!("cannot import \"{}\"", imp.path),
+                    imp.path_span,
+                    "not an `.inoc` file",
+                    Some(
+                        "only `.inoc` modules can be imported; data files are read by `jsonl(...)` and the other data builtins".into(),
+                    ),
+                );
+                continue;
+            }
             match self.loader.read(&path) {
                 Ok(text) => {
                     let prefix = format!("{}.", imp.alias.name);
