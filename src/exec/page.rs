@@ -100,6 +100,11 @@ pub(super) fn write(
                 seconds: r.seconds,
             })
             .collect(),
+        warnings: records
+            .iter()
+            .filter_map(|r| r.provenance.get("warnings").map(|w| (r, w)))
+            .flat_map(|(r, w)| w.lines().map(|l| (r.name.clone(), l.to_string())))
+            .collect(),
         samples: samples(folder),
     };
     write_page(folder, &page).map(|_| ())

@@ -46,6 +46,9 @@ pub struct Page {
     pub reports: Vec<String>,
     pub losses: Vec<Loss>,
     pub steps: Vec<StepRow>,
+    /// What steps warned about (step, warning), cached steps included: a
+    /// judge that scored nothing, dropped training rows, a fallback taken.
+    pub warnings: Vec<(String, String)>,
     /// Every evaluation's answers: (the file, relative to the run folder, and its rows).
     pub samples: Vec<(String, Vec<Sample>)>,
 }
@@ -178,6 +181,12 @@ fn markdown(
     let _ = writeln!(md, "| | |\n|---|---|");
     for (k, v) in &page.info {
         let _ = writeln!(md, "| {} | {} |", md_cell(k), md_cell(v));
+    }
+    if !page.warnings.is_empty() {
+        let _ = writeln!(md, "\n## Warnings\n");
+        for (step, w) in &page.warnings {
+            let _ = writeln!(md, "- `{step}`: {}", w.replace('\n', " "));
+        }
     }
     let _ = writeln!(md, "\n## Spec (`{}`)\n", page.spec_path);
     let _ = writeln!(md, "```\n{}\n```\n", page.spec_text.trim_end());
@@ -328,6 +337,14 @@ fn html(
         let _ = write!(h, "<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v));
     }
     h.push_str("</table>\n");
+    for (step, w) in &page.warnings {
+        let _ = writeln!(
+            h,
+            "<p class=\"warning\"><b>Warning</b> (<code>{}</code>): {}</p>",
+            escape(step),
+            escape(w)
+        );
+    }
     let _ = writeln!(
         h,
         "<h2 id=\"spec\">Spec <code>{}</code></h2><pre><code>{}</code></pre>",
@@ -470,6 +487,7 @@ mod tests {
                 status: "ran".into(),
                 seconds: 81.0,
             }],
+            warnings: vec![("judged".into(), "no answer got a score <&>".into())],
             samples: vec![(
                 "samples/ood.jsonl".into(),
                 vec![
@@ -500,6 +518,7 @@ mod tests {
             "<code>0123456789ab</code>",
             "id=\"samples-data\"",
             "f-metric",
+            "<b>Warning</b> (<code>judged</code>): no answer got a score &lt;&amp;&gt;",
         ] {
             assert!(html.contains(needle), "index.html lacks {needle:?}");
         }
@@ -512,6 +531,7 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| base | pretrain | 3 | 5.0000 | 2.5000 |"));
+        assert!(md.contains("## Warnings\n\n- `judged`: no answer got a score <&>"));
         assert!(md.contains("[`samples/ood.jsonl`](samples/ood.jsonl): 2 answers"));
     }
 }

@@ -346,9 +346,32 @@ pub fn parse_reply(text: &str, ask: Ask) -> Result<Reply, String> {
                     }
                 })
                 .collect::<Result<Vec<_>, _>>()
+                .and_then(check_logprobs)
                 .map(Reply::TopLogprobs)
         }
     }
+}
+
+/// Refuses top logprobs no model can produce, so that they are never
+/// averaged into a score: a log-probability above 0 (a probability above
+/// 1), NaN, or alternatives whose probabilities add up to more than 1.
+/// Servers round: 1e-4 of slack each way.
+fn check_logprobs(top: Vec<(String, f64)>) -> Result<Vec<(String, f64)>, String> {
+    const SLACK: f64 = 1e-4;
+    if let Some((tok, lp)) = top.iter().find(|(_, lp)| lp.is_nan() || *lp > SLACK) {
+        return Err(format!(
+            "impossible top logprob {lp} for token {tok:?}: log-probabilities are at most 0; \
+             the endpoint is not returning natural-log probabilities"
+        ));
+    }
+    let total: f64 = top.iter().map(|(_, lp)| lp.exp()).sum();
+    if total > 1.0 + SLACK {
+        return Err(format!(
+            "impossible top logprobs: their probabilities add up to {total:.4} (> 1); \
+             the endpoint is not returning natural-log probabilities"
+        ));
+    }
+    Ok(top)
 }
 
 /// Asks every prompt with at most `concurrency` requests in flight. Results
@@ -574,6 +597,20 @@ mod tests {
         assert!(e.to_string().contains("sample_number"), "{e}");
         assert!(parse_reply("not json", Ask::Text(1)).is_err());
         assert!(parse_reply("{\"choices\": []}", Ask::Text(1)).is_err());
+        let top = |pairs: &str| {
+            format!(
+                r#"{{"choices":[{{"logprobs":{{"content":[{{"top_logprobs":[{pairs}]}}]}}}}]}}"#
+            )
+        };
+        let bad = top(r#"{"token": "100", "logprob": 50.0}"#);
+        let e = parse_reply(&bad, Ask::TopLogprobs(20)).unwrap_err();
+        assert!(e.contains("impossible top logprob 50"), "{e}");
+        let bad = top(r#"{"token": "1", "logprob": -0.1}, {"token": "2", "logprob": -0.2}"#);
+        let e = parse_reply(&bad, Ask::TopLogprobs(20)).unwrap_err();
+        assert!(e.contains("add up to 1.7"), "{e}");
+        // Rounding slack: a certain token may come back as 0.0 or a hair above.
+        let fine = top(r#"{"token": "7", "logprob": 0.00000001}"#);
+        assert!(parse_reply(&fine, Ask::TopLogprobs(20)).is_ok());
         let empty = r#"{"choices":[{"logprobs":{"content":[]}}]}"#;
         assert_eq!(
             parse_reply(empty, Ask::TopLogprobs(20)),

@@ -263,6 +263,43 @@ impl Judge {
         }
     }
 
+    /// Says how many answers got no score and why (`None` when all did):
+    /// an answer without a score drops out of every mean, so a judge that
+    /// scores nothing must not pass as a report with no rows.
+    pub fn unscored_warning(&self, label: &str, scores: &[Option<f64>]) -> Option<String> {
+        let none = scores.iter().filter(|s| s.is_none()).count();
+        if none == 0 {
+            return None;
+        }
+        let why = match (self.local.is_some(), self.aggregate) {
+            (_, Aggregate::SampleNumber) => {
+                "its reply held no number from 0 to 100".to_string()
+            }
+            (true, Aggregate::LogprobMean) => format!(
+                "the judge model put less than min_mass = {} of its probability on the numbers 0..100 \
+                 (a model too small or not instructed to answer with a number)",
+                self.min_mass
+            ),
+            (false, Aggregate::LogprobMean) => format!(
+                "the number tokens among the first token's top logprobs carried less than \
+                 min_mass = {} of the probability (the judge answered with words, or its \
+                 tokenizer splits numbers)",
+                self.min_mass
+            ),
+        };
+        let all = if none == scores.len() {
+            " (all of them: every mean over this judge is empty)"
+        } else {
+            ""
+        };
+        Some(format!(
+            "judge `{label}` ({}): {none} of {} answers got no score{all}, because {why}; \
+             unscored answers are left out of the means",
+            self.describe(),
+            scores.len()
+        ))
+    }
+
     /// The score of one reply.
     pub fn score_reply(&self, reply: &Reply) -> Option<f64> {
         match reply {
@@ -320,7 +357,11 @@ impl Judge {
             }
         };
         let scores: Vec<Option<f64>> = replies.iter().map(|r| self.score_reply(r)).collect();
-        Ok(slot.into_iter().map(|i| scores[i]).collect())
+        let scores: Vec<Option<f64>> = slot.into_iter().map(|i| scores[i]).collect();
+        if let Some(w) = self.unscored_warning(label, &scores) {
+            ctx.warn(w);
+        }
+        Ok(scores)
     }
 
     fn ask_endpoint(
@@ -560,6 +601,26 @@ mod tests {
         let j = judge("sample_number", 0.25);
         assert_eq!(j.score_reply(&Reply::Text("Score: 42".into())), Some(42.0));
         assert_eq!(j.score_reply(&Reply::Text("REFUSAL".into())), None);
+    }
+
+    #[test]
+    fn answers_without_a_score_are_counted_and_explained() {
+        let j = judge("logprob_0_100", 0.25);
+        assert_eq!(j.unscored_warning("aligned", &[Some(1.0), Some(2.0)]), None);
+        let w = j.unscored_warning("aligned", &[Some(1.0), None]).unwrap();
+        assert!(w.contains("1 of 2 answers got no score, because"), "{w}");
+        assert!(
+            w.contains("min_mass = 0.25") && !w.contains("all of them"),
+            "{w}"
+        );
+        let w = j.unscored_warning("aligned", &[None, None]).unwrap();
+        assert!(
+            w.contains("2 of 2 answers got no score (all of them"),
+            "{w}"
+        );
+        let j = judge("sample_number", 0.25);
+        let w = j.unscored_warning("coherent", &[None]).unwrap();
+        assert!(w.contains("no number from 0 to 100"), "{w}");
     }
 
     #[test]
