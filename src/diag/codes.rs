@@ -222,6 +222,10 @@ pub const CODES: &[CodeInfo] = &[
     e("E0143", "conflicting arguments",
       "Two arguments that exclude each other are both given: a judge with `local = model` (a model \
        of the spec) takes no `endpoint` or `model` (those name an API judge)."),
+    e("E0144", "wrong kind of path",
+      "A path names the wrong kind of thing: a directory where a data file is read (`jsonl`, \
+       `em_questions`, `gguf`), a file where a model directory is read (`local`), or a FIFO, \
+       device or socket, which inoc never reads as data (a pipe could stall a run forever)."),
     e("E0150", "unknown setting",
       "`inoc run --set NAME=VALUE` (also `plan` and `check`) names no top-level `let` of the spec, \
        names one twice, or its value is not one expression. Only the spec's own `let`s can be set \
@@ -251,6 +255,10 @@ pub const CODES: &[CodeInfo] = &[
        `endpoint` when $INOC_JUDGE_URL is not set, or no `model` when $INOC_JUDGE_MODEL is not set. \
        `inoc run` refuses the spec before computing anything; set the variable (or write the \
        argument in the spec) and run again."),
+    e("E1006", "cannot write the results folder",
+      "`inoc run` could not write the run's results folder (under `--runs-dir`, default `runs/`): \
+       not writable, or the disk is full. The cache is a separate folder and is not affected: \
+       finished steps stay cached, and the next run writes a new results folder from them."),
     w("W0100", "leaked-inoculation", "inoculation prompt given at test time",
       "A system prompt used to train a model (through `system(...)` in its training data) is also \
        given to that model by an evaluation (its `system` list or its prompts). Inoculation is \

@@ -76,6 +76,20 @@ pub enum ExecError {
     },
     #[error("interrupted; finished steps are cached and `inoc run` continues from them")]
     Interrupted,
+    /// The run's results folder (not the cache) could not be written.
+    #[error("cannot write the results folder {}: {source}", .path.display())]
+    RunFolder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Wraps an I/O error on the results folder `path` (not the store).
+fn run_folder(path: &Path) -> impl FnOnce(std::io::Error) -> ExecError + '_ {
+    move |source| ExecError::RunFolder {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A step whose builtin has no operation in this build.
@@ -133,8 +147,13 @@ impl ExecError {
                         "this step failed",
                     ),
                 };
+                let log = if log.is_empty() {
+                    "it failed before it started, so it has no log".to_string()
+                } else {
+                    format!("its log is {log}")
+                };
                 vec![d.with_help(format!(
-                    "its log is {log}; steps that finished are cached, so `inoc run` continues from them once this is fixed"
+                    "{log}; steps that finished are cached, so `inoc run` continues from them once this is fixed"
                 ))]
             }
             ExecError::Describe { step, message } => vec![Diagnostic::error(
@@ -181,6 +200,16 @@ impl ExecError {
                     )
                 })
                 .collect(),
+            ExecError::RunFolder { path, source } => vec![Diagnostic::error(
+                "E1006",
+                format!("cannot write the results folder {}: {source}", path.display()),
+                // File 0 is the root spec.
+                crate::syntax::Span::default(),
+                "while running this spec",
+            )
+            .with_help(
+                "results folders go under `--runs-dir` (default `runs/` beside where inoc runs); check that it is writable and the disk has room; the cache is unaffected and finished steps stay cached",
+            )],
             ExecError::Store(e) => vec![Diagnostic::error(
                 "E1004",
                 format!("the cache store failed: {e}"),
@@ -633,7 +662,7 @@ pub fn run(
             .map(|s| s.name.as_str())
             .collect::<Vec<_>>(),
     );
-    fs::create_dir_all(folder.join("logs"))?;
+    fs::create_dir_all(folder.join("logs")).map_err(run_folder(&folder))?;
     let ui = Ui::new(opts.progress);
     let warnings: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -769,7 +798,7 @@ pub fn run(
                 continue;
             };
             let dest = folder.join(&folders[s]);
-            fs::create_dir_all(&dest)?;
+            fs::create_dir_all(&dest).map_err(run_folder(&dest))?;
             let ctx = PresentCtx {
                 name: &st.name,
                 args: &st.args,
@@ -862,11 +891,12 @@ pub fn run(
     crate::cache::write_atomic(
         &folder.join("provenance.json"),
         &serde_json::to_vec_pretty(&provenance).map_err(std::io::Error::other)?,
-    )?;
+    )
+    .map_err(run_folder(&folder))?;
     if let Some(e) = failure {
         return Err(e);
     }
-    point_latest(&spec_runs, &run_id)?;
+    point_latest(&spec_runs, &run_id).map_err(run_folder(&spec_runs))?;
     Ok(RunSummary {
         folder,
         steps: records,

@@ -217,24 +217,73 @@ fn a_device_or_fifo_as_data_is_an_error_not_a_hang() {
     }
     for p in paths {
         std::fs::write(d.join("dev.inoc"), format!("dataset d = jsonl(\"{p}\")\n")).unwrap();
+        // Refused when checking (E0144), so `run` never reaches the step.
         for cmd in [
             &["check", "dev.inoc"][..],
             &["run", "--no-progress", "dev.inoc"],
         ] {
             let o = run_within(d, cmd, 60).unwrap_or_else(|| panic!("inoc {cmd:?} hung on {p}"));
-            if cmd[0] == "run" {
-                let err = String::from_utf8_lossy(&o.stderr);
-                assert_eq!(o.status.code(), Some(1), "{p}: {err}");
-                assert!(err.contains("not a regular file"), "{p}: {err}");
-            }
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{p}: {err}");
+            assert!(err.contains("E0144"), "{p}: {err}");
+            assert!(err.contains("not a regular file"), "{p}: {err}");
         }
+        // An import of something that is not an `.inoc` file is never read.
         std::fs::write(d.join("imp.inoc"), format!("import \"{p}\" as x\n")).unwrap();
         let o = run_within(d, &["check", "imp.inoc"], 60)
             .unwrap_or_else(|| panic!("inoc check hung importing {p}"));
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{p}: {err}");
-        assert!(err.contains("not a regular file"), "{p}: {err}");
+        assert!(err.contains("not an `.inoc` file"), "{p}: {err}");
     }
+    // A FIFO named like a module: refused as not a regular file.
+    let module = d.join("fifo.inoc");
+    if Command::new("mkfifo")
+        .arg(&module)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        std::fs::write(d.join("imp.inoc"), "import \"fifo.inoc\" as x\n").unwrap();
+        let o = run_within(d, &["check", "imp.inoc"], 60)
+            .unwrap_or_else(|| panic!("inoc check hung importing a FIFO"));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+}
+
+/// Issue 13.8: a full or unwritable results folder was blamed on the cache
+/// (E1004); it is its own error, and the cache keeps what finished.
+#[test]
+fn a_results_folder_that_cannot_be_written_is_not_blamed_on_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("s.inoc"), "dataset m = jsonl(\"m.jsonl\")\n").unwrap();
+    std::fs::write(
+        d.join("m.jsonl"),
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n",
+    )
+    .unwrap();
+    // The runs folder lies under a regular file (a permission test would not
+    // fail as root).
+    std::fs::write(d.join("blocker"), "").unwrap();
+    let o = inoc(d)
+        .args([
+            "run",
+            "--no-progress",
+            "--runs-dir",
+            "blocker/runs",
+            "s.inoc",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("E1006") && !err.contains("E1004"), "{err}");
+    assert!(
+        err.contains("cannot write the results folder blocker/runs"),
+        "{err}"
+    );
 }
 
 /// Issue 13.7: a chat template is code from a model repository; one that

@@ -2,7 +2,8 @@
 //! tests/fixtures/run_errors/, run by the real binary against a fresh cache,
 //! with the codes named by its `# expect:` header and its whole stderr in a
 //! golden `.stderr` file beside it (`INOC_BLESS=1` regenerates). Header lines
-//! `# env: KEY=VALUE` set variables; `$TMP` is the test's scratch folder and
+//! `# env: KEY=VALUE` set variables, `# runs-dir: DIR` replaces the
+//! results folder; `$TMP` is the test's scratch folder and
 //! `$FIXTURE` the fixture file. Temporary paths, timings and run ids are
 //! normalised in the golden text.
 
@@ -49,8 +50,12 @@ fn every_run_error_fixture_matches_its_header_and_golden_file() {
         let text = std::fs::read_to_string(path).unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_inoc"));
+        let runs_dir = match header(&text, "# runs-dir:").pop() {
+            Some(d) => d.replace("$FIXTURE", &name).into(),
+            None => tmp.path().join("runs"),
+        };
         cmd.args(["run", "--no-progress", "--runs-dir"])
-            .arg(tmp.path().join("runs"))
+            .arg(runs_dir)
             .arg(&name)
             .env("NO_COLOR", "1")
             // No wrapping: temporary paths differ in length between machines.
