@@ -15,5 +15,6 @@ pub mod plan;
 pub mod report;
 pub mod runtime;
 pub mod sema;
+pub mod serve;
 pub mod syntax;
 pub mod world;

@@ -19,6 +19,7 @@ mod plan;
 mod run;
 mod sample;
 mod score;
+mod serve;
 mod status;
 mod why;
 
@@ -55,6 +56,8 @@ pub enum Command {
     Score(score::Args),
     /// Sample responses from a model.
     Sample(sample::Args),
+    /// Serve a model over an OpenAI-compatible HTTP API on 127.0.0.1.
+    Serve(serve::Args),
     /// Run the built-in benchmarks.
     Bench(bench::Args),
     /// Run the language server for editors (LSP over stdin/stdout).
@@ -79,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Cache(a) => cache::run(a),
         Command::Score(a) => score::run(a),
         Command::Sample(a) => sample::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Lsp(a) => lsp::run(a),
         Command::Status(a) => status::run(a),

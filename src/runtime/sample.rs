@@ -8,6 +8,7 @@
 use super::chat_template::Message;
 use super::loader::LoadedModel;
 use super::model::ModelError;
+use super::score::TokenLogprob;
 use super::Error;
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
@@ -49,8 +50,72 @@ pub struct Sample {
     pub text: String,
     /// Generated token ids (stop token excluded).
     pub token_ids: Vec<u32>,
-    /// True if a stop token ended it, false if `max_tokens` did.
+    /// True if a stop token or stop string ended it, false if `max_tokens`
+    /// (or a cancel) did.
     pub stopped: bool,
+    /// Per generated token, when the row asked for them ([`Row::logprobs`]).
+    pub logprobs: Vec<Token>,
+}
+
+/// One row of a batched generation with its own settings: what
+/// [`LoadedModel::generate`] decodes together (`sample` makes one per
+/// (prompt, sample); `inoc serve` one per choice of concurrent requests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub prompt: Vec<u32>,
+    /// 0 = greedy.
+    pub temperature: f64,
+    /// Nucleus mass in (0, 1]; 1 = off.
+    pub top_p: f64,
+    pub max_tokens: usize,
+    /// Seeds the row's own RNG, so its draws do not depend on its batch.
+    pub seed: u64,
+    /// `Some(k)`: keep each drawn token's log-prob and the `k` most likely
+    /// tokens at that step.
+    pub logprobs: Option<usize>,
+    /// Strings that end the row where they first appear (not part of its text).
+    pub stop: Vec<String>,
+}
+
+impl Row {
+    fn validate(&self) -> Result<(), Error> {
+        SamplingParams {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            ..SamplingParams::default()
+        }
+        .validate()?;
+        if self.prompt.is_empty() {
+            return Err(Error::Invalid("cannot sample from an empty prompt".into()));
+        }
+        Ok(())
+    }
+}
+
+/// One generated token. `logprob` and `top` are filled when the row asked
+/// for log-probs (`token` too: the token's text on its own).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    pub id: u32,
+    pub token: String,
+    pub logprob: Option<f32>,
+    pub top: Vec<TokenLogprob>,
+}
+
+/// Watches a generation as it runs.
+pub trait Observer {
+    /// Row `row` drew `token` (not a stop token); false cancels the row.
+    fn token(&mut self, row: usize, token: &Token) -> bool;
+    /// Row `row` ended (stop token or string, length, or cancel).
+    fn finished(&mut self, row: usize, sample: &Sample);
+}
+
+/// Watches nothing.
+impl Observer for () {
+    fn token(&mut self, _: usize, _: &Token) -> bool {
+        true
+    }
+    fn finished(&mut self, _: usize, _: &Sample) {}
 }
 
 impl SamplingParams {
@@ -176,18 +241,6 @@ impl LoadedModel {
         params: &SamplingParams,
     ) -> Result<Vec<Vec<Sample>>, Error> {
         params.validate()?;
-        let max_pos = self.model.max_positions();
-        for p in prompts {
-            if p.is_empty() {
-                return Err(Error::Invalid("cannot sample from an empty prompt".into()));
-            }
-            if p.len().saturating_add(params.max_tokens) > max_pos {
-                return Err(Error::Model(ModelError::TooLong {
-                    len: p.len().saturating_add(params.max_tokens),
-                    max: max_pos,
-                }));
-            }
-        }
         // Rows (prompt, sample), longest prompts first so batches pad little.
         let mut rows: Vec<(usize, usize)> = (0..prompts.len())
             .flat_map(|p| (0..params.n).map(move |s| (p, s)))
@@ -196,12 +249,19 @@ impl LoadedModel {
         let mut out: Vec<Vec<Option<Sample>>> =
             prompts.iter().map(|_| vec![None; params.n]).collect();
         for chunk in rows.chunks(params.batch_size) {
-            let batch: Vec<&[u32]> = chunk.iter().map(|&(p, _)| prompts[p].as_slice()).collect();
-            let mut rngs: Vec<ChaCha8Rng> = chunk
+            let batch: Vec<Row> = chunk
                 .iter()
-                .map(|&(p, s)| ChaCha8Rng::seed_from_u64(row_seed(params.seed, p, s)))
+                .map(|&(p, s)| Row {
+                    prompt: prompts[p].clone(),
+                    temperature: params.temperature,
+                    top_p: params.top_p,
+                    max_tokens: params.max_tokens,
+                    seed: row_seed(params.seed, p, s),
+                    logprobs: None,
+                    stop: vec![],
+                })
                 .collect();
-            let results = self.generate_batch(&batch, params, &mut rngs)?;
+            let results = self.generate(&batch, &mut ())?;
             for (&(p, s), r) in chunk.iter().zip(results) {
                 out[p][s] = Some(r);
             }
@@ -212,16 +272,41 @@ impl LoadedModel {
             .collect())
     }
 
-    fn generate_batch(
-        &self,
-        prompts: &[&[u32]],
-        params: &SamplingParams,
-        rngs: &mut [ChaCha8Rng],
-    ) -> Result<Vec<Sample>, Error> {
+    /// The RNG seed of sample `sample` of prompt `prompt` under `seed`: what
+    /// [`LoadedModel::sample`] gives each row, for callers that build
+    /// [`Row`]s themselves and want the same draws.
+    pub fn row_seed(seed: u64, prompt: usize, sample: usize) -> u64 {
+        row_seed(seed, prompt, sample)
+    }
+
+    /// Generates every row in one batch (prefilled together, decoded a
+    /// token per step for every row), each with its own settings; `obs`
+    /// sees each token as it is drawn and each row as it ends, and may
+    /// cancel a row. Results are in row order.
+    pub fn generate(&self, rows: &[Row], obs: &mut dyn Observer) -> Result<Vec<Sample>, Error> {
+        let max_pos = self.model.max_positions();
+        for r in rows {
+            r.validate()?;
+            if r.prompt.len().saturating_add(r.max_tokens) > max_pos {
+                return Err(Error::Model(ModelError::TooLong {
+                    len: r.prompt.len().saturating_add(r.max_tokens),
+                    max: max_pos,
+                }));
+            }
+        }
+        let mut rngs: Vec<ChaCha8Rng> = rows
+            .iter()
+            .map(|r| ChaCha8Rng::seed_from_u64(r.seed))
+            .collect();
+        let mut out: Vec<Option<Sample>> = vec![None; rows.len()];
+        let steps = rows.iter().map(|r| r.max_tokens).max().unwrap_or(0);
+        if rows.is_empty() {
+            return Ok(vec![]);
+        }
         let model = &self.model;
         let dev = model.device();
-        let b = prompts.len();
-        let t = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+        let b = rows.len();
+        let t = rows.iter().map(|r| r.prompt.len()).max().unwrap_or(0);
         let pad = model
             .config()
             .pad_token_id
@@ -229,77 +314,180 @@ impl LoadedModel {
             .unwrap_or(0);
         let mut ids = Vec::with_capacity(b * t);
         let mut mask = Vec::with_capacity(b * t);
-        for p in prompts {
+        for r in rows {
+            let p = &r.prompt;
             ids.extend(std::iter::repeat_n(pad, t - p.len()).chain(p.iter().copied()));
             mask.extend(
                 std::iter::repeat_n(0u32, t - p.len()).chain(std::iter::repeat_n(1, p.len())),
             );
         }
-        let mut state = model.new_kv_state(b, t + params.max_tokens);
-        let mut logits = model.forward_cached(
-            &Tensor::from_vec(ids, (b, t), dev)?,
-            Some(&Tensor::from_vec(mask, (b, t), dev)?),
-            &mut state,
-            true,
-        )?;
         let mut generated: Vec<Vec<u32>> = vec![vec![]; b];
-        let mut stopped = vec![false; b];
-        for step in 0..params.max_tokens {
-            let rows = logits.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
-            let draw = |((row, rng), &done): ((&Vec<f32>, &mut ChaCha8Rng), &bool)| {
-                (!done).then(|| pick(row, params.temperature, params.top_p, rng))
-            };
-            // Every row draws from its own RNG, so rows can be picked in
-            // parallel with the same result: a draw at a temperature is an
-            // exp per vocabulary entry, ~0.5 ms a step for 16 rows of 8k.
-            let picked: Vec<Option<u32>> = if params.temperature > 0.0 && b > 1 {
-                rows.par_iter()
-                    .zip(rngs.par_iter_mut())
-                    .zip(stopped.par_iter())
-                    .map(draw)
-                    .collect()
-            } else {
-                rows.iter()
-                    .zip(rngs.iter_mut())
-                    .zip(stopped.iter())
-                    .map(draw)
-                    .collect()
-            };
-            let mut next = Vec::with_capacity(b);
-            for (r, tok) in picked.into_iter().enumerate() {
-                let Some(tok) = tok else {
-                    next.push(pad);
-                    continue;
-                };
-                if self.stop_ids().contains(&tok) {
-                    stopped[r] = true;
-                } else {
-                    generated[r].push(tok);
-                }
-                next.push(tok);
+        let mut logprobs: Vec<Vec<Token>> = vec![vec![]; b];
+        // Why each row ended: Some(true) a stop token or string, Some(false)
+        // its length or a cancel; None while it runs.
+        let mut ended: Vec<Option<bool>> = vec![None; b];
+        let mut finish = |r: usize,
+                          stopped: bool,
+                          generated: &mut Vec<Vec<u32>>,
+                          logprobs: &mut Vec<Vec<Token>>,
+                          obs: &mut dyn Observer|
+         -> Result<(), Error> {
+            let mut text = self.tokenizer.decode(&generated[r], true)?;
+            let cut = first_stop(&text, &rows[r].stop);
+            if let Some(at) = cut {
+                text.truncate(at);
             }
-            if stopped.iter().all(|&s| s) || step + 1 == params.max_tokens {
-                break;
+            let sample = Sample {
+                text,
+                token_ids: std::mem::take(&mut generated[r]),
+                stopped: stopped || cut.is_some(),
+                logprobs: std::mem::take(&mut logprobs[r]),
+            };
+            obs.finished(r, &sample);
+            out[r] = Some(sample);
+            Ok(())
+        };
+        for r in 0..b {
+            if rows[r].max_tokens == 0 {
+                ended[r] = Some(false);
+                finish(r, false, &mut generated, &mut logprobs, obs)?;
             }
-            logits = model.forward_cached(
-                &Tensor::from_vec(next, (b, 1), dev)?,
-                None,
+        }
+        if steps > 0 {
+            let mut state = model.new_kv_state(b, t + steps);
+            let mut logits = model.forward_cached(
+                &Tensor::from_vec(ids, (b, t), dev)?,
+                Some(&Tensor::from_vec(mask, (b, t), dev)?),
                 &mut state,
                 true,
             )?;
+            for step in 0..steps {
+                let lrows = logits.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
+                let draw =
+                    |(((logits, rng), row), done): (((&Vec<f32>, &mut ChaCha8Rng), &Row), &Option<bool>)| {
+                        done.is_none().then(|| {
+                            let id = pick(logits, row.temperature, row.top_p, rng);
+                            let top = row.logprobs.map(|k| self.token_logprobs(logits, id, k));
+                            (id, top)
+                        })
+                    };
+                // Every row draws from its own RNG, so rows can be picked in
+                // parallel with the same result: a draw at a temperature is an
+                // exp per vocabulary entry, ~0.5 ms a step for 16 rows of 8k.
+                let parallel = b > 1
+                    && rows
+                        .iter()
+                        .any(|r| r.temperature > 0.0 || r.logprobs.is_some());
+                let picked: Vec<Option<(u32, Option<Token>)>> = if parallel {
+                    lrows
+                        .par_iter()
+                        .zip(rngs.par_iter_mut())
+                        .zip(rows.par_iter())
+                        .zip(ended.par_iter())
+                        .map(draw)
+                        .collect()
+                } else {
+                    lrows
+                        .iter()
+                        .zip(rngs.iter_mut())
+                        .zip(rows.iter())
+                        .zip(ended.iter())
+                        .map(draw)
+                        .collect()
+                };
+                let mut next = Vec::with_capacity(b);
+                for (r, tok) in picked.into_iter().enumerate() {
+                    let Some((tok, lp)) = tok else {
+                        next.push(pad);
+                        continue;
+                    };
+                    next.push(tok);
+                    if self.stop_ids().contains(&tok) {
+                        ended[r] = Some(true);
+                        finish(r, true, &mut generated, &mut logprobs, obs)?;
+                        continue;
+                    }
+                    generated[r].push(tok);
+                    let token = lp.unwrap_or(Token {
+                        id: tok,
+                        token: String::new(),
+                        logprob: None,
+                        top: vec![],
+                    });
+                    let keep = obs.token(r, &token);
+                    if rows[r].logprobs.is_some() {
+                        logprobs[r].push(token);
+                    }
+                    let hit_stop = !rows[r].stop.is_empty()
+                        && first_stop(&self.tokenizer.decode(&generated[r], true)?, &rows[r].stop)
+                            .is_some();
+                    if hit_stop || !keep || generated[r].len() >= rows[r].max_tokens {
+                        ended[r] = Some(hit_stop);
+                        finish(r, hit_stop, &mut generated, &mut logprobs, obs)?;
+                    }
+                }
+                if ended.iter().all(Option::is_some) || step + 1 == steps {
+                    break;
+                }
+                logits = model.forward_cached(
+                    &Tensor::from_vec(next, (b, 1), dev)?,
+                    None,
+                    &mut state,
+                    true,
+                )?;
+            }
         }
-        generated
-            .into_iter()
-            .zip(stopped)
-            .map(|(ids, stopped)| {
-                Ok(Sample {
-                    text: self.tokenizer.decode(&ids, true)?,
-                    token_ids: ids,
-                    stopped,
-                })
-            })
-            .collect()
+        for r in 0..b {
+            if ended[r].is_none() {
+                finish(r, false, &mut generated, &mut logprobs, obs)?;
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
     }
+
+    /// The drawn token's log-prob under the model (log-softmax of the raw
+    /// logits: the temperature does not enter) and the `k` most likely
+    /// tokens, most likely first, ties by id (as `next_token_logprobs`).
+    fn token_logprobs(&self, logits: &[f32], id: u32, k: usize) -> Token {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let lse = max
+            + logits
+                .iter()
+                .map(|&x| (x as f64 - max).exp())
+                .sum::<f64>()
+                .ln();
+        let lp = |i: u32| (logits[i as usize] as f64 - lse) as f32;
+        let mut ranked: Vec<(u32, f32)> = (0..logits.len() as u32).map(|i| (i, logits[i as usize])).collect();
+        let by_prob = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        let k = k.min(ranked.len());
+        if k > 0 && k < ranked.len() {
+            ranked.select_nth_unstable_by(k - 1, by_prob);
+        }
+        ranked.truncate(k);
+        ranked.sort_by(by_prob);
+        Token {
+            id,
+            token: self.tokenizer.token_text(id),
+            logprob: Some(lp(id)),
+            top: ranked
+                .into_iter()
+                .map(|(i, _)| TokenLogprob {
+                    id: i,
+                    token: self.tokenizer.token_text(i),
+                    logprob: lp(i),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Where the first of `stops` begins in `text` (the earliest one).
+fn first_stop(text: &str, stops: &[String]) -> Option<usize> {
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
 }
 
 #[cfg(test)]

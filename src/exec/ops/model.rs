@@ -79,7 +79,7 @@ pub fn base_of(ctx: &OpCtx<'_>, input: &Input) -> Option<ModelSource> {
     if !dir.is_dir() {
         return None;
     }
-    match resolve(ctx, &rec.base, dir).ok()? {
+    match resolve(&|k| ctx.object_out(k), &rec.base, dir).ok()? {
         (src, None) => Some(src),
         _ => None,
     }
@@ -108,11 +108,23 @@ impl Manifest {
 /// commit when it has one) and the adapter to apply, if any.
 pub fn open(ctx: &OpCtx<'_>, input: &Input) -> Result<(ModelSource, Option<PathBuf>), OpError> {
     let m = Manifest::read(&input.dir)?;
-    resolve(ctx, &m, input.dir.clone())
+    resolve(&|k| ctx.object_out(k), &m, input.dir.clone())
 }
 
+/// As [`open`] for the stored output of the model step with key `key`
+/// (`inoc serve SPEC STEP`).
+pub fn open_stored(
+    store: &crate::cache::Store,
+    key: &str,
+) -> Result<(ModelSource, Option<PathBuf>), OpError> {
+    let dir = store.out_dir(key);
+    let m = Manifest::read(&dir)?;
+    resolve(&|k| store.out_dir(k), &m, dir)
+}
+
+/// `object_out`: a step key's output directory in the store.
 fn resolve(
-    ctx: &OpCtx<'_>,
+    object_out: &dyn Fn(&str) -> PathBuf,
     m: &Manifest,
     dir: PathBuf,
 ) -> Result<(ModelSource, Option<PathBuf>), OpError> {
@@ -134,7 +146,7 @@ fn resolve(
             (src, None)
         }
         Manifest::Adapter { base_key, base } => {
-            let (src, inner) = resolve(ctx, base, ctx.object_out(base_key))?;
+            let (src, inner) = resolve(object_out, base, object_out(base_key))?;
             if inner.is_some() {
                 return Err(OpError::failed(
                     "an adapter on top of an adapter is not supported; merge first",
