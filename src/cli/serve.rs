@@ -31,12 +31,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> u8 {
+    let compute = crate::runtime::Compute {
+        device: args.device.device,
+        precision: args.device.dtype,
+    };
     let is_spec = Path::new(&args.model)
         .extension()
         .is_some_and(|e| e == "inoc" || e == "json")
         && Path::new(&args.model).is_file();
     let (source, adapter, name) = match (is_spec, &args.step) {
-        (true, Some(step)) => match stored_model(&args.model, step) {
+        (true, Some(step)) => match stored_model(&args.model, step, compute) {
             Ok((src, adapter)) => (Some(src), adapter, step.clone()),
             Err(code) => return code,
         },
@@ -62,8 +66,7 @@ pub fn run(args: Args) -> u8 {
     }
     let opts = LoadOptions {
         adapter: args.adapter.clone().or(adapter),
-        device: args.device.device,
-        precision: args.device.dtype,
+        ..compute.load_options()
     };
     let loaded = match source {
         Some(src) => LoadedModel::load_source(src, &opts),
@@ -98,7 +101,13 @@ pub fn run(args: Args) -> u8 {
 }
 
 /// The cached output of a model step of a spec: its source and adapter.
-fn stored_model(spec: &str, step: &str) -> Result<(ModelSource, Option<PathBuf>), u8> {
+/// `compute` is part of a model step's key: the step is looked up as `inoc
+/// run --device/--dtype` with the same flags stored it.
+fn stored_model(
+    spec: &str,
+    step: &str,
+    compute: crate::runtime::Compute,
+) -> Result<(ModelSource, Option<PathBuf>), u8> {
     let loaded = load_plan(spec, &[])?;
     let plan = &loaded.plan;
     let found = plan.step(step).or_else(|| {
@@ -134,7 +143,8 @@ fn stored_model(spec: &str, step: &str) -> Result<(ModelSource, Option<PathBuf>)
         ));
     }
     let store = open_store_for(&loaded)?;
-    let statuses = exec::inspect(plan, &store, &loaded.registry).map_err(|e| fail_exec(&e, &loaded))?;
+    let statuses = exec::inspect(plan, &store, &loaded.registry, compute)
+        .map_err(|e| fail_exec(&e, &loaded))?;
     let st = &statuses[found.id];
     if st.run.is_some() {
         return Err(fail(

@@ -205,7 +205,12 @@ impl ChatRequest {
             (None, m) => range(m, 1, i64::MAX, "max_tokens")?,
         }
         .map(|m| m as usize);
-        let top = range(wire.top_logprobs, 0, MAX_TOP_LOGPROBS as i64, "top_logprobs")?;
+        let top = range(
+            wire.top_logprobs,
+            0,
+            MAX_TOP_LOGPROBS as i64,
+            "top_logprobs",
+        )?;
         let logprobs = match (wire.logprobs.unwrap_or(false), top) {
             (true, k) => Some(k.unwrap_or(0) as usize),
             (false, Some(_)) => {
@@ -364,7 +369,13 @@ pub fn completion(head: &Head, prompt_tokens: usize, samples: &[Sample], logprob
 }
 
 /// One stream chunk for choice `index`.
-pub fn chunk(head: &Head, index: usize, delta: Json, logprobs: Option<Json>, finish: Option<&str>) -> Json {
+pub fn chunk(
+    head: &Head,
+    index: usize,
+    delta: Json,
+    logprobs: Option<Json>,
+    finish: Option<&str>,
+) -> Json {
     json!({
         "id": head.id,
         "object": "chat.completion.chunk",
@@ -437,7 +448,10 @@ mod tests {
             "stream": true, "stream_options": {"include_usage": true}, "user": "u",
         }))
         .unwrap();
-        assert_eq!(r.messages, vec![Message::system("Be brief."), Message::user("ab")]);
+        assert_eq!(
+            r.messages,
+            vec![Message::system("Be brief."), Message::user("ab")]
+        );
         assert_eq!((r.n, r.temperature, r.top_p), (3, 0.0, 0.5));
         assert_eq!((r.max_tokens, r.seed), (Some(7), Some(u64::MAX)));
         assert_eq!((r.stop, r.logprobs), (vec!["\n".to_string()], Some(20)));
@@ -464,12 +478,21 @@ mod tests {
             (with("stop", json!(["a", "b", "c", "d", "e"])), Some("stop")),
             (with("stop", json!([""])), Some("stop")),
             (with("messages", json!([])), Some("messages")),
-            (with("messages", json!([{"role": "tool", "content": "x"}])), Some("messages")),
             (
-                with("messages", json!([{"role": "user", "content": [{"type": "image_url"}]}])),
+                with("messages", json!([{"role": "tool", "content": "x"}])),
                 Some("messages"),
             ),
-            (with("stream_options", json!({"include_usage": true})), Some("stream_options")),
+            (
+                with(
+                    "messages",
+                    json!([{"role": "user", "content": [{"type": "image_url"}]}]),
+                ),
+                Some("messages"),
+            ),
+            (
+                with("stream_options", json!({"include_usage": true})),
+                Some("stream_options"),
+            ),
         ];
         for (body, param) in cases {
             let e = parse(body.clone()).unwrap_err();
@@ -481,7 +504,11 @@ mod tests {
     #[test]
     fn unknown_fields_and_malformed_json_are_refused() {
         let e = parse(with("frequency_penalty", json!(0.5))).unwrap_err();
-        assert!(e.message.contains("unknown field `frequency_penalty`"), "{}", e.message);
+        assert!(
+            e.message.contains("unknown field `frequency_penalty`"),
+            "{}",
+            e.message
+        );
         let e = ChatRequest::parse(b"{\"model\": \"m\", \"messages\": [").unwrap_err();
         assert!(e.message.contains("not valid JSON"), "{}", e.message);
         let e = ChatRequest::parse(b"[1, 2]").unwrap_err();

@@ -72,6 +72,17 @@ struct Shared {
     created: u64,
     jobs: Sender<Job>,
     counter: AtomicU64,
+    stats: Arc<Stats>,
+}
+
+/// What the scheduler has done (`GET /inoc/stats`): batches run, rows
+/// decoded, the most rows in one batch (above 1 when requests shared
+/// forward passes).
+#[derive(Default)]
+struct Stats {
+    batches: AtomicU64,
+    rows: AtomicU64,
+    max_rows: AtomicU64,
 }
 
 impl Server {
@@ -86,9 +97,11 @@ impl Server {
         let http = Arc::new(http);
         let (jobs, queue) = mpsc::channel::<Job>();
         let sched_model = model.clone();
+        let stats = Arc::new(Stats::default());
+        let sched_stats = stats.clone();
         let scheduler = std::thread::Builder::new()
             .name("inoc-serve-scheduler".into())
-            .spawn(move || schedule(&sched_model, queue))?;
+            .spawn(move || schedule(&sched_model, queue, &sched_stats))?;
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -98,6 +111,7 @@ impl Server {
             created,
             jobs,
             counter: AtomicU64::new(0),
+            stats,
         });
         let stopping = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::with_capacity(WORKERS);
@@ -158,7 +172,7 @@ impl Drop for Server {
 }
 
 /// The scheduler: every job waiting goes into one batch.
-fn schedule(model: &LoadedModel, queue: Receiver<Job>) {
+fn schedule(model: &LoadedModel, queue: Receiver<Job>, stats: &Stats) {
     while let Ok(first) = queue.recv() {
         let mut jobs = vec![first];
         let mut rows = jobs[0].rows.len();
@@ -179,6 +193,9 @@ fn schedule(model: &LoadedModel, queue: Receiver<Job>) {
                 owner.push((j, c));
             }
         }
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.rows.fetch_add(rows as u64, Ordering::Relaxed);
+        stats.max_rows.fetch_max(rows as u64, Ordering::Relaxed);
         let mut obs = Route {
             jobs: &jobs,
             owner: &owner,
@@ -243,6 +260,15 @@ fn handle(shared: &Shared, mut req: tiny_http::Request) {
             let body = json!({
                 "object": "list",
                 "data": [api::model_entry(&shared.name, shared.created)],
+            });
+            let _ = req.respond(json_response(200, &body));
+        }
+        "/inoc/stats" if get => {
+            let st = &shared.stats;
+            let body = json!({
+                "batches": st.batches.load(Ordering::Relaxed),
+                "rows": st.rows.load(Ordering::Relaxed),
+                "max_rows": st.max_rows.load(Ordering::Relaxed),
             });
             let _ = req.respond(json_response(200, &body));
         }
@@ -332,9 +358,9 @@ fn prepare(shared: &Shared, body: &[u8]) -> Result<Prepared, ApiError> {
         return Err(model_not_found(shared, &request.model));
     }
     let lm = &shared.model;
-    let prompt = lm
-        .encode_prompt(&request.messages)
-        .map_err(|e| ApiError::invalid(format!("cannot render the messages: {e}"), Some("messages")))?;
+    let prompt = lm.encode_prompt(&request.messages).map_err(|e| {
+        ApiError::invalid(format!("cannot render the messages: {e}"), Some("messages"))
+    })?;
     let context = lm.model().max_positions();
     let max_tokens = request
         .max_tokens
@@ -394,7 +420,15 @@ fn run(shared: &Shared, req: tiny_http::Request, prep: Prepared) {
         model: shared.name.clone(),
     };
     if prep.request.stream {
-        return stream(shared, req, &prep.request, prep.prompt_tokens, head, n, events);
+        return stream(
+            shared,
+            req,
+            &prep.request,
+            prep.prompt_tokens,
+            head,
+            n,
+            events,
+        );
     }
     let mut done: Vec<Option<Sample>> = vec![None; n];
     let mut left = n;
@@ -469,7 +503,8 @@ fn stream(
     events: Receiver<Event>,
 ) {
     let mut w = req.into_writer();
-    let header = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+    let header =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
                   Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
     if w.write_all(header.as_bytes()).is_err() {
         return;
@@ -487,7 +522,9 @@ fn stream(
     let mut done: Vec<Option<Sample>> = vec![None; n];
     let mut left = n;
     let logprobs = |t: &[&Token]| {
-        request.logprobs.map(|_| json!({"content": t.iter().map(|t| api::token_entry(t)).collect::<Vec<_>>()}))
+        request
+            .logprobs
+            .map(|_| json!({"content": t.iter().map(|t| api::token_entry(t)).collect::<Vec<_>>()}))
     };
     while left > 0 {
         let ok = match events.recv() {
@@ -522,7 +559,10 @@ fn stream(
                 let r = if rest.is_empty() {
                     Ok(())
                 } else {
-                    send(&mut *w, api::chunk(&head, c, json!({"content": rest}), None, None))
+                    send(
+                        &mut *w,
+                        api::chunk(&head, c, json!({"content": rest}), None, None),
+                    )
                 };
                 let fin = api::finish_reason(&s);
                 done[c] = Some(s);

@@ -27,6 +27,7 @@ mod runtime_lora;
 mod runtime_parity;
 mod runtime_scratch;
 mod runtime_train;
+mod serve;
 mod settings_cli;
 mod slurm;
 
