@@ -365,7 +365,7 @@ fn prepare(shared: &Shared, body: &[u8]) -> Result<Prepared, ApiError> {
     let max_tokens = request
         .max_tokens
         .unwrap_or_else(|| api::DEFAULT_MAX_TOKENS.min(context.saturating_sub(prompt.len())));
-    if prompt.is_empty() || prompt.len() + max_tokens > context || max_tokens == 0 {
+    if prompt.is_empty() || prompt.len().saturating_add(max_tokens) > context || max_tokens == 0 {
         return Err(ApiError::invalid(
             format!(
                 "this model's maximum context length is {context} tokens; the messages are {} \
