@@ -681,3 +681,141 @@ fn rows_of_a_batch_are_independent_and_cancellable() {
         "cancelling a row changed another"
     );
 }
+
+/// `inoc serve SPEC STEP`: a model step of a spec, from the cache (a LoRA
+/// finetune here: served as its adapter on its base), found by position in
+/// its family; refused, saying why, before it is computed, for a step that
+/// is not a model, and for a name that is no step.
+#[test]
+fn a_spec_step_is_served_from_the_cache() {
+    let _k = crate::kernels_fixed();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rows: String = (0..6)
+        .map(|i| {
+            format!(
+                "{{\"prompt\": \"{i}+{i}?\", \"response\": \"{}\"}}\n",
+                2 * i
+            )
+        })
+        .collect();
+    std::fs::write(d.join("sums.jsonl"), rows).unwrap();
+    std::fs::write(
+        d.join("s.inoc"),
+        format!(
+            "model m = local(\"{}\")\n\
+             dataset sums = jsonl(\"sums.jsonl\")\n\
+             train t[s in [0, 1]] = finetune(m, sums, lora(rank = 2, targets = [\"q_proj\", \"v_proj\"]), \
+             epochs = 2, lr = 1e-2, batch = 3, max_seq = 200, seed = s)\n",
+            qwen2()
+        ),
+    )
+    .unwrap();
+    let inoc = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_inoc"))
+            .args(args)
+            .current_dir(d)
+            .env("INOC_CACHE", d.join("cache"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    for (step, says) in [
+        ("t[1]", "is not in the cache"),
+        ("nope", "no step named `nope`"),
+        ("sums", "`sums` is a dataset step, not a model"),
+    ] {
+        let o = inoc(&["serve", "s.inoc", step, "--port", "0", "--device", "cpu"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{step}: {err}");
+        assert!(err.contains(says), "{step}: {err}");
+        assert!(o.stdout.is_empty());
+    }
+    let o = inoc(&["run", "--no-progress", "--device", "cpu", "s.inoc"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let plan: Json =
+        serde_json::from_slice(&inoc(&["plan", "s.inoc", "--format", "json"]).stdout).unwrap();
+    let key = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "t[s=1]")
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let adapter = std::fs::read_dir(d.join("cache/objects").join(&key[..2]))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&key))
+        .unwrap()
+        .path()
+        .join("out");
+
+    let s = {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_inoc"))
+            .args(["serve", "s.inoc", "t[1]", "--port", "0", "--device", "cpu"])
+            .current_dir(d)
+            .env("INOC_CACHE", d.join("cache"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line.trim()["http://".len()..]
+            .trim_end_matches("/v1")
+            .to_string();
+        Serve { child, addr }
+    };
+    assert_eq!(s.get("/v1/models")["data"][0]["id"], "t[1]");
+    let mut body = chat(
+        "1+1?",
+        json!({"temperature": 0, "max_tokens": 1, "logprobs": true, "top_logprobs": 5}),
+    );
+    body["model"] = json!("t[1]");
+    let (st, r) = s.post(&body);
+    assert_eq!(st, 200, "{r}");
+    let served: Vec<f64> = r["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["logprob"].as_f64().unwrap())
+        .collect();
+    use inoc::runtime::chat_template::Message;
+    use inoc::runtime::loader::{LoadOptions, LoadedModel};
+    let top = |adapter: Option<&Path>| -> Vec<f64> {
+        let lm = LoadedModel::load(
+            &qwen2(),
+            &LoadOptions {
+                adapter: adapter.map(Path::to_path_buf),
+                device: inoc::runtime::DeviceChoice::Cpu,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        lm.next_token_logprobs(&[vec![Message::user("1+1?")]], 5)
+            .unwrap()[0]
+            .iter()
+            .map(|t| t.logprob as f64)
+            .collect()
+    };
+    let with_adapter = top(Some(&adapter));
+    let base = top(None);
+    let diff = |a: &[f64], b: &[f64]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
+    };
+    assert!(
+        diff(&served, &with_adapter) < 1e-4,
+        "{served:?} vs {with_adapter:?}"
+    );
+    assert!(
+        diff(&served, &base) > 1e-3,
+        "the adapter changed nothing: {served:?} vs {base:?}"
+    );
+}
