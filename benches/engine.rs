@@ -95,6 +95,7 @@ fn sweep(cells: usize) -> Program {
         None,
     ));
     Program {
+        resources: vec![],
         spec: String::new(),
         nodes,
         families: vec![Family {

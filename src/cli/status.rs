@@ -67,7 +67,14 @@ pub(super) fn submit(
         Err(e) => return fail(format!("cannot find the inoc binary: {e}"), None),
     };
     let slurm_opts = SlurmOptions {
-        resources: resources.to_vec(),
+        // The spec's `let slurm` first: the command line's win.
+        resources: loaded
+            .program
+            .resources
+            .iter()
+            .chain(resources)
+            .cloned()
+            .collect(),
         extra: std::env::var("INOC_SBATCH_ARGS")
             .map(|v| v.split_whitespace().map(String::from).collect())
             .unwrap_or_default(),

@@ -235,6 +235,12 @@ pub const CODES: &[CodeInfo] = &[
       "The value of `--set NAME=VALUE` has another type than the `let` it replaces has in the \
        spec (an int where the spec has a list of ints, ...). Strings need quotes, also on the \
        command line: `--set 'prompt=\"You are helpful.\"'`."),
+    e("E0152", "invalid Slurm resources",
+      "A spec's root `let slurm` gives the resources of the jobs its steps become under \
+       `inoc run --executor slurm`: a record whose fields are operations (`finetune`, `pretrain`, \
+       `evaluate`, ...) or `all`, each a string `KEY=VALUE,...` with the keys `partition`, `gpus`, \
+       `cpus`, `mem` (`16G`) and `time` (`4:00:00`, `1-12`): \
+       `let slurm = {finetune = \"gpus=1,time=4:00:00\", all = \"partition=gpu\"}`."),
     // --- running a spec (exec) ---
     e("E1001", "step failed",
       "A step's operation stopped with an error while `inoc run` computed it: bad data in an input \

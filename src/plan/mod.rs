@@ -767,6 +767,7 @@ mod tests {
     fn program() -> Program {
         let lora = call("lora", vec![("rank", Value::Int(8))]);
         Program {
+            resources: vec![],
             spec: "t.inoc".into(),
             nodes: vec![
                 node(

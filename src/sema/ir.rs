@@ -345,6 +345,10 @@ pub struct Program {
     pub spec: String,
     pub nodes: Vec<Node>,
     pub families: Vec<Family>,
+    /// Resources of the jobs of `inoc run --executor slurm`, from the spec's
+    /// root `let slurm` (`sema::resources`), in the order they apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<super::resources::ResourceSetting>,
 }
 
 impl Program {

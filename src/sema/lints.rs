@@ -446,7 +446,8 @@ fn unused(c: &Checker<'_>, referenced: &[bool], out: &mut Vec<Diagnostic>) {
         }
         let name = item.name();
         match &item.kind {
-            ItemKind::Let(_) if !mentioned[i] => out.push(
+            // `let slurm` is read by the Slurm executor (sema::resources).
+            ItemKind::Let(_) if !mentioned[i] && name.name != super::resources::SPEC_LET => out.push(
                 Diagnostic::warning("W0101", format!("`{}` is never used", name.name), name.span, "unused")
                     .with_help("remove it, or use it; silence with `# inoc: allow(unused-let)`"),
             ),

@@ -20,6 +20,7 @@ mod check;
 pub mod ir;
 mod lints;
 pub mod loader;
+pub mod resources;
 pub mod settings;
 pub mod template;
 pub mod types;
@@ -140,6 +141,7 @@ fn check_here(path: &str, loader: &dyn Loader, settings: &[Setting]) -> Checked 
         c.load_imports(root, &mut stack);
         c.settings = settings::bind(&mut c, settings);
         c.evaluate_all();
+        c.slurm_resources();
     }
     c.program.spec = path.to_string();
     let errors = crate::diag::has_errors(&c.diags);

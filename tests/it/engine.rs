@@ -157,6 +157,7 @@ pub(crate) fn program(x: &Exp) -> Program {
         })
     };
     Program {
+        resources: vec![],
         spec: String::new(),
         nodes: vec![
             node(

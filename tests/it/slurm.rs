@@ -358,3 +358,58 @@ fn executor_comes_from_the_environment_and_options_are_checked() {
     ]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn resources_from_the_spec_its_settings_and_the_command_line() {
+    let env = Env::new();
+    std::fs::write(
+        env.path("s.inoc"),
+        "import \"stdlib/world.inoc\" as world\n\
+         let slurm = {world_math = \"cpus=3,time=10\", all = \"partition=p\"}\n\
+         # inoc: allow(unused-declaration)\n\
+         dataset d = world.math(n = 4, seed = 0)\n",
+    )
+    .unwrap();
+    let fake = Fake::new(&env);
+    // The checker puts them into the IR.
+    let (code, ir, err) = fake.out(&["check", "--emit-ir", "s.inoc"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(ir.contains("\"resources\""), "{ir}");
+    assert!(!err.contains("W0101"), "`let slurm` is used: {err}");
+    let arg = |job: &Job, p: &str| job.args.iter().find(|a| a.starts_with(p)).cloned();
+    let (code, _, err) = fake.out(&[
+        "run",
+        "--executor",
+        "slurm",
+        "s.inoc",
+        "--resources",
+        "world_math:cpus=5",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let j = by_name(&fake.jobs());
+    assert_eq!(
+        arg(&j["d"], "--cpus-per-task="),
+        Some("--cpus-per-task=5".into())
+    );
+    assert_eq!(arg(&j["d"], "--time="), Some("--time=10".into()));
+    assert_eq!(arg(&j["d"], "--partition="), Some("--partition=p".into()));
+    assert_eq!(
+        arg(&j["finish"], "--partition="),
+        Some("--partition=p".into())
+    );
+    assert_eq!(arg(&j["finish"], "--time="), None);
+    // `--set` replaces the spec's value (another submission).
+    let (code, _, err) = fake.out(&[
+        "run",
+        "--executor",
+        "slurm",
+        "s.inoc",
+        "--set",
+        "slurm={all = \"partition=q\"}",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let jobs = fake.jobs();
+    let d = jobs.iter().rev().find(|j| j.name == "d").unwrap();
+    assert_eq!(arg(d, "--partition="), Some("--partition=q".into()));
+    assert_eq!(arg(d, "--cpus-per-task="), Some("--cpus-per-task=1".into()));
+}

@@ -30,6 +30,7 @@ mod eval;
 mod fns;
 mod modules;
 mod names;
+mod resources;
 
 /// Longest list a range or a sweep may produce.
 const MAX_EXPANSION: usize = 100_000;
