@@ -143,6 +143,61 @@ pub(super) fn load_plan(spec: &str, settings: &[crate::sema::Setting]) -> Result
     })
 }
 
+/// Before computing: the resource diagnostics of the steps that would run
+/// (E1007 not enough memory, unless `memory_check` is off; W0108 long
+/// training), printed; `Err(1)` when one is an error. Cheap when nothing is
+/// wrong: cache status is looked up only for steps with a diagnostic.
+pub(super) fn preflight(loaded: &Loaded, store: &Store, memory_check: bool) -> Result<(), u8> {
+    let memory = if memory_check {
+        exec::resources::machine_memory()
+    } else {
+        None
+    };
+    let cpus = crate::cache::Machine::current().cpus;
+    let mut found = exec::resources::diagnostics(&loaded.plan, memory, cpus);
+    if found.is_empty() {
+        return Ok(());
+    }
+    if let Ok(statuses) = exec::inspect(
+        &loaded.plan,
+        store,
+        &loaded.registry,
+        crate::runtime::Compute::default(),
+    ) {
+        found.retain(|(step, _)| statuses[*step].run.is_some());
+    }
+    // One diagnostic per declaration (the cells of a family share it).
+    let mut diags: Vec<crate::diag::Diagnostic> = Vec::new();
+    for (_, d) in found {
+        if !diags
+            .iter()
+            .any(|x| x.code == d.code && x.primary.span == d.primary.span)
+        {
+            diags.push(d);
+        }
+    }
+    if diags.is_empty() {
+        return Ok(());
+    }
+    match &loaded.sources {
+        Some(sources) => {
+            let opts = crate::diag::render::RenderOptions::terminal();
+            eprint!(
+                "{}",
+                crate::diag::render::render_all(&diags, sources, &opts)
+            );
+        }
+        None => diags
+            .iter()
+            .for_each(|d| eprintln!("{}: {}", d.code, d.message)),
+    }
+    if crate::diag::has_errors(&diags) {
+        Err(1)
+    } else {
+        Ok(())
+    }
+}
+
 /// Prints an engine error as coded diagnostics at the steps' declarations
 /// (plainly when the spec was a `.json` IR); returns exit code 1.
 pub(super) fn fail_exec(e: &exec::ExecError, loaded: &Loaded) -> u8 {
@@ -187,6 +242,7 @@ pub fn run(args: Args) -> u8 {
         Ok(s) => s,
         Err(c) => return c,
     };
+    let preflight = preflight(&loaded, &store, true);
     let statuses = match exec::inspect(plan, &store, registry, crate::runtime::Compute::default()) {
         Ok(s) => s,
         Err(e) => return fail_exec(&e, &loaded),
@@ -195,7 +251,7 @@ pub fn run(args: Args) -> u8 {
         Format::Json => print_json(plan, &statuses),
         Format::Human => print_human(plan, &statuses),
     }
-    0
+    preflight.err().unwrap_or(0)
 }
 
 fn print_json(plan: &Plan, statuses: &[StepStatus]) {

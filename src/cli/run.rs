@@ -1,7 +1,7 @@
 //! `inoc run`: computes every step that is not cached and prints the path of
 //! the run's results folder on its last line.
 
-use super::plan::{fail, fail_exec, load_plan, open_store_for};
+use super::plan::{fail, fail_exec, load_plan, open_store_for, preflight};
 use crate::exec::{self, ExecError, Options};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -22,6 +22,10 @@ pub struct Args {
     /// Never draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
+    /// Run even when a training step's estimated memory (weights,
+    /// optimizer state, activations, logits) exceeds this machine's (E1007).
+    #[arg(long)]
+    pub no_memory_check: bool,
     #[command(flatten)]
     pub device: super::DeviceArgs,
     #[command(flatten)]
@@ -84,6 +88,15 @@ pub fn run(args: Args) -> u8 {
         Ok(s) => s,
         Err(c) => return c,
     };
+    // On Slurm the steps run on other machines: their memory is the
+    // job's `mem`, not this one's.
+    if let Err(c) = preflight(
+        &loaded,
+        &store,
+        executor == Executor::Local && !args.no_memory_check,
+    ) {
+        return c;
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let cancel = cancel.clone();

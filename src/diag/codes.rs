@@ -265,6 +265,12 @@ pub const CODES: &[CodeInfo] = &[
       "`inoc run` could not write the run's results folder (under `--runs-dir`, default `runs/`): \
        not writable, or the disk is full. The cache is a separate folder and is not affected: \
        finished steps stay cached, and the next run writes a new results folder from them."),
+    e("E1007", "not enough memory",
+      "`inoc run` estimated, before computing anything, that a training step needs more memory \
+       than this machine has (weights, gradients and AdamW moments of the trained weights, \
+       activations, logits; f32). Lower `batch` or `max_seq`, use `lora(...)` rather than \
+       `full()`, or a smaller model; `--no-memory-check` runs anyway when the estimate is wrong \
+       for your setup."),
     w("W0100", "leaked-inoculation", "inoculation prompt given at test time",
       "A system prompt used to train a model (through `system(...)` in its training data) is also \
        given to that model by an evaluation (its `system` list or its prompts). Inoculation is \
@@ -288,6 +294,11 @@ pub const CODES: &[CodeInfo] = &[
       "An evaluation compares a finetuned family trained with two seeds. Its intervals treat seeds \
        as clusters (t with seeds - 1 degrees of freedom), so with two seeds they are very wide and \
        their width is itself a guess. Sweep the training over three or more seeds."),
+    w("W0108", "long-training", "training that takes longer than a week",
+      "Before computing, `inoc run` and `inoc plan` estimate each training step's arithmetic (6 x \
+       parameters x tokens, at `max_seq` tokens a row) and divide it by a rate above any CPU \
+       core's peak (200 GFLOP/s a core): a step that would take more than a week even so has \
+       `epochs`, `steps` or a data size that is almost certainly a typo."),
 ];
 
 /// The registry row of `code`, if it exists.

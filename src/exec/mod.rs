@@ -13,6 +13,7 @@
 
 pub mod ops;
 mod page;
+pub mod resources;
 pub mod slurm;
 
 use crate::cache::{IndexEntry, Lookup, Machine, ObjectMeta, Store, META_SCHEMA};

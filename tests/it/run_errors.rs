@@ -35,6 +35,12 @@ fn normalise(text: &str, tmp: &Path) -> String {
     let run_id = regex::Regex::new(r"\d{8}-\d{6}-[0-9a-f]{6}").unwrap();
     let secs = regex::Regex::new(r"in \d+\.\ds").unwrap();
     let text = run_id.replace_all(&text, "RUN-ID");
+    // What the machine has (memory, cores) and what follows from it.
+    let machine = regex::Regex::new(
+        r"this machine has [0-9.]+ GiB|at least [0-9.e]+ \w+ on this machine \(\d+ cores, at most \d+ GFLOP/s\)",
+    )
+    .unwrap();
+    let text = machine.replace_all(&text, "MACHINE");
     secs.replace_all(&text, "in N.Ns").into_owned()
 }
 
@@ -44,7 +50,7 @@ fn every_run_error_fixture_matches_its_header_and_golden_file() {
     let all = fixtures();
     assert!(all.len() >= 4, "only {} run-error fixtures", all.len());
     let mut failures = vec![];
-    let code_line = regex::Regex::new(r"(?m)^(E\d{4})$").unwrap();
+    let code_line = regex::Regex::new(r"(?m)^([EW]\d{4})(\([a-z-]+\))?$").unwrap();
     for path in &all {
         let name = path.to_string_lossy().replace('\\', "/");
         let text = std::fs::read_to_string(path).unwrap();
