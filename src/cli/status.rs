@@ -181,7 +181,8 @@ fn follow(
             println!("{}", f.folder.display());
             return 0;
         }
-        if !slurm::finish_active(dir, queue) {
+        // A queue that cannot be asked right now is not a finished one.
+        if slurm::finish_active(dir, queue) == Some(false) {
             if let Some(f) = finished() {
                 println!("{}", f.folder.display());
                 return 0;
@@ -346,7 +347,7 @@ pub fn run(args: Args) -> u8 {
     }
     match (&finished, &jobs.finish) {
         (Some(f), _) => println!("results: {}", f.folder.display()),
-        (None, Some(j)) if slurm::finish_active(&dir, &Slurm) => {
+        (None, Some(j)) if slurm::finish_active(&dir, &Slurm) != Some(false) => {
             println!("results: not yet (written by job {})", j.job)
         }
         (None, Some(j)) => println!(

@@ -767,16 +767,14 @@ pub fn states(
     (out.into_iter().flatten().collect(), warning)
 }
 
-/// Whether the finishing job of a bundle is still queued or running.
-pub fn finish_active(dir: &BundleDir, queue: &dyn Queue) -> bool {
+/// Whether the finishing job of a bundle is still queued or running
+/// (`None`: the queue could not be asked).
+pub fn finish_active(dir: &BundleDir, queue: &dyn Queue) -> Option<bool> {
     let Some(f) = dir.jobs().finish else {
-        return false;
+        return Some(false);
     };
-    queue
-        .states(std::slice::from_ref(&f.job))
-        .ok()
-        .and_then(|q| q.get(&f.job).cloned())
-        .is_some_and(|q| q.active())
+    let states = queue.states(std::slice::from_ref(&f.job)).ok()?;
+    Some(states.get(&f.job).is_some_and(QueueState::active))
 }
 
 #[cfg(test)]

@@ -105,8 +105,8 @@ pub(crate) struct Exp {
     data_name: String,
     cap: i64,
     lr: Value,
-    steps: [i64; 2],
-    sleep_ms: [i64; 2],
+    pub(crate) steps: [i64; 2],
+    pub(crate) sleep_ms: [i64; 2],
     title: String,
     exclusive: bool,
 }

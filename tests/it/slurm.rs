@@ -413,3 +413,80 @@ fn resources_from_the_spec_its_settings_and_the_command_line() {
     assert_eq!(arg(d, "--partition="), Some("--partition=q".into()));
     assert_eq!(arg(d, "--cpus-per-task="), Some("--cpus-per-task=1".into()));
 }
+
+#[test]
+fn a_stopped_training_job_resumes_from_its_checkpoint_in_its_next_job() {
+    let mut x = Exp::default();
+    x.steps = [40, 2];
+    x.sleep_ms = [25, 0];
+    let local = Env::new();
+    local.write("exp.json", &program(&x));
+    let local_folder = local.run("exp.json");
+
+    let env = Env::new();
+    env.write("exp.json", &program(&x));
+    let fake = Fake::new(&env);
+    let (code, _, err) = fake.out(&["run", "--executor", "slurm", "exp.json"]);
+    assert_eq!(code, 0, "{err}");
+    let j = by_name(&fake.jobs());
+    assert_eq!(fake.run_job(&j["d"]), 0);
+    // The training job is stopped part way (a time limit, a preemption).
+    let mut child = Command::new("sh")
+        .arg(&j["t[s=0]"].script)
+        .current_dir(env.path(""))
+        .env("INOC_TEST_OPS", "1")
+        .env("INOC_TEST_OPLOG", env.path("oplog"))
+        .env("SLURM_JOB_ID", &j["t[s=0]"].id)
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    // Stopped once it has written a checkpoint (into the store's scratch).
+    let checkpointed = || {
+        std::fs::read_dir(env.path("cache/scratch"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("ckpt.json").exists())
+    };
+    while !checkpointed() {
+        assert!(
+            t0.elapsed().as_secs() < 60,
+            "the training job never checkpointed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    fake.set_state(&j["t[s=0]"].id, "FAILED", "NonZeroExitCode");
+    for name in ["e", "r", "finish"] {
+        fake.set_state(&j[name].id, "CANCELLED", "DependencyNeverSatisfied");
+    }
+    // Resubmitted: the stopped step and what it cancelled; `t[s=1]` is
+    // still queued and keeps its job.
+    let (code, _, err) = fake.out(&["run", "--executor", "slurm", "exp.json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("3 submitted, 1 already queued"), "{err}");
+    let jobs = fake.jobs();
+    let newest = |name: &str| jobs.iter().rev().find(|j| j.name == name).unwrap().clone();
+    assert_eq!(fake.run_job(&newest("t[s=0]")), 0);
+    let resumed: Vec<String> = env
+        .oplog()
+        .into_iter()
+        .filter(|l| l.starts_with("t_train.resume t[s=0]"))
+        .collect();
+    assert_eq!(resumed.len(), 1, "{:?}", env.oplog());
+    let at: u64 = resumed[0].rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(at > 0 && at < 40, "resumed at step {at}");
+    for name in ["t[s=1]", "e", "r", "finish"] {
+        assert_eq!(fake.run_job(&newest(name)), 0, "{name}");
+    }
+    let (_, out, _) = fake.out(&["status", "exp.json", "--format", "json"]);
+    let st: Json = serde_json::from_str(&out).unwrap();
+    let folder = std::path::PathBuf::from(st["folder"].as_str().unwrap());
+    assert_eq!(outputs(&folder), outputs(&local_folder));
+}
