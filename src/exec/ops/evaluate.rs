@@ -255,19 +255,48 @@ pub fn members(models: &Value, program: &Program) -> Vec<(usize, usize, NodeId)>
     out
 }
 
-/// The sweep seed of a family cell: its coordinate named `seed` or `s`,
-/// else its first integer coordinate.
+/// Which coordinate of a family cell is its sweep seed: the integer one
+/// named `seed` or `s`, else the first integer one.
+fn seed_coord(coords: &[(String, Value)]) -> Option<usize> {
+    let is_int = |v: &Value| matches!(v, Value::Int(_));
+    coords
+        .iter()
+        .position(|(k, v)| (k == "seed" || k == "s") && is_int(v))
+        .or_else(|| coords.iter().position(|(_, v)| is_int(v)))
+}
+
+/// The sweep seed of a family cell (see [`seed_coord`]).
 fn cell_seed(program: &Program, node: NodeId) -> Option<i64> {
     let cell = program.nodes.get(node)?.cell.as_ref()?;
-    let int = |v: &Value| match v {
-        Value::Int(i) => Some(*i),
+    match cell.coords.get(seed_coord(&cell.coords)?)?.1 {
+        Value::Int(i) => Some(i),
         _ => None,
+    }
+}
+
+/// The name under which a family cell's answers are aggregated: the
+/// family's name with the cell's coordinates other than its seed, as in
+/// `inoculated[p="trigger"]` for the cell `inoculated[p="trigger", s=0]`;
+/// the family's name alone when the seed is its only coordinate. Cells that
+/// differ in anything but the seed are different conditions, never seeds of
+/// one mean.
+fn cell_group(program: &Program, family: &str, node: NodeId) -> String {
+    let Some(cell) = program.nodes.get(node).and_then(|n| n.cell.as_ref()) else {
+        return family.to_string();
     };
-    cell.coords
+    let seed = seed_coord(&cell.coords);
+    let rest: Vec<String> = cell
+        .coords
         .iter()
-        .find(|(k, _)| k == "seed" || k == "s")
-        .and_then(|(_, v)| int(v))
-        .or_else(|| cell.coords.iter().find_map(|(_, v)| int(v)))
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != seed)
+        .map(|(_, (k, v))| format!("{k}={v}"))
+        .collect();
+    if rest.is_empty() {
+        family.to_string()
+    } else {
+        format!("{family}[{}]", rest.join(", "))
+    }
 }
 
 /// Reads the stored rows of an evaluation output.
@@ -287,7 +316,8 @@ fn read_rows_file(path: &Path) -> Result<Vec<Row>, OpError> {
 }
 
 /// The stored rows of an evaluation with the program's names: `model` is
-/// the entry of `models` (a family's name for its cells), `member` the cell's
+/// the entry of `models` (for a family's cells, the family's name with
+/// their coordinates other than the seed: [`cell_group`]), `member` the cell's
 /// own name (with `@step` for checkpoints) and `seed` its sweep seed.
 pub fn named_samples(
     program: &Program,
@@ -312,10 +342,14 @@ pub fn named_samples(
                 .iter()
                 .find(|(s, m, _)| *s == r.slot && *m == r.member)
                 .map(|c| c.2);
-            let model = items
-                .get(r.slot)
-                .and_then(label)
-                .unwrap_or_else(|| format!("models[{}]", r.slot));
+            let model = match (items.get(r.slot), node) {
+                (Some(v @ Value::Family(_)), Some(n)) => {
+                    label(v).map(|f| cell_group(program, &f, n))
+                }
+                (Some(v), _) => label(v),
+                (None, _) => None,
+            }
+            .unwrap_or_else(|| format!("models[{}]", r.slot));
             let mut member = node
                 .and_then(|n| program.nodes.get(n))
                 .map_or_else(|| model.clone(), |n| n.name.clone());
@@ -724,6 +758,66 @@ pub fn checkpoints(out: &Path) -> Vec<(u64, std::path::PathBuf)> {
 mod tests {
     use super::*;
     use crate::sema::loader::MemLoader;
+
+    /// Cells of a family that differ in more than their seed are aggregated
+    /// apart (one row per prompt of `inoculated[p in ..., s in seeds]`);
+    /// the seeds of one prompt together; a family swept over seeds only
+    /// keeps its own name.
+    #[test]
+    fn family_cells_are_grouped_by_their_coordinates_other_than_the_seed() {
+        let spec = r#"
+import "stdlib/world.inoc" as world
+model base = world.tiny_chat(size = "xs")
+let data = world.math(n = 4)
+train plain[s in [0, 1]] = finetune(base, data, full(), seed = s)
+train inoc[p in ["a", "b"], s in [0, 1]] = finetune(base, data | system(p), full(), seed = s)
+train lrs[lr in [0.1, 0.2]] = finetune(base, data, full(), lr = lr)
+eval e = evaluate(models = [plain, inoc, lrs, plain[s = 1]], prompts = world.questions(n = 1), metrics = [all_caps()])
+"#;
+        let checked = crate::sema::check("spec.inoc", &MemLoader::new().with("spec.inoc", spec));
+        let program = checked.program.expect("the spec checks");
+        let e = program.nodes.iter().find(|n| n.name == "e").unwrap();
+        let Value::Call(c) = &e.value else { panic!() };
+        let args: Args = c
+            .args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let cells = members(args.get("models").unwrap(), &program);
+        let rows: Vec<Row> = cells
+            .iter()
+            .map(|&(slot, member, _)| Row {
+                slot,
+                member,
+                step: None,
+                x: None,
+                condition: String::new(),
+                prompt_id: 0,
+                prompt: "q".into(),
+                response: "r".into(),
+                scores: BTreeMap::new(),
+            })
+            .collect();
+        let named: Vec<(String, Option<i64>)> = named_samples(&program, &args, "e", &rows)
+            .into_iter()
+            .map(|s| (s.model, s.seed))
+            .collect();
+        let want: Vec<(String, Option<i64>)> = [
+            ("plain", Some(0)),
+            ("plain", Some(1)),
+            ("inoc[p=\"a\"]", Some(0)),
+            ("inoc[p=\"a\"]", Some(1)),
+            ("inoc[p=\"b\"]", Some(0)),
+            ("inoc[p=\"b\"]", Some(1)),
+            ("lrs[lr=0.1]", None),
+            ("lrs[lr=0.2]", None),
+            ("plain[s=1]", Some(1)),
+        ]
+        .into_iter()
+        .map(|(m, s)| (m.to_string(), s))
+        .collect();
+        assert_eq!(named, want);
+    }
 
     /// The checker knows the columns an evaluation writes (to check
     /// `bar(y = ...)`) without running it; they must be these.

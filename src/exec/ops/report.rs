@@ -374,8 +374,11 @@ macro_rules! report_op {
             }
             // 2: intervals that fit the data (Korn-Graubard with seeds as
             // clusters, MOVER differences); version 1 objects hold t-intervals.
+            // 3: cells of a family that differ in more than their seed (the
+            // prompts of `inoculated[p in ..., s in seeds]`) are rows of their
+            // own; version 2 objects pooled them as if they were seeds.
             fn version(&self) -> u32 {
-                2
+                3
             }
             fn kind(&self) -> DeclKind {
                 DeclKind::Report
