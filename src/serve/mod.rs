@@ -34,6 +34,28 @@ pub const WORKERS: usize = 64;
 /// CPU's skinny decode kernel takes.
 pub const BATCH_ROWS: usize = 32;
 
+/// The most KV-cache memory one request may need (its choices times its
+/// prompt and completion positions, f32): a larger one is refused (400),
+/// not left to abort the process when the cache is allocated. A batch of
+/// several requests holds at most twice this.
+pub const MAX_KV_BYTES: u64 = 2 << 30;
+
+/// Bytes of KV cache `rows` rows of `positions` positions take (keys and
+/// values of every layer, f32).
+fn kv_bytes(cfg: &crate::runtime::config::ModelConfig, rows: usize, positions: usize) -> u64 {
+    [
+        2,
+        4,
+        cfg.num_hidden_layers,
+        cfg.num_key_value_heads,
+        cfg.head_dim,
+        rows,
+        positions,
+    ]
+    .iter()
+    .fold(1u64, |acc, &x| acc.saturating_mul(x as u64))
+}
+
 /// How to serve.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -173,12 +195,32 @@ impl Drop for Server {
 
 /// The scheduler: every job waiting goes into one batch.
 fn schedule(model: &LoadedModel, queue: Receiver<Job>, stats: &Stats) {
-    while let Ok(first) = queue.recv() {
+    let cfg = model.model().config();
+    // A job that did not fit the last batch's memory starts the next one.
+    let mut held: Option<Job> = None;
+    loop {
+        let Some(first) = held.take().or_else(|| queue.recv().ok()) else {
+            break;
+        };
+        let positions = |j: &Job| {
+            let t = j.rows.iter().map(|r| r.prompt.len()).max().unwrap_or(0);
+            (t, j.rows.iter().map(|r| r.max_tokens).max().unwrap_or(0))
+        };
+        let (mut t, mut steps) = positions(&first);
         let mut jobs = vec![first];
         let mut rows = jobs[0].rows.len();
         while rows < BATCH_ROWS {
             match queue.try_recv() {
                 Ok(j) => {
+                    // Every row of a batch is padded to its longest prompt
+                    // and holds a cache for its longest completion.
+                    let (jt, js) = positions(&j);
+                    let need = kv_bytes(cfg, rows + j.rows.len(), t.max(jt) + steps.max(js));
+                    if need > 2 * MAX_KV_BYTES {
+                        held = Some(j);
+                        break;
+                    }
+                    (t, steps) = (t.max(jt), steps.max(js));
                     rows += j.rows.len();
                     jobs.push(j);
                 }
@@ -375,6 +417,21 @@ fn prepare(shared: &Shared, body: &[u8]) -> Result<Prepared, ApiError> {
             Some("messages"),
         )
         .with_code("context_length_exceeded"));
+    }
+    let need = kv_bytes(lm.model().config(), request.n, prompt.len() + max_tokens);
+    if need > MAX_KV_BYTES {
+        return Err(ApiError::invalid(
+            format!(
+                "this request would hold {:.1} GiB of KV cache ({} choices of {} positions); \
+                 inoc serve takes at most {} GiB per request: lower `n` or `max_tokens`",
+                need as f64 / (1u64 << 30) as f64,
+                request.n,
+                prompt.len() + max_tokens,
+                MAX_KV_BYTES >> 30
+            ),
+            Some("n"),
+        )
+        .with_code("request_too_large"));
     }
     let seed = request.seed.unwrap_or_else(rand::random);
     let rows = (0..request.n)
@@ -590,6 +647,22 @@ fn stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SmolLM2-135M: 30 layers of 3 KV heads of 64: 45 KiB a position, so
+    /// 128 choices of 1,100 positions (6 GiB) are refused, 32 are not.
+    #[test]
+    fn kv_cache_memory_per_request_is_bounded() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/hf/configs/SmolLM2-135M-Instruct.json"
+        );
+        let v: Json = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let cfg = crate::runtime::config::ModelConfig::from_json(&v).unwrap();
+        assert_eq!(kv_bytes(&cfg, 1, 1), 2 * 4 * 30 * 3 * 64);
+        assert!(kv_bytes(&cfg, 128, 1_100) > MAX_KV_BYTES);
+        assert!(kv_bytes(&cfg, 32, 1_100) < MAX_KV_BYTES);
+        assert_eq!(kv_bytes(&cfg, usize::MAX, usize::MAX), u64::MAX);
+    }
 
     #[test]
     fn stream_holds_back_what_could_start_a_stop_string() {
