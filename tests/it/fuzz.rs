@@ -216,6 +216,27 @@ fn long_lines_and_runs_of_signs_are_diagnosed() {
     }
 }
 
+/// Numbers at the edges of every range, and expressions that overflow.
+const EXTREMES: &[&str] = &[
+    "0",
+    "-1",
+    "1e12",
+    "1_000_000_000_000",
+    "9223372036854775807",
+    "(-9223372036854775807 - 1)",
+    "99999999999999999999",
+    "(9223372036854775807 + 1)",
+    "(-9223372036854775807 - 1) / -1",
+    "(9223372036854775807 * 2)",
+    "(1 / 0)",
+    "1e308",
+    "(1e308 * 10.0)",
+    "-1e308",
+    "1e-320",
+    "0.0",
+    "(0.0 / 0.0)",
+];
+
 proptest! {
     // INOC_FUZZ_CASES=5000 runs a longer campaign locally.
     #![proptest_config(ProptestConfig {
@@ -241,6 +262,32 @@ proptest! {
         let text: String = parts.concat();
         let c = check_as("soup.inoc", "soup.inoc", text);
         assert_sound(&c, "token soup");
+    }
+
+    /// Size and arithmetic extremes (issue 13.5-6) in place of any number of
+    /// any spec: the checker refuses them with a coded error or accepts
+    /// them, and an accepted program plans and gets its resource estimate
+    /// (memory and arithmetic of every training step) without a panic.
+    #[test]
+    fn extreme_numbers_anywhere_never_panic_or_abort(
+        pick in any::<prop::sample::Index>(),
+        at in any::<prop::sample::Index>(),
+        extreme in prop::sample::select(EXTREMES.to_vec()),
+    ) {
+        let specs = inoc_files("specs");
+        let (path, text) = &specs[pick.index(specs.len())];
+        let number = regex::Regex::new(r"\b[0-9][0-9_]*(\.[0-9]+)?([eE][+-]?[0-9]+)?\b").unwrap();
+        let spots: Vec<_> = number.find_iter(text).collect();
+        prop_assume!(!spots.is_empty());
+        let m = spots[at.index(spots.len())];
+        let t = format!("{}{}{}", &text[..m.start()], extreme, &text[m.end()..]);
+        let c = check_as(path, path, t);
+        assert_sound(&c, &format!("{path} with {extreme}"));
+        if let Some(program) = &c.program {
+            let registry = inoc::exec::ops::Registry::builtin();
+            let plan = inoc::plan::build(program, &registry).expect("an accepted program plans");
+            let _ = inoc::exec::resources::diagnostics(&plan, Some(1 << 30), 2);
+        }
     }
 
     #[test]
