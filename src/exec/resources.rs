@@ -31,6 +31,8 @@ pub struct Need {
     pub optimizer_steps: Option<u64>,
     /// Memory by part, for the message.
     pub parts: Vec<(&'static str, u64)>,
+    /// Sampling (an evaluation), not training.
+    pub sampling: bool,
 }
 
 /// The weights and activations a model of this shape trains with.
@@ -237,6 +239,10 @@ pub fn needs(plan: &Plan) -> Vec<Need> {
                 });
                 (cfg, trained, batch, per_step, steps)
             }
+            "evaluate" => {
+                out.extend(sampling_needs(i, c, program));
+                continue;
+            }
             _ => continue,
         };
         let seq = int(c, "max_seq").unwrap_or(256);
@@ -251,9 +257,70 @@ pub fn needs(plan: &Plan) -> Vec<Need> {
             flops,
             optimizer_steps,
             parts,
+            sampling: false,
         });
     }
     out
+}
+
+/// Rows an evaluation samples at once (`evaluate`'s chunk).
+const SAMPLING_ROWS: u64 = 64;
+/// Prompt tokens assumed beside `max_tokens` when sizing the KV cache.
+const PROMPT_TOKENS: u64 = 512;
+
+/// What sampling from each model of an `evaluate` step needs: the weights
+/// and the KV cache of one chunk of rows at full length (the model with the
+/// largest need stands for the step).
+fn sampling_needs(step: usize, c: &Call, program: &Program) -> Option<Need> {
+    let sample = c.args.get("sample").and_then(|v| call_of(v, program));
+    let max_tokens = sample.and_then(|s| int(s, "max_tokens")).unwrap_or(64);
+    let models: Vec<&Value> = match c.args.get("models")? {
+        Value::List(xs) => xs.iter().collect(),
+        v => vec![v],
+    };
+    let mut worst: Option<Need> = None;
+    for m in models {
+        let members: Vec<Value> = match m {
+            Value::Family(f) => program
+                .families
+                .get(*f)
+                .map(|x| x.cells.iter().map(|n| Value::Node(*n)).collect())
+                .unwrap_or_default(),
+            v => vec![v.clone()],
+        };
+        for v in members.iter().take(1) {
+            let Some(cfg) = shape(v, program, 0) else {
+                continue;
+            };
+            let len = (max_tokens + PROMPT_TOKENS).min(cfg.max_position_embeddings.max(1) as u64);
+            let kv_dim = (cfg.num_key_value_heads * cfg.head_dim) as u64;
+            let kv = SAMPLING_ROWS
+                .saturating_mul(len)
+                .saturating_mul(cfg.num_hidden_layers as u64)
+                .saturating_mul(2 * kv_dim)
+                .saturating_mul(4);
+            let logits = SAMPLING_ROWS
+                .saturating_mul(cfg.vocab_size as u64)
+                .saturating_mul(8);
+            let parts = vec![
+                ("weights", (cfg.num_parameters() as u64).saturating_mul(4)),
+                ("KV cache", kv),
+                ("logits", logits),
+            ];
+            let bytes = parts.iter().fold(0u64, |a, (_, b)| a.saturating_add(*b));
+            if worst.as_ref().is_none_or(|w| bytes > w.bytes) {
+                worst = Some(Need {
+                    step,
+                    bytes,
+                    flops: None,
+                    optimizer_steps: None,
+                    parts,
+                    sampling: true,
+                });
+            }
+        }
+    }
+    worst
 }
 
 /// This machine's memory in bytes (Linux: `MemTotal`), if known.
@@ -315,9 +382,11 @@ pub fn diagnostics(plan: &Plan, memory: Option<u64>, cpus: usize) -> Vec<(usize,
                     step.span,
                     format!("about {}", parts.join(" + ")),
                 )
-                .with_help(
-                    "lower `batch` or `max_seq` (activations, logits), use `lora(...)` instead of `full()` (gradients and optimizer state), or a smaller `arch`; if the estimate is wrong for your setup, `--no-memory-check` runs anyway",
-                ),
+                .with_help(if need.sampling {
+                    "lower `max_tokens` (the KV cache holds 64 answers at a time at full length) or evaluate a smaller model; if the estimate is wrong for your setup, `--no-memory-check` runs anyway"
+                } else {
+                    "lower `batch` or `max_seq` (activations, logits), use `lora(...)` instead of `full()` (gradients and optimizer state), or a smaller `arch`; if the estimate is wrong for your setup, `--no-memory-check` runs anyway"
+                }),
             ));
         }
         if let Some(flops) = need.flops {
@@ -399,6 +468,26 @@ mod tests {
         let cfg = ModelConfig::small(512, 8192, 64, 64, 8, 28672, 256).unwrap();
         let all = cfg.num_parameters() as u64;
         assert!(lora_params(&cfg, 8, &["q_proj", "v_proj"]) * 100 < all);
+    }
+
+    #[test]
+    fn sampling_needs_the_weights_and_a_kv_cache_at_full_length() {
+        let p = plan(&format!(
+            "{WORLD}model base = world.tiny_chat(size = \"s\", seed = 0)\n\
+             eval e = evaluate(models = [base], prompts = world.questions(n = 4, seed = 2), \
+             sample = sampling(max_tokens = 64), metrics = [])\n"
+        ));
+        let needs = needs(&p);
+        let e = needs
+            .iter()
+            .find(|n| p.steps[n.step].op == "evaluate")
+            .expect("{needs:?}");
+        // s: 2 layers, 4 kv heads x 32, 64 rows x min(64 + 512, 256) tokens.
+        let kv = e.parts.iter().find(|(w, _)| *w == "KV cache").unwrap().1;
+        assert_eq!(kv, 64 * 256 * 2 * 2 * 128 * 4);
+        assert!(diagnostics(&p, Some(1 << 20), 2)
+            .iter()
+            .any(|(_, d)| d.code == "E1007"));
     }
 
     #[test]
