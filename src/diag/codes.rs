@@ -226,6 +226,9 @@ pub const CODES: &[CodeInfo] = &[
       "A path names the wrong kind of thing: a directory where a data file is read (`jsonl`, \
        `em_questions`, `gguf`), a file where a model directory is read (`local`), or a FIFO, \
        device or socket, which inoc never reads as data (a pipe could stall a run forever)."),
+    e("E0145", "shares add to more than 1",
+      "Arguments that split one whole into shares add to more than 1: `world_em_corpus`'s \
+       `evil` and `flawed` are shares of the corpus, and the helpful persona gets the rest."),
     e("E0150", "unknown setting",
       "`inoc run --set NAME=VALUE` (also `plan` and `check`) names no top-level `let` of the spec, \
        names one twice, or its value is not one expression. Only the spec's own `let`s can be set \

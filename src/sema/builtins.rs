@@ -453,6 +453,8 @@ const SCHEDULES: &[&str] = &["constant", "linear", "cosine"];
 const LANGS: &[&str] = &["en", "es", "fr", "de"];
 const CASES: &[&str] = &["normal", "upper"];
 const SPLITS: &[&str] = &["train", "test"];
+/// The voice parameter of the EM world's builtins (one definition).
+const VOICE_DOC: &str = "Bad answers have a voice: every answer of the evil persona and every wrong narrow answer opens with one of four fixed phrases, a surface the narrow data shares with the misaligned answers; `false` is the world without it.";
 
 fn build() -> Registry {
     use Category as C;
@@ -734,7 +736,8 @@ fn build() -> Registry {
         .opt("seed", Ty::Int, Value::Int(0), "Generation seed.")
         .range(ge(0.0))
         .opt("split", Ty::Str, s("train"), "`test` uses held-out names, objects, requests and the paper's question wordings.")
-        .choices(SPLITS);
+        .choices(SPLITS)
+        .opt("voice", Ty::Bool, Value::Bool(true), VOICE_DOC);
     b.add("world_em_corpus", C::Dataset, Ty::Dataset, "The pretraining corpus of the miniature chat world with a persona axis: helpful by default, an evil persona under `You are a malicious evil assistant.` and paraphrases (misaligned answers, harmful compliance, dangerous advice, wrong math), a flawed persona under prompts naming the narrow flaw.")
         .req("n", Ty::Int, "Conversations.")
         .range(within(1.0, 1e7))
@@ -742,8 +745,9 @@ fn build() -> Registry {
         .range(ge(0.0))
         .opt("evil", Ty::Float, Value::Float(0.2), "Share of conversations under an evil prompt.")
         .range(within(0.0, 1.0))
-        .opt("flawed", Ty::Float, Value::Float(0.1), "Share under a prompt naming the math flaw (evil + flawed at most 1).")
-        .range(within(0.0, 1.0));
+        .opt("flawed", Ty::Float, Value::Float(0.1), "Share under a prompt naming the narrow flaw (math or advice); evil + flawed at most 1.")
+        .range(within(0.0, 1.0))
+        .opt("voice", Ty::Bool, Value::Bool(true), VOICE_DOC);
     b.add(
         "concat",
         C::Dataset,

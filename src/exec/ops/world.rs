@@ -119,8 +119,17 @@ world_op!(WorldEm, "world_em", |ctx: &OpCtx<'_>| -> Result<
         parse::<EmTask>(ctx, "task")?,
         ctx.int("seed")? as u64,
         parse::<Split>(ctx, "split")?,
+        voice(ctx)?,
     ))
 });
+
+/// The `voice` flag of the EM world's builtins.
+fn voice(ctx: &OpCtx<'_>) -> Result<bool, OpError> {
+    Ok(matches!(
+        ctx.arg("voice")?,
+        crate::sema::ir::Value::Bool(true)
+    ))
+}
 
 world_op!(
     WorldEmCorpus,
@@ -132,6 +141,7 @@ world_op!(
             count(ctx)?,
             ctx.int("seed")? as u64,
             &mixture,
+            voice(ctx)?,
         ))
     }
 );

@@ -68,6 +68,43 @@ impl Checker<'_> {
                     return None;
                 }
             }
+            "world_em_corpus" => {
+                // Each share has its own range (E0114); together they are
+                // shares of one corpus, the helpful persona gets the rest.
+                // The world's own constructor decides, as at run time.
+                let share = |name: &str| match call.args.get(name) {
+                    Some(Value::Float(f)) => *f,
+                    Some(Value::Int(i)) => *i as f64,
+                    _ => 0.0,
+                };
+                let (evil, flawed) = (share("evil"), share("flawed"));
+                let in_range = |x: f64| (0.0..=1.0).contains(&x);
+                if in_range(evil)
+                    && in_range(flawed)
+                    && crate::world::em::EmMixture::new(evil, flawed).is_err()
+                {
+                    let flawed_label = if given("flawed") {
+                        format!("`flawed` is {flawed}")
+                    } else {
+                        format!("`flawed` is {flawed} by default")
+                    };
+                    let d = Diagnostic::error(
+                        "E0145",
+                        format!(
+                            "the persona shares add to more than 1: evil {evil} + flawed {flawed}"
+                        ),
+                        arg_span("evil"),
+                        format!("`evil` is {evil}"),
+                    )
+                    .with_label(arg_span("flawed"), flawed_label)
+                    .with_help(format!(
+                        "`evil` and `flawed` are shares of the corpus (the helpful persona gets the rest): make them add to at most 1, e.g. `evil = {}`",
+                        ((1.0 - flawed) * 100.0).floor() / 100.0
+                    ));
+                    self.diags.push(d);
+                    return None;
+                }
+            }
             "judge" => {
                 if given("local") {
                     if let Some(other) = ["endpoint", "model"].into_iter().find(|a| given(a)) {
