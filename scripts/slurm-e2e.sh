@@ -3,7 +3,7 @@
 # cluster on localhost (README "Running on a Slurm cluster").
 #
 # Installs Debian's slurmctld, slurmd, munge and the Slurm client commands
-# when missing (apt-get; root or sudo), starts munged, slurmctld and slurmd
+# when missing (apt-get; run as root), starts munged, slurmctld and slurmd
 # by hand with every file (keys, sockets, state, spool, logs, caches) in one
 # temporary directory and no systemd, then:
 #   1. runs specs/smoke.inoc locally on one cache and through Slurm on
@@ -24,15 +24,21 @@ INOC=${1:-$ROOT/target/release/inoc}
 [ -x "$INOC" ] || cargo build --release --quiet
 INOC=$(realpath "$INOC")
 
+# slurmd launches jobs as their user, so it runs as root: run this script as
+# root (CI's machines and the development containers are).
+if [ "$(id -u)" -ne 0 ]; then
+  echo "slurm-e2e: run as root (slurmd must be root to launch jobs)" >&2
+  exit 1
+fi
+
 need=()
 command -v slurmctld >/dev/null || need+=(slurmctld)
 command -v slurmd >/dev/null || need+=(slurmd)
 command -v munged >/dev/null || need+=(munge)
 command -v sbatch >/dev/null || need+=(slurm-client)
 if [ ${#need[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
 T=$(mktemp -d /tmp/inoc-slurm-e2e.XXXXXX)

@@ -17,7 +17,10 @@
 //!   succeeds.
 //!
 //! `slurm/latest/<spec hash>` names the last bundle submitted for a spec
-//! (what `inoc status` shows). A job depends (`afterok`) on the jobs of its
+//! (what `inoc status` shows); `slurm/keys/<key>.json` the last job of a
+//! step's key (provisional while an input is pending), so that another
+//! submission sharing the step (another `--set`) depends on that job
+//! instead of submitting it again. A job depends (`afterok`) on the jobs of its
 //! inputs, with `--kill-on-invalid-dep=yes`, so a failed step cancels its
 //! dependents. Re-running the submitter finds the recorded jobs: it
 //! resubmits nothing cached, queued or running, and resubmits what failed
@@ -493,10 +496,19 @@ pub fn submit(
     let files: Vec<String> = (0..plan.steps.len()).map(|i| step_file(plan, i)).collect();
     dir.locked(|| {
         let mut jobs = dir.jobs();
+        // Jobs of other submissions (another `--set`, another spec) for the
+        // same key, pending inputs' keys included: reused, not doubled.
+        let by_key: BTreeMap<StepId, JobRecord> = plan
+            .order
+            .iter()
+            .filter(|&&id| statuses[id].run.is_some())
+            .filter_map(|&id| Some((id, json_read(&key_record(store, &statuses[id].key))?)))
+            .collect();
         let recorded: Vec<String> = jobs
             .steps
             .values()
             .chain(jobs.finish.iter())
+            .chain(by_key.values())
             .map(|r| r.job.clone())
             .collect();
         let states = queue.states(&recorded).map_err(std::io::Error::other)?;
@@ -518,6 +530,13 @@ pub fn submit(
             if let Some(r) = jobs.steps.get(&step.name).filter(|r| active(r)) {
                 sub.kept.push((step.name.clone(), r.job.clone()));
                 job_of.insert(id, r.job.clone());
+                continue;
+            }
+            if let Some(r) = by_key.get(&id).filter(|r| active(r)) {
+                sub.kept.push((step.name.clone(), r.job.clone()));
+                job_of.insert(id, r.job.clone());
+                jobs.steps.insert(step.name.clone(), r.clone());
+                dir.save_jobs(&jobs)?;
                 continue;
             }
             if let Some(f) = dir.failure(&files[id]) {
@@ -550,6 +569,7 @@ pub fn submit(
             )?;
             jobs.steps.insert(step.name.clone(), job.clone());
             dir.save_jobs(&jobs)?;
+            json_write(&key_record(store, &st.key), &job)?;
             sub.submitted.push((step.name.clone(), job.job.clone()));
             job_of.insert(id, job.job);
             fresh = true;
@@ -639,6 +659,16 @@ fn submit_one(
         step: name.trim_start_matches("inoc:").to_string(),
         submitted: chrono::Utc::now().to_rfc3339(),
     })
+}
+
+/// `slurm/keys/<key>.json`: the last job submitted for a step's key (the
+/// provisional key while an input is pending), whatever the submission.
+fn key_record(store: &Store, key: &str) -> PathBuf {
+    store
+        .root()
+        .join("slurm")
+        .join("keys")
+        .join(format!("{key}.json"))
 }
 
 fn dir_cwd(dir: &BundleDir) -> std::io::Result<PathBuf> {

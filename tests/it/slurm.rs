@@ -398,7 +398,9 @@ fn resources_from_the_spec_its_settings_and_the_command_line() {
         Some("--partition=p".into())
     );
     assert_eq!(arg(&j["finish"], "--time="), None);
-    // `--set` replaces the spec's value (another submission).
+    // `--set` replaces the spec's value (another submission; the first
+    // one's job for `d`, which it would reuse while queued, was cancelled).
+    fake.set_state(&j["d"].id, "CANCELLED", "None");
     let (code, _, err) = fake.out(&[
         "run",
         "--executor",
@@ -489,4 +491,33 @@ fn a_stopped_training_job_resumes_from_its_checkpoint_in_its_next_job() {
     let st: Json = serde_json::from_str(&out).unwrap();
     let folder = std::path::PathBuf::from(st["folder"].as_str().unwrap());
     assert_eq!(outputs(&folder), outputs(&local_folder));
+}
+
+#[test]
+fn another_submission_sharing_steps_depends_on_their_queued_jobs() {
+    let env = Env::new();
+    env.write("exp.json", &program(&Exp::default()));
+    // The same experiment with another report title: only `r` differs.
+    let mut other = program(&Exp::default());
+    if let Value::Call(c) = &mut other.nodes[4].value {
+        c.args.insert("title".into(), Value::Str("U".into()));
+    }
+    env.write("other.json", &other);
+    let fake = Fake::new(&env);
+    let (code, _, err) = fake.out(&["run", "--executor", "slurm", "exp.json"]);
+    assert_eq!(code, 0, "{err}");
+    let first = by_name(&fake.jobs());
+    let (code, _, err) = fake.out(&["run", "--executor", "slurm", "other.json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("1 submitted, 4 already queued or running"),
+        "{err}"
+    );
+    let jobs = fake.jobs();
+    assert_eq!(jobs.len(), 8, "{jobs:?}");
+    let r = &jobs[6];
+    assert_eq!(
+        (r.name.as_str(), r.deps.clone()),
+        ("r", vec![first["e"].id.clone()])
+    );
 }
