@@ -94,6 +94,20 @@ pub fn scan(file: FileId, src: &str) -> Scan {
             };
         }};
     }
+    // A carriage return without a line feed (old Mac line ends): to the
+    // grammar the whole file would be one line, one comment hiding every
+    // declaration after it ("ok (0 nodes)").
+    if let Some(at) = (0..b.len()).find(|&k| b[k] == b'\r' && b.get(k + 1) != Some(&b'\n')) {
+        stop!(Diagnostic::error(
+            "E0001",
+            "a carriage return without a line feed",
+            sp(at, at + 1),
+            "line ends here with CR only",
+        )
+        .with_help(
+            "this file has CR-only line ends (classic Mac); inoc reads LF or CRLF line ends: convert it (e.g. `tr '\\r' '\\n'`)"
+        ));
+    }
     while i < b.len() && errors.len() < MAX_ERRORS {
         let c = b[i];
         match c {
