@@ -180,9 +180,16 @@ if INOC_CACHE=$T/cache-slurm "$INOC" run --executor slurm --wait --runs-dir "$T/
 fi
 grep -q "E1001" "$T/fail.err" || { cat "$T/fail.err" >&2; exit 1; }
 grep -q "step \`chats\` failed" "$T/fail.err" || { cat "$T/fail.err" >&2; exit 1; }
+# `--wait` returns as soon as the run cannot finish; the pretraining beside
+# the failed step may still be queued or running (it waits for free CPUs):
+# poll the status until it has ended (at most 5 minutes).
 set +e
-INOC_CACHE=$T/cache-slurm "$INOC" status "$fail_spec" >"$T/status-fail.txt" 2>&1
-status_rc=$?
+for _ in $(seq 300); do
+  INOC_CACHE=$T/cache-slurm "$INOC" status "$fail_spec" >"$T/status-fail.txt" 2>&1
+  status_rc=$?
+  grep -Eq "^base .* (pending|running) " "$T/status-fail.txt" || break
+  sleep 1
+done
 set -e
 cat "$T/status-fail.txt"
 [ $status_rc -eq 1 ] || { echo "slurm-e2e: status exit $status_rc, expected 1" >&2; exit 1; }
