@@ -149,12 +149,16 @@ fn rows(v: &Value, program: &Program, depth: usize) -> Option<u64> {
                 if !std::fs::metadata(p).ok()?.is_file() {
                     return None;
                 }
-                let text = std::fs::read(p).ok()?;
-                Some(
-                    text.split(|b| *b == b'\n')
-                        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-                        .count() as u64,
-                )
+                // Streamed: a data file may be larger than memory.
+                use std::io::BufRead;
+                let f = std::io::BufReader::new(std::fs::File::open(p).ok()?);
+                let mut n = 0u64;
+                for line in f.split(b'\n') {
+                    if !line.ok()?.iter().all(u8::is_ascii_whitespace) {
+                        n += 1;
+                    }
+                }
+                Some(n)
             }
             _ => None,
         },
