@@ -301,20 +301,30 @@ impl InplaceOp2 for FusedAdamW<'_> {
         let eps = c.eps as f32;
         let neg_step = -(c.step_size as f32);
         let apply_decay = c.wd != 0.0;
-        for (((p, &g), ma), va) in p
-            .iter_mut()
-            .zip(g)
-            .zip(m.exp_avg.iter_mut())
-            .zip(m.exp_avg_sq.iter_mut())
-        {
-            if apply_decay {
-                *p *= decay;
+        let update = |p: &mut [f32], g: &[f32], ma: &mut [f32], va: &mut [f32]| {
+            for (((p, &g), ma), va) in p.iter_mut().zip(g).zip(ma.iter_mut()).zip(va.iter_mut()) {
+                if apply_decay {
+                    *p *= decay;
+                }
+                // torch.lerp(m, g, w) = m + w * (g - m) for w < 0.5
+                *ma += w1 * (g - *ma);
+                *va = *va * b2 + w2 * (g * g);
+                let denom = va.sqrt() / bc2_sqrt + eps;
+                *p += neg_step * (*ma / denom);
             }
-            // torch.lerp(m, g, w) = m + w * (g - m) for w < 0.5
-            *ma += w1 * (g - *ma);
-            *va = *va * b2 + w2 * (g * g);
-            let denom = va.sqrt() / bc2_sqrt + eps;
-            *p += neg_step * (*ma / denom);
+        };
+        // Element by element, so splitting a large parameter over the
+        // threads gives the same bits; small ones are not worth a hand-off.
+        const CHUNK: usize = 1 << 15;
+        if p.len() >= 2 * CHUNK && rayon::current_num_threads() > 1 {
+            use rayon::prelude::*;
+            p.par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .zip(m.exp_avg.par_chunks_mut(CHUNK))
+                .zip(m.exp_avg_sq.par_chunks_mut(CHUNK))
+                .for_each(|(((p, g), ma), va)| update(p, g, ma, va));
+        } else {
+            update(p, g, &mut m.exp_avg, &mut m.exp_avg_sq);
         }
         Ok(())
     }
