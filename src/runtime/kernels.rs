@@ -526,7 +526,20 @@ impl CustomOp2 for SiluMulOp {
 /// shape `(seq, head_dim / 2)` (the tables for the positions of the sequence).
 /// Differentiable in `x`.
 pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    let (_b, s, _h, d) = x.dims4()?;
+    let (_b, _s, _h, d) = x.dims4()?;
+    rope_heads(x, d, cos, sin)
+}
+
+/// [`rope`] on `x (batch, seq, heads * head_dim)` (a projection's output,
+/// heads side by side) or `(batch, seq, heads, head_dim)`: the same rotation
+/// per head, without a reshape node in the autograd graph.
+pub fn rope_heads(x: &Tensor, head_dim: usize, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let (dims, d) = (x.dims(), head_dim);
+    let row: usize = dims.iter().skip(2).product();
+    if dims.len() < 3 || d == 0 || row % d != 0 {
+        candle_core::bail!("rope: input {dims:?} is not (batch, seq, heads x {d})")
+    }
+    let s = dims[1];
     if cos.dims() != [s, d / 2] || sin.dims() != [s, d / 2] {
         candle_core::bail!(
             "rope: cos/sin {:?}/{:?}, expected ({s}, {})",
@@ -538,24 +551,30 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     if use_fused(&[x, cos, sin]) {
         let cos = cos.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
         let sin = sin.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        x.contiguous()?.apply_op1(RopeOp { cos, sin })
-    } else {
+        x.contiguous()?.apply_op1(RopeOp { cos, sin, d })
+    } else if dims.len() == 4 {
         reference::rope(x, cos, sin)
+    } else {
+        let (b, h) = (dims[0], row / d);
+        reference::rope(&x.reshape((b, s, h, d))?, cos, sin)?.reshape(dims)
     }
 }
 
 struct RopeOp {
     cos: Vec<f32>,
     sin: Vec<f32>,
+    /// Head size.
+    d: usize,
 }
 
 impl RopeOp {
-    /// `sign = 1` forward rotation, `-1` its inverse (the backward).
-    fn apply(&self, x: &[f32], dims: (usize, usize, usize, usize), sign: f32) -> Vec<f32> {
-        let (_b, s, h, d) = dims;
+    /// `sign = 1` forward rotation, `-1` its inverse (the backward), of `x`
+    /// of shape `dims` = (batch, seq, ..).
+    fn apply(&self, x: &[f32], dims: &[usize], sign: f32) -> Vec<f32> {
+        let (s, d) = (dims[1], self.d);
         let half = d / 2;
         let mut y = vec![0f32; x.len()];
-        let row = h * d;
+        let row: usize = dims.iter().skip(2).product();
         y.par_chunks_mut(row)
             .zip(x.par_chunks(row))
             .enumerate()
@@ -584,12 +603,12 @@ impl CustomOp1 for RopeOp {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = slice(s, l, "rope")?;
-        let y = self.apply(x, l.shape().dims4()?, 1.0);
+        let y = self.apply(x, l.shape().dims(), 1.0);
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
-        let dims = x.dims4()?;
+        let dims = x.dims();
         let dx = with_data(dy, "rope-bwd", |g| self.apply(g, dims, -1.0))?;
         Ok(Some(cpu_tensor(dx, x.shape())?))
     }
@@ -602,15 +621,44 @@ impl CustomOp1 for RopeOp {
 /// `h % h_kv == 0`; returns `(b, s, h, d)`. The softmax probabilities are kept
 /// for the backward pass only when an input needs a gradient.
 pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
-    let (b, s, h, d) = q.dims4()?;
-    let (bk, sk, hk, dk) = k.dims4()?;
-    if (bk, sk, dk) != (b, s, d) || k.dims() != v.dims() || hk == 0 || h % hk != 0 {
+    let (_b, _s, _h, d) = q.dims4()?;
+    causal_attention_heads(q, k, v, d, scale)
+}
+
+/// [`causal_attention`] on `q (b, s, h * head_dim)` and `k`/`v (b, s, h_kv *
+/// head_dim)` (the projections' outputs, heads side by side), or on the 4-d
+/// layout; the output has q's shape. No reshape nodes in the autograd graph.
+pub fn causal_attention_heads(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    head_dim: usize,
+    scale: f64,
+) -> Result<Tensor> {
+    let bad = || {
         candle_core::bail!(
-            "causal_attention: q {:?}, k {:?}, v {:?}",
+            "causal_attention: q {:?}, k {:?}, v {:?}, head size {head_dim}",
             q.dims(),
             k.dims(),
             v.dims()
         )
+    };
+    let d = head_dim;
+    let (qd, kd) = (q.dims(), k.dims());
+    if qd.len() < 3 || qd.len() != kd.len() || k.dims() != v.dims() || d == 0 {
+        return bad();
+    }
+    let (b, s) = (qd[0], qd[1]);
+    let (qrow, krow): (usize, usize) = (qd[2..].iter().product(), kd[2..].iter().product());
+    if (kd[0], kd[1]) != (b, s) || qrow % d != 0 || krow % d != 0 {
+        return bad();
+    }
+    let (h, hk) = (qrow / d, krow / d);
+    if qd.len() == 4 && (qd[3] != d || kd[3] != d) {
+        return bad();
+    }
+    if hk == 0 || h % hk != 0 {
+        return bad();
     }
     if use_fused(&[q, k, v]) {
         let keep = q.track_op() || k.track_op() || v.track_op();
@@ -621,10 +669,20 @@ pub fn causal_attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Resul
                 scale: scale as f32,
                 keep_probs: keep,
                 probs: Mutex::new(None),
+                b,
+                dm: AttnDims { s, h, hk, d },
             },
         )
-    } else {
+    } else if qd.len() == 4 {
         reference::causal_attention(q, k, v, scale)
+    } else {
+        let y = reference::causal_attention(
+            &q.reshape((b, s, h, d))?,
+            &k.reshape((b, s, hk, d))?,
+            &v.reshape((b, s, hk, d))?,
+            scale,
+        )?;
+        y.reshape(qd)
     }
 }
 
@@ -633,6 +691,9 @@ struct AttentionOp {
     keep_probs: bool,
     /// Softmax probabilities `(b, h, s, s)` saved by the forward pass.
     probs: Mutex<Option<Vec<f32>>>,
+    /// Batch size and the other dimensions (checked by the caller).
+    b: usize,
+    dm: AttnDims,
 }
 
 /// Shapes of one attention call.
@@ -671,9 +732,11 @@ impl CustomOp3 for AttentionOp {
         let q = slice(s1, l1, "attention")?;
         let k = slice(s2, l2, "attention")?;
         let v = slice(s3, l3, "attention")?;
-        let (b, s, h, d) = l1.shape().dims4()?;
-        let hk = l2.shape().dims4()?.2;
-        let dm = AttnDims { s, h, hk, d };
+        let (b, dm) = (self.b, self.dm);
+        let AttnDims { s, h, hk, d } = dm;
+        if q.len() != b * s * h * d || k.len() != b * s * hk * d || v.len() != k.len() {
+            candle_core::bail!("attention: inputs do not match the shapes given")
+        }
         let mut out = vec![0f32; q.len()];
         let mut probs = vec![0f32; b * h * s * s];
         let out_p = SendPtr(out.as_mut_ptr());
@@ -761,9 +824,8 @@ impl CustomOp3 for AttentionOp {
         let Some(probs) = probs else {
             candle_core::bail!("attention backward without saved probabilities (run twice?)")
         };
-        let (b, s, h, d) = q.dims4()?;
-        let hk = k.dims4()?.2;
-        let dm = AttnDims { s, h, hk, d };
+        let (b, dm) = (self.b, self.dm);
+        let AttnDims { s, h, hk, d } = dm;
         let scale = self.scale;
         let mut dq = vec![0f32; q.elem_count()];
         let mut dk = vec![0f32; k.elem_count()];
@@ -893,10 +955,12 @@ impl CustomOp3 for AttentionOp {
 // Cross-entropy with per-position weights.
 
 /// `sum_i weights[i] * (logsumexp(logits_i) - logits_i[targets[i]])` over
-/// rows of `logits (n, vocab)`; positions with weight 0 cost nothing. Returns
-/// a scalar. Targets of weight-0 rows may be anything (e.g. padding).
+/// rows of `logits (.., vocab)` (all leading dimensions are rows); positions
+/// with weight 0 cost nothing. Returns a scalar. Targets of weight-0 rows may
+/// be anything (e.g. padding).
 pub fn weighted_cross_entropy(logits: &Tensor, targets: &[u32], weights: &[f32]) -> Result<Tensor> {
-    let (n, vocab) = logits.dims2()?;
+    let vocab = logits.dim(D::Minus1)?;
+    let n = logits.elem_count() / vocab.max(1);
     if targets.len() != n || weights.len() != n {
         candle_core::bail!(
             "cross_entropy: {n} rows, {} targets, {} weights",
@@ -933,7 +997,7 @@ impl CustomOp1 for CrossEntropyOp {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = slice(s, l, "cross_entropy")?;
-        let (_n, vocab) = l.shape().dims2()?;
+        let vocab = l.shape().dims().last().copied().unwrap_or(1);
         let lse: Vec<f32> = x
             .par_chunks(vocab)
             .zip(self.weights.par_iter())
@@ -969,7 +1033,7 @@ impl CustomOp1 for CrossEntropyOp {
         let Some(lse) = lse else {
             candle_core::bail!("cross_entropy backward without saved statistics")
         };
-        let (_n, vocab) = logits.dims2()?;
+        let vocab = logits.dim(D::Minus1)?;
         let dx = with_data(logits, "cross_entropy-bwd", |x| {
             let mut dx = vec![0f32; x.len()];
             dx.par_chunks_mut(vocab)
@@ -1064,7 +1128,8 @@ pub mod reference {
     ) -> Result<Tensor> {
         let dev = logits.device();
         let n = targets.len();
-        let lsm = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+        let logits = logits.reshape((n, ()))?;
+        let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
         // Targets of weight-0 rows may be out of range (padding): use 0.
         let safe: Vec<u32> = targets
             .iter()
@@ -1171,6 +1236,78 @@ mod tests {
             .matmul(&w)
             .unwrap();
         assert!(max_diff(grads.get(x.as_tensor()).unwrap(), &want) < 1e-5);
+    }
+
+    /// Bit patterns of a tensor, for exact comparisons.
+    fn bits(t: &Tensor) -> Vec<u32> {
+        t.flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect()
+    }
+
+    /// Output and input gradients of `f` for a fixed output projection.
+    fn value_and_grads(inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Tensor) -> Vec<Vec<u32>> {
+        let vars: Vec<Var> = inputs
+            .iter()
+            .map(|t| Var::from_tensor(t).unwrap())
+            .collect();
+        let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+        let y = f(&ts);
+        let proj = rand(y.dims(), 77);
+        let grads = (&y * &proj).unwrap().sum_all().unwrap().backward().unwrap();
+        let mut out = vec![bits(&y)];
+        out.extend(vars.iter().map(|v| bits(grads.get(v).unwrap())));
+        out
+    }
+
+    /// RoPE and attention on the projections' (b, s, heads * d) layout give
+    /// exactly the bits of the 4-d layout.
+    #[test]
+    fn head_layouts_are_bit_identical() {
+        let _g = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+        let (b, s, h, hk, d) = (2usize, 7usize, 4usize, 2usize, 8usize);
+        let ang = rand(&[s, d / 2], 40);
+        let (cos, sin) = (ang.cos().unwrap(), ang.sin().unwrap());
+        let inputs = [
+            rand(&[b, s, h * d], 41),
+            rand(&[b, s, hk * d], 42),
+            rand(&[b, s, hk * d], 43),
+        ];
+        let flat = value_and_grads(&inputs, |t| {
+            let q = rope_heads(&t[0], d, &cos, &sin).unwrap();
+            let k = rope_heads(&t[1], d, &cos, &sin).unwrap();
+            causal_attention_heads(&q, &k, &t[2], d, 0.3).unwrap()
+        });
+        let four = value_and_grads(&inputs, |t| {
+            let q = rope(&t[0].reshape((b, s, h, d)).unwrap(), &cos, &sin).unwrap();
+            let k = rope(&t[1].reshape((b, s, hk, d)).unwrap(), &cos, &sin).unwrap();
+            let v = t[2].reshape((b, s, hk, d)).unwrap();
+            causal_attention(&q, &k, &v, 0.3)
+                .unwrap()
+                .reshape((b, s, h * d))
+                .unwrap()
+        });
+        assert_eq!(flat, four);
+        // The plain compositions accept the same layout.
+        set_fused(false);
+        let plain = value_and_grads(&inputs, |t| {
+            let q = rope_heads(&t[0], d, &cos, &sin).unwrap();
+            let k = rope_heads(&t[1], d, &cos, &sin).unwrap();
+            causal_attention_heads(&q, &k, &t[2], d, 0.3).unwrap()
+        });
+        set_fused(true);
+        for (a, b) in plain.iter().zip(&flat) {
+            let d = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (f32::from_bits(*x) - f32::from_bits(*y)).abs())
+                .fold(0f32, f32::max);
+            assert!(d < 1e-5, "plain vs fused: {d}");
+        }
     }
 
     #[test]

@@ -91,16 +91,22 @@ pub(crate) fn cast(t: &Tensor, dtype: DType) -> Result<Tensor> {
 
 impl Linear {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let (b, t, i) = x.dims3()?;
-        let x2 = x.reshape((b * t, i))?;
         let w = cast(&self.weight, x.dtype())?;
         let bias = self.bias.as_ref().map(|b| cast(b, x.dtype())).transpose()?;
         // Fused on CPU: one gemm without transposes, and no gradient for a
-        // frozen weight (engineer `train`, runtime::kernels).
-        let mut y = super::kernels::linear(&x2, &w, bias.as_ref())?;
-        if let Some(lora) = &self.lora {
-            y = (y + lora.forward(&x2, mode)?)?;
-        }
+        // frozen weight.
+        let Some(lora) = &self.lora else {
+            // Over all leading dimensions: no reshape nodes, whose backward
+            // costs a zeroed buffer and an add each.
+            return Ok(super::kernels::linear(x, &w, bias.as_ref())?);
+        };
+        // With an adapter, the base and adapter products read one 2-d view
+        // of `x`, so their input gradients are summed there first and reach
+        // `x` as one, in the order adapters have always trained with (the
+        // same bits as before the reshape-free path above existed).
+        let (b, t, i) = x.dims3()?;
+        let x2 = x.reshape((b * t, i))?;
+        let y = (super::kernels::linear(&x2, &w, bias.as_ref())? + lora.forward(&x2, mode)?)?;
         Ok(y.reshape((b, t, ()))?)
     }
 }
@@ -214,15 +220,16 @@ impl Attention {
         if mode == Mode::Train && cache.is_none() && rope.causal_only && x.device().is_cpu() {
             // Training on unpadded / right-padded rows: every row has positions
             // 0..t and a plain causal mask, so the fused kernels apply; they
-            // work in (b, t, heads, d) layout without transposes.
-            let q = self.q.forward(x, mode)?.reshape((b, t, h, d))?;
-            let k = self.k.forward(x, mode)?.reshape((b, t, kvh, d))?;
-            let v = self.v.forward(x, mode)?.reshape((b, t, kvh, d))?;
+            // read the projections' (b, t, heads * d) outputs as they are (no
+            // transposes, no reshape nodes).
+            let q = self.q.forward(x, mode)?;
+            let k = self.k.forward(x, mode)?;
+            let v = self.v.forward(x, mode)?;
             let (cos, sin) = (rope.cos.get(0)?, rope.sin.get(0)?);
-            let q = super::kernels::rope(&q, &cos, &sin)?;
-            let k = super::kernels::rope(&k, &cos, &sin)?;
-            let y = super::kernels::causal_attention(&q, &k, &v, 1.0 / (d as f64).sqrt())?;
-            return self.o.forward(&y.reshape((b, t, h * d))?, mode);
+            let q = super::kernels::rope_heads(&q, d, &cos, &sin)?;
+            let k = super::kernels::rope_heads(&k, d, &cos, &sin)?;
+            let y = super::kernels::causal_attention_heads(&q, &k, &v, d, 1.0 / (d as f64).sqrt())?;
+            return self.o.forward(&y, mode);
         }
         let cache = match cache {
             // CPU decoding: RoPE, the cache append and attention fused
@@ -681,15 +688,13 @@ impl Model {
         rms_norm(&x, &self.norm, self.cfg.rms_norm_eps, mode)
     }
 
-    /// Logits (f32) for hidden states of shape (..., hidden).
+    /// Logits (f32) for hidden states of shape (..., hidden), shape
+    /// (..., vocab).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let w = cast(self.lm_head.as_ref().unwrap_or(&self.embed), hidden.dtype())?;
-        let dims = hidden.dims().to_vec();
-        let n: usize = dims[..dims.len() - 1].iter().product();
-        let flat = super::kernels::linear(&hidden.reshape((n, dims[dims.len() - 1]))?, &w, None)?;
-        let mut out = dims[..dims.len() - 1].to_vec();
-        out.push(self.cfg.vocab_size);
-        Ok(flat.reshape(out)?.to_dtype(DType::F32)?)
+        // `linear` keeps the leading dimensions: no reshape nodes, whose
+        // backward would zero and add a logits-sized buffer each.
+        Ok(super::kernels::linear(hidden, &w, None)?.to_dtype(DType::F32)?)
     }
 
     /// Logits (b, t, vocab) in f32 for a padded batch.
