@@ -7,6 +7,7 @@
 use inoc::runtime::bench::{run, setup_threads, BenchOptions};
 
 fn main() {
+    inoc::runtime::configure_threads();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| {
         args.iter()
@@ -41,6 +42,7 @@ fn main() {
                 eprintln!("bench runtime: {e}");
                 std::process::exit(2)
             }),
+        profile: args.iter().any(|a| a == "--profile"),
     };
     if let Err(e) = run(&opts, &mut std::io::stdout()) {
         eprintln!("bench runtime: {e}");

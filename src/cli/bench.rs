@@ -28,6 +28,9 @@ pub struct Args {
     /// Run the plain candle compositions instead of the fused kernels.
     #[arg(long)]
     pub unfused: bool,
+    /// Also print each training step by phase and its MFU.
+    #[arg(long)]
+    pub profile: bool,
     /// Device and dtype of both inoc and the PyTorch reference.
     #[command(flatten)]
     pub device: super::DeviceArgs,
@@ -59,6 +62,7 @@ pub fn run(args: Args) -> u8 {
         torch_script: args.torch_script,
         device: args.device.device,
         precision: args.device.dtype,
+        profile: args.profile,
     };
     let mut out = std::io::stdout();
     match crate::runtime::bench::run(&opts, &mut out) {

@@ -15,7 +15,7 @@ use super::lora::LoraConfig;
 use super::model::Model;
 use super::sample::pick;
 use super::schedule::ScheduleKind;
-use super::train::{train, Length, Method, TrainConfig};
+use super::train::{train, Length, Method, StepPhases, TrainConfig};
 use super::DeviceChoice;
 use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
@@ -72,6 +72,92 @@ pub const SMALL: Shape = Shape {
     seq: 256,
 };
 
+/// The main job's model (`world.tiny_chat(size = "s")`: 2x128, vocab 512,
+/// 0.46M parameters; pretraining batch 64, sequences padded to about 128).
+pub const MAIN: Shape = Shape {
+    name: "main",
+    vocab: 512,
+    hidden: 128,
+    layers: 2,
+    heads: 4,
+    kv_heads: 4,
+    ffn: 344,
+    batch: 64,
+    seq: 128,
+};
+
+impl Shape {
+    /// Weights that take part in a matrix product per token: every
+    /// projection and the (tied) lm_head.
+    pub fn matmul_params(&self) -> usize {
+        let d = self.hidden / self.heads;
+        let attn = 2 * self.hidden * self.heads * d + 2 * self.hidden * self.kv_heads * d;
+        self.layers * (attn + 3 * self.hidden * self.ffn) + self.vocab * self.hidden
+    }
+
+    /// The arithmetic one training step needs, in FLOPs: the forward pass
+    /// (2 per weight and token, causal attention's half of Q K^T and P V),
+    /// the input gradients (the same again) and, for full finetuning, the
+    /// weight gradients (the same again); attention's backward is twice its
+    /// forward either way. LoRA's adapter products (rank 8) are left out.
+    pub fn train_flops(&self, lora: bool) -> f64 {
+        let tokens = (self.batch * self.seq) as f64;
+        let w = 2.0 * self.matmul_params() as f64 * tokens;
+        let attn = 2.0 * (self.layers * self.seq * self.hidden) as f64 * tokens;
+        if lora {
+            2.0 * w + 3.0 * attn
+        } else {
+            3.0 * w + 3.0 * attn
+        }
+    }
+}
+
+/// Measured single-precision matrix-multiply rate (GFLOP/s) of the gemm the
+/// training kernels use, on `threads` rayon threads, for an
+/// `(m x k) (k x n)` product: the median of `reps` after one warm-up.
+pub fn sgemm_gflops(m: usize, n: usize, k: usize, reps: usize) -> f64 {
+    let a: Vec<f32> = (0..m * k).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| ((i % 13) as f32 - 6.0) * 0.01).collect();
+    let mut c = vec![0f32; m * n];
+    let threads = rayon::current_num_threads();
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    let mut times = Vec::new();
+    for _ in 0..=reps {
+        let t = Instant::now();
+        // SAFETY: row-major a (m x k), b (k x n), c (m x n), all owned here.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.as_ptr(),
+                1,
+                k as isize,
+                b.as_ptr(),
+                1,
+                n as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.remove(0);
+    2.0 * (m * n * k) as f64 / median(&mut times) / 1e9
+}
+
 /// One measured row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -79,6 +165,8 @@ pub struct Row {
     pub config: String,
     pub mode: String,
     pub tokens_per_s: f64,
+    /// Training rows: the median step's phases (seconds).
+    pub phases: Option<StepPhases>,
 }
 
 /// Where a benchmark runs: a device and the model's compute dtype.
@@ -155,6 +243,7 @@ pub fn bench_train(
         ..TrainConfig::default()
     };
     let mut times = Vec::new();
+    let mut phases = Vec::new();
     let mut last = Instant::now();
     train(
         &mut model,
@@ -167,6 +256,7 @@ pub fn bench_train(
             let now = Instant::now();
             if p.step as usize > warmup {
                 times.push(now.duration_since(last).as_secs_f64());
+                phases.push(p.phases);
             }
             last = now;
         },
@@ -174,11 +264,21 @@ pub fn bench_train(
     )
     .map_err(|e| e.to_string())?;
     let med = median(&mut times);
+    // Each phase's median over the measured steps.
+    let phase = |f: fn(&StepPhases) -> f64| median(&mut phases.iter().map(f).collect::<Vec<_>>());
+    let phases = StepPhases {
+        data: phase(|p| p.data),
+        forward: phase(|p| p.forward),
+        backward: phase(|p| p.backward),
+        clip: phase(|p| p.clip),
+        optimizer: phase(|p| p.optimizer),
+    };
     Ok(Row {
         bench: "train".into(),
         config: s.name.into(),
         mode: if lora { "lora" } else { "full" }.into(),
         tokens_per_s: (s.batch * s.seq) as f64 / med,
+        phases: Some(phases),
     })
 }
 
@@ -240,7 +340,38 @@ pub fn bench_sample(
         config: s.name.into(),
         mode: format!("batch {batch}, T={temperature}"),
         tokens_per_s: (batch * new_tokens) as f64 / med,
+        phases: None,
     })
+}
+
+/// A training row's step by phase (ms) and its MFU: the step's needed
+/// FLOPs (`Shape::train_flops`) over its time, against the sgemm rate
+/// measured now at the model's largest projection (tokens x hidden x ffn).
+fn profile_line(s: &Shape, r: &Row, p: &StepPhases) -> String {
+    let lora = r.mode == "lora";
+    let step = (s.batch * s.seq) as f64 / r.tokens_per_s;
+    let flops = s.train_flops(lora);
+    let achieved = flops / step / 1e9;
+    let peak = sgemm_gflops(s.batch * s.seq, s.ffn, s.hidden, 5);
+    let ms = |x: f64| x * 1e3;
+    format!(
+        "       step {:.1} ms: data {:.1}, forward {:.1}, backward {:.1}, clip {:.1}, adamw {:.1}, other {:.1}; \
+         {:.2} GFLOP/step, {:.1} GFLOP/s, sgemm {}x{}x{} {:.1} GFLOP/s, MFU {:.0}%",
+        ms(step),
+        ms(p.data),
+        ms(p.forward),
+        ms(p.backward),
+        ms(p.clip),
+        ms(p.optimizer),
+        ms(step - p.data - p.forward - p.backward - p.clip - p.optimizer),
+        flops / 1e9,
+        achieved,
+        s.batch * s.seq,
+        s.ffn,
+        s.hidden,
+        peak,
+        100.0 * achieved / peak
+    )
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -331,6 +462,7 @@ pub fn torch_rows(
             config: config.into(),
             mode,
             tokens_per_s: tps,
+            phases: None,
         });
     }
     Ok(rows)
@@ -352,6 +484,9 @@ pub struct BenchOptions {
     pub device: DeviceChoice,
     /// Compute dtype of both sides (`None`: f32 on CPU, bf16 on CUDA).
     pub precision: Option<Precision>,
+    /// Also print each training row's step by phase and its MFU against
+    /// the measured sgemm rate at the model's shape.
+    pub profile: bool,
 }
 
 /// Runs the benchmarks and prints one line per row (with the PyTorch number
@@ -382,7 +517,8 @@ pub fn run(
         let shape = match name.as_str() {
             "tiny" => TINY,
             "small" => SMALL,
-            o => return Err(format!("unknown bench config `{o}` (tiny, small)")),
+            "main" => MAIN,
+            o => return Err(format!("unknown bench config `{o}` (tiny, small, main)")),
         };
         let mut jobs: Vec<&str> = Vec::new();
         if opts.only.as_deref() != Some("gen") {
@@ -439,6 +575,9 @@ pub fn run(
                     ),
                 };
                 w(out, line);
+                if let (true, Some(p)) = (opts.profile, &r.phases) {
+                    w(out, profile_line(&shape, &r, p));
+                }
                 pairs.push((r, t));
             }
         }

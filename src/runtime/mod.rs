@@ -27,6 +27,22 @@ pub mod schedule;
 pub(crate) mod skinny;
 pub mod train;
 
+/// Keeps candle's own elementwise thread pool (its "barrier pool", one
+/// worker per core but one, for adds and other elementwise ops of 64K+
+/// elements) from starting: call first thing in `main`, before any thread
+/// exists. Its worker spins 25,000 times before sleeping and the calling
+/// thread spins until the worker is done, so on a 2-core machine it took the
+/// cores from the gemm threads after every add: half of a training run's
+/// CPU time was spin-waiting (BENCHMARKS.md, "Where training time goes").
+/// The training kernels run their own work on rayon; candle's remaining
+/// elementwise ops (residual adds, gradient sums) run on the calling thread,
+/// which gives the same bits. An explicit `CANDLE_NUM_THREADS` is kept.
+pub fn configure_threads() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
+
 /// Which device to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeviceChoice {

@@ -113,6 +113,24 @@ pub struct Progress {
     /// Real tokens processed since the start of the run (resumed runs count
     /// the tokens before the checkpoint).
     pub tokens: u64,
+    /// Where this step's wall time went.
+    pub phases: StepPhases,
+}
+
+/// Wall time of one optimiser step by phase, seconds (for profiling; the
+/// phases add up to the step's time up to the progress call itself).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepPhases {
+    /// Building the batches and their tensors.
+    pub data: f64,
+    /// Forward pass: embedding to the loss, including reading the loss.
+    pub forward: f64,
+    /// `loss.backward()` and summing the micro-batch gradients.
+    pub backward: f64,
+    /// Gradient norm and clipping.
+    pub clip: f64,
+    /// The AdamW update.
+    pub optimizer: f64,
 }
 
 /// The result of a finished run.
@@ -349,6 +367,7 @@ pub fn train(
             return Err(TrainError::Interrupted { step: state.step });
         }
         let t0 = Instant::now();
+        let mut phases = StepPhases::default();
         let step = state.step;
         let first = step * accum;
         let last = ((step + 1) * accum).min(total_micro);
@@ -369,6 +388,7 @@ pub fn train(
                 model.reseed_lora_dropout(seed)?;
             }
         }
+        phases.data += t0.elapsed().as_secs_f64();
         let loss_tokens: usize = batches.iter().map(|b| b.loss_tokens()).sum();
         let mut step_loss = 0f32;
         let mut tokens = 0u64;
@@ -379,11 +399,12 @@ pub fn train(
                     continue;
                 }
                 tokens += b.real_tokens() as u64;
+                let tf = Instant::now();
                 let ids = Tensor::from_slice(&b.inputs, (b.rows, b.cols), &device)?;
                 let hidden = model.hidden_states(&ids, None, Mode::Train)?;
+                // (rows, cols, vocab): the loss reads all leading dimensions
+                // as rows, so no reshape node copies the logits' gradient.
                 let logits = model.logits(&hidden)?;
-                let vocab = logits.dim(candle_core::D::Minus1)?;
-                let logits = logits.reshape((b.rows * b.cols, vocab))?;
                 let weights: Vec<f32> = b.weights.iter().map(|w| w * scale).collect();
                 let loss = kernels::weighted_cross_entropy(&logits, &b.targets, &weights)?;
                 let value = loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
@@ -395,9 +416,13 @@ pub fn train(
                     });
                 }
                 step_loss += value;
+                let tb = Instant::now();
+                phases.forward += tb.duration_since(tf).as_secs_f64();
                 acc.add(&loss.backward()?)?;
+                phases.backward += tb.elapsed().as_secs_f64();
             }
         }
+        let tc = Instant::now();
         let mut grads = acc.take();
         let norm = clip_grad_norm(&mut grads, cfg.max_grad_norm)?;
         if !norm.is_finite() {
@@ -408,8 +433,11 @@ pub fn train(
             });
         }
         let lr = schedule.lr(step);
+        let to = Instant::now();
+        phases.clip = to.duration_since(tc).as_secs_f64();
         opt.step(&grads, lr)?;
         drop(grads);
+        phases.optimizer = to.elapsed().as_secs_f64();
 
         state.step += 1;
         state.tokens += tokens;
@@ -424,6 +452,7 @@ pub fn train(
             grad_norm: norm,
             tokens_per_s: tokens as f64 / secs,
             tokens: state.tokens,
+            phases,
         });
         if let Some(dir) = run_dir {
             if ckpt_steps.contains(&state.step) {
