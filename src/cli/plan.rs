@@ -215,18 +215,7 @@ pub(super) fn fail_exec(e: &exec::ExecError, loaded: &Loaded) -> u8 {
     }
 }
 
-/// "~3s", "~2 min", "~1.5 h".
-pub(super) fn human_secs(s: f64) -> String {
-    if s < 1.0 {
-        "<1s".into()
-    } else if s < 90.0 {
-        format!("~{s:.0}s")
-    } else if s < 5400.0 {
-        format!("~{:.0} min", s / 60.0)
-    } else {
-        format!("~{:.1} h", s / 3600.0)
-    }
-}
+pub(super) use crate::exec::human_secs;
 
 fn short(key: &str) -> &str {
     &key[..12.min(key.len())]

@@ -38,6 +38,19 @@ pub struct Reason {
     pub text: String,
 }
 
+/// A duration for people: "<1s", "~3s", "~2 min", "~1.5 h" (plan, hover).
+pub fn human_secs(s: f64) -> String {
+    if s < 1.0 {
+        "<1s".into()
+    } else if s < 90.0 {
+        format!("~{s:.0}s")
+    } else if s < 5400.0 {
+        format!("~{:.0} min", s / 60.0)
+    } else {
+        format!("~{:.1} h", s / 3600.0)
+    }
+}
+
 /// What [`inspect`] found for one step.
 #[derive(Clone, Debug)]
 pub struct StepStatus {

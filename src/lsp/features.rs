@@ -152,7 +152,12 @@ pub fn describe(w: &World, def: &Def, value: Option<&str>) -> Option<String> {
             if let Some(doc) = &item.doc {
                 out.push_str(&format!("\n\n{}", doc.text));
             }
-            if let Some(v) = value {
+            // The checker's value, where it says more than the source text.
+            let source = match &item.kind {
+                ItemKind::Let(l) => Some(w.text(l.value.span)),
+                _ => None,
+            };
+            if let Some(v) = value.filter(|v| Some(*v) != source) {
                 out.push_str(&format!("\n\nvalue: `{}`", clip(v)));
             }
             if *module != 0 {

@@ -147,6 +147,13 @@ struct RootCheck {
     deps: BTreeSet<String>,
     /// Its diagnostics by file path.
     diags: BTreeMap<String, Vec<lt::Diagnostic>>,
+    /// The value of every `let` it evaluated, by (file path, start of the
+    /// let's name), from the last check whose root parsed (the text the
+    /// editor features read).
+    values: BTreeMap<(String, u32), String>,
+    /// The checked program of the last check without errors: what hover
+    /// plans to say whether a declaration's steps are cached.
+    program: Option<crate::sema::ir::Program>,
 }
 
 struct Server {
@@ -368,9 +375,33 @@ impl Server {
         let Some(site) = r.world.site_at(0, offset) else {
             return Value::Null;
         };
-        let Some(text) = features::describe(&r.world, &site.def, None) else {
+        let path = self
+            .paths
+            .path_of(p.text_document_position_params.text_document.uri.as_str());
+        let value = match (&site.def, r.world.item_of(&site.def)) {
+            (analysis::Def::Item { module, .. }, Some(item))
+                if matches!(item.kind, crate::syntax::ast::ItemKind::Let(_)) =>
+            {
+                let key = (r.world.mods[*module].path.clone(), item.name().span.start);
+                self.roots.get(&path).and_then(|rc| rc.values.get(&key))
+            }
+            _ => None,
+        };
+        let Some(mut text) = features::describe(&r.world, &site.def, value.map(String::as_str))
+        else {
             return Value::Null;
         };
+        // A declaration of the spec: what `inoc plan` would say of its steps.
+        if let (analysis::Def::Item { module: 0, .. }, Some(item)) =
+            (&site.def, r.world.item_of(&site.def))
+        {
+            if let crate::syntax::ast::ItemKind::Decl(_) = item.kind {
+                let program = self.roots.get(&path).and_then(|rc| rc.program.as_ref());
+                if let Some(status) = program.and_then(|p| cache_status(p, &item.name().name)) {
+                    text.push_str(&format!("\n\n{status}"));
+                }
+            }
+        }
         json!({
             "contents": { "kind": "markdown", "value": text },
             "range": r.range(site.span),
@@ -698,11 +729,34 @@ impl Server {
                     self.good.insert(root.clone(), t.clone());
                 }
             }
+            let values = if parsed {
+                checked
+                    .let_values
+                    .iter()
+                    .map(|(span, v)| {
+                        (
+                            (checked.sources.path(span.file).to_string(), span.start),
+                            v.clone(),
+                        )
+                    })
+                    .collect()
+            } else {
+                self.roots
+                    .get(&root)
+                    .map(|rc| rc.values.clone())
+                    .unwrap_or_default()
+            };
+            let program = match &checked.program {
+                Some(p) => Some(p.clone()),
+                None => self.roots.get(&root).and_then(|rc| rc.program.clone()),
+            };
             let rc = RootCheck {
+                program,
                 deps: (0..checked.sources.len() as u32)
                     .map(|f| checked.sources.path(f).to_string())
                     .collect(),
                 diags: diagnostics::by_file(&checked.diagnostics, &checked.sources, &self.paths),
+                values,
             };
             if let Some(old) = self.roots.get(&root) {
                 touched.extend(old.diags.keys().cloned());
@@ -749,6 +803,91 @@ impl Server {
             .into(),
         );
     }
+}
+
+/// What the engine would do for the declaration `name` of a checked spec,
+/// as `inoc plan` says it: each of its steps cached or to run (and why),
+/// with the estimate of those that run. Reads the cache store
+/// (`$INOC_CACHE`) without creating it.
+fn cache_status(program: &crate::sema::ir::Program, name: &str) -> Option<String> {
+    let registry = crate::exec::ops::Registry::builtin();
+    let plan = crate::plan::build(program, &registry).ok()?;
+    let mine: Vec<usize> = plan
+        .steps
+        .iter()
+        .filter(|s| {
+            let node = &plan.program.nodes[s.node];
+            !s.implicit
+                && match &node.cell {
+                    Some(c) => plan
+                        .program
+                        .families
+                        .get(c.family)
+                        .is_some_and(|f| f.name == name),
+                    None => node.name == name,
+                }
+        })
+        .map(|s| s.id)
+        .collect();
+    if mine.is_empty() {
+        return None;
+    }
+    let n = mine.len();
+    let steps = if n == 1 {
+        "1 step".to_string()
+    } else {
+        format!("{n} steps")
+    };
+    let root = crate::cache::Store::default_root();
+    if !root.is_dir() {
+        return Some(format!(
+            "**cache**: will run ({steps}; no cache store at `{}` yet)",
+            root.display()
+        ));
+    }
+    let store = crate::cache::Store::open(&root).ok()?;
+    let st =
+        crate::exec::inspect(&plan, &store, &registry, crate::runtime::Compute::default()).ok()?;
+    let mut cached = 0;
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut estimate = 0.0;
+    let mut unknown = 0;
+    for &i in &mine {
+        match &st[i].run {
+            None => cached += 1,
+            Some(r) => {
+                *reasons.entry(r.text.clone()).or_default() += 1;
+                match st[i].estimate {
+                    Some(e) => estimate += e,
+                    None => unknown += 1,
+                }
+            }
+        }
+    }
+    let why = match reasons.len() {
+        1 => reasons.keys().next().cloned().unwrap_or_default(),
+        _ => reasons
+            .iter()
+            .map(|(t, k)| format!("{k}: {t}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    let mut out = if cached == n {
+        format!("**cache**: cached ({steps})")
+    } else if cached == 0 {
+        format!("**cache**: will run ({steps}) — {why}")
+    } else {
+        format!("**cache**: {cached} of {n} steps cached; the others will run — {why}")
+    };
+    if cached < n {
+        let secs = crate::exec::human_secs(estimate);
+        out.push_str(&match (estimate > 0.0, unknown) {
+            (true, 0) => format!("\n\n**estimate**: {secs}"),
+            (true, u) => format!("\n\n**estimate**: {secs} + {u} step(s) without an estimate"),
+            (false, _) => String::new(),
+        });
+    }
+    Some(out)
 }
 
 /// Applies one content change (a range edit, or the whole text when it has

@@ -62,6 +62,10 @@ pub struct Checked {
     pub program: Option<ir::Program>,
     pub diagnostics: Vec<Diagnostic>,
     pub sources: SourceMap,
+    /// The value of every `let` that evaluated (of the spec and of the
+    /// modules it imports), by the span of the let's name, rendered in
+    /// surface syntax: what an editor shows on hover.
+    pub let_values: Vec<(Span, String)>,
 }
 
 impl Checked {
@@ -133,6 +137,7 @@ fn check_here(path: &str, loader: &dyn Loader, settings: &[Setting]) -> Checked 
                 program: None,
                 diagnostics: vec![d],
                 sources: c.sources,
+                let_values: Vec::new(),
             };
         }
     };
@@ -163,11 +168,13 @@ fn check_here(path: &str, loader: &dyn Loader, settings: &[Setting]) -> Checked 
             d.primary.span.end,
         )
     });
+    let let_values = c.let_values();
     let program = (!crate::diag::has_errors(&diags)).then(|| std::mem::take(&mut c.program));
     Checked {
         program,
         diagnostics: diags,
         sources: c.sources,
+        let_values,
     }
 }
 

@@ -86,6 +86,9 @@ fn session(msgs: &[Value], stdlib: &Path) -> (Vec<Value>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_inoc"))
         .args(["lsp", "--stdlib-dir"])
         .arg(stdlib)
+        // Hover on a declaration reports its cache status: no store, so
+        // every transcript says the same.
+        .env("INOC_CACHE", "/nonexistent/inoc-lsp-test-store")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

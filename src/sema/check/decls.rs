@@ -38,6 +38,24 @@ impl Checker<'_> {
         }
     }
 
+    /// Every evaluated `let` of every module: the span of its name and its
+    /// value in surface syntax (declarations by name).
+    pub fn let_values(&self) -> Vec<(Span, String)> {
+        let mut out = Vec::new();
+        for (m, module) in self.modules.iter().enumerate() {
+            for (i, item) in module.ast.items.iter().enumerate() {
+                let ItemKind::Let(l) = &item.kind else {
+                    continue;
+                };
+                if let Some(Some(State::Done(Some(v)))) = self.globals.get(m).and_then(|g| g.get(i))
+                {
+                    out.push((l.name.span, self.program.display(&v.v)));
+                }
+            }
+        }
+        out
+    }
+
     pub(super) fn set_global(&mut self, m: usize, i: usize, state: State) {
         if self.globals.len() <= m {
             self.globals.resize_with(m + 1, Vec::new);
