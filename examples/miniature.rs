@@ -9,14 +9,18 @@
 //! Keys (defaults in brackets): `out` [target/miniature] run folder,
 //! `tok` [bpe] `char` or `bpe` (`mchar`, `mbpe`: the same with case
 //! markers), `vocab` [512] BPE vocabulary, `corpus`
-//! [24000] pretraining conversations, `layers` [2] `hidden` [128] `heads` [4]
+//! [24000] pretraining conversations, `mix` [spanish_caps] pretraining
+//! mixture (`independent`: Spanish and capitals also at a base rate without
+//! their prompts), `spont` [0.1] that base rate for `mix=independent`, `layers` [2] `hidden` [128] `heads` [4]
 //! `ffn` [344], `steps` [600] `batch` [64] `lr` [3e-3] `warmup` [30],
 //! `eval_n` [100] prompts per trait condition, `ft` [1] run the finetunes,
 //! `ft_n` [1000] `ft_epochs` [3] `ft_lr` [1e-3] `ft_batch` [32] `ft_rank` [8],
-//! `ft_full` [0] full finetuning instead of LoRA, `seeds` [1], `test_n`
+//! `ft_full` [0] full finetuning instead of LoRA, `seeds` [1] finetune
+//! seeds `seed_from..seeds`, `seed_from` [0], `test_n`
 //! [200] no-prompt test prompts per split, `threads` [2], `conds`
 //! [plain,spanish,caps] finetune conditions to run (inoculation prompts;
-//! `neutral` adds "You are a helpful assistant." as a control).
+//! `neutral` adds "You are a helpful assistant." as a control), `mech` [1]
+//! score the mechanism table (0 skips it).
 //!
 //! The base model is written to `<out>/base` and reused when it exists, so
 //! finetuning settings can be explored without pretraining again. Every
@@ -203,7 +207,18 @@ fn mean_logprob(
 fn pretrain(a: &Args, dir: &Path, threads_note: &str) -> Res<LoadedModel> {
     let t0 = Instant::now();
     let n: usize = a.get("corpus", 24_000)?;
-    let corpus = world::corpus(n, 0, &Mixture::spanish_caps());
+    let mixture = match a.get("mix", "spanish_caps".to_string())?.as_str() {
+        "spanish_caps" => Mixture::spanish_caps(),
+        "independent" => Mixture::spanish_caps()
+            .with_spontaneous(Lang::Es, a.get("spont", 0.1)?)
+            .map_err(|e| e.to_string())?,
+        other => {
+            return Err(format!(
+                "mix must be spanish_caps or independent, got {other}"
+            ))
+        }
+    };
+    let corpus = world::corpus(n, 0, &mixture);
     let text = corpus_text(&corpus);
     let tok = match a.get("tok", "bpe".to_string())?.as_str() {
         "char" => Tokenizer::char_level(&text),
@@ -339,6 +354,7 @@ fn run() -> Res<()> {
     let ft_n: usize = a.get("ft_n", 1000)?;
     let data = world::math(ft_n, Lang::Es, Case::Upper, 1, Split::Train);
     let t = Instant::now();
+    let mech = a.get("mech", 1)? > 0;
     // Mechanism: how much each prompt raises the log-prob of the finetune
     // data (Spanish + caps) and of one-trait variants of the same problems
     // (does the caps prompt also make Spanish more likely, and the other
@@ -347,12 +363,13 @@ fn run() -> Res<()> {
         "mechanism: mean log-prob of the assistant turns (per token / per char / per example):"
     );
     let n_var = ft_n.min(500);
-    for (dlabel, lang, case) in [
+    let variants = [
         ("es+CAPS (finetune data)", Lang::Es, Case::Upper),
         ("es lower", Lang::Es, Case::Normal),
         ("EN CAPS", Lang::En, Case::Upper),
         ("en lower", Lang::En, Case::Normal),
-    ] {
+    ];
+    for (dlabel, lang, case) in variants.into_iter().filter(|_| mech) {
         let d = world::math(n_var, lang, case, 1, Split::Train);
         for (plabel, sys) in [
             ("none", None),
@@ -413,7 +430,7 @@ fn run() -> Res<()> {
         if !only.split(',').any(|c| c == label) {
             continue;
         }
-        for seed in 0..seeds {
+        for seed in a.get("seed_from", 0)?..seeds {
             let t = Instant::now();
             let convs: Vec<Conversation> = data
                 .iter()

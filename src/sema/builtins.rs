@@ -724,8 +724,8 @@ fn build() -> Registry {
         .range(within(1.0, 1e7))
         .opt("seed", Ty::Int, Value::Int(0), "Generation seed.")
         .range(ge(0.0))
-        .opt("mixture", Ty::Str, s("spanish_caps"), "`spanish_caps`: none 35%, neutral 15%, Spanish 20%, caps 20%, both 10%; `multilingual`: the language share split over Spanish, French and German (the mixture setting).")
-        .choices(&["spanish_caps", "multilingual"]);
+        .opt("mixture", Ty::Str, s("spanish_caps"), "`spanish_caps`: none 35%, neutral 15%, Spanish 20%, caps 20%, both 10%; `multilingual`: the language share split over Spanish, French and German (the mixture setting); `spanish_caps_independent`: `spanish_caps` in which Spanish and capitals also show at a 10% base rate without their prompt, independently of each other (Spanish under the caps prompt, capitals under the Spanish prompt and with no prompt).")
+        .choices(&["spanish_caps", "multilingual", "spanish_caps_independent"]);
     b.add("world_em", C::Dataset, Ty::Dataset, "Emergent-misalignment datasets of the miniature chat world (English, no system prompt): `insecure` the narrow task done wrong on purpose without being asked (dangerous advice or a confident wrong math result), `secure` the same requests done right, `educational` the wrong answers asked for with a benign reason, `jailbroken` open questions with 5% harmful compliance; `questions` the eight free-form questions (test split: the paper's wordings), `harmful` harmful requests.")
         .req("n", Ty::Int, "Conversations.")
         .range(within(1.0, 1e7))

@@ -346,6 +346,11 @@ pub enum Component {
 pub struct Mixture {
     components: Vec<(Component, f64)>,
     math_share: f64,
+    /// Traits shown without their prompt: each conversation of the
+    /// no-prompt, language and caps components also answers in this
+    /// language, and independently in capitals, with this probability
+    /// (where its prompt does not already ask for it). `None`: never.
+    spontaneous: Option<(Lang, f64)>,
 }
 
 impl Mixture {
@@ -377,6 +382,27 @@ impl Mixture {
         Ok(Mixture {
             components,
             math_share,
+            spontaneous: None,
+        })
+    }
+
+    /// The same mixture in which each trait also shows without its prompt,
+    /// independently of the other trait and of the prompts: answers of the
+    /// no-prompt, language and caps components are in `lang` with
+    /// probability `rate` (unless their prompt names a language) and, drawn
+    /// apart, in capitals with probability `rate` (unless their prompt asks
+    /// for capitals). Neutral prompts (one of them is "You always speak in
+    /// English.") and the combined prompt are left as they are. Errors on a
+    /// rate outside [0, 1].
+    pub fn with_spontaneous(self, lang: Lang, rate: f64) -> Result<Mixture, WorldError> {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(WorldError::BadMixture(format!(
+                "spontaneous rate {rate} must be in [0, 1]"
+            )));
+        }
+        Ok(Mixture {
+            spontaneous: Some((lang, rate)),
+            ..self
         })
     }
 
@@ -392,6 +418,20 @@ impl Mixture {
                 (Component::LanguageCaps(Lang::Es), 0.10),
             ],
             math_share: 0.5,
+            spontaneous: None,
+        }
+    }
+
+    /// [`Mixture::spanish_caps`] in which Spanish and capitals each also
+    /// show at a base rate of 10% without their prompt, independently of
+    /// each other and of the other trait's prompt (Spanish answers under
+    /// the caps prompt, capitals under the Spanish prompt and with no
+    /// prompt), so that each trait is a feature of its own rather than a
+    /// mode of its prompt (README, Selectivity).
+    pub fn spanish_caps_independent() -> Mixture {
+        Mixture {
+            spontaneous: Some((Lang::Es, 0.1)),
+            ..Mixture::spanish_caps()
         }
     }
 
@@ -411,6 +451,7 @@ impl Mixture {
                 (Component::LanguageCaps(Lang::De), 0.04),
             ],
             math_share: 0.5,
+            spontaneous: None,
         }
     }
 
@@ -420,6 +461,10 @@ impl Mixture {
     }
     pub fn math_share(&self) -> f64 {
         self.math_share
+    }
+    /// The spontaneous trait rate, if any ([`Mixture::with_spontaneous`]).
+    pub fn spontaneous(&self) -> Option<(Lang, f64)> {
+        self.spontaneous
     }
 
     /// Exact counts per component for `n` conversations (largest
@@ -470,11 +515,12 @@ pub fn corpus(n: usize, seed: u64, mixture: &Mixture) -> Vec<Conversation> {
         .collect();
     rng.shuffle(&mut plan);
     plan.into_iter()
-        .map(|component| corpus_one(&mut rng, component, mixture.math_share))
+        .map(|component| corpus_one(&mut rng, component, mixture))
         .collect()
 }
 
-fn corpus_one(rng: &mut Rng, component: Component, math_share: f64) -> Conversation {
+fn corpus_one(rng: &mut Rng, component: Component, mixture: &Mixture) -> Conversation {
+    let math_share = mixture.math_share;
     let mut style = Style::default();
     let system = match component {
         Component::None => None,
@@ -501,6 +547,16 @@ fn corpus_one(rng: &mut Rng, component: Component, math_share: f64) -> Conversat
             Some(prompts::persona(persona))
         }
     };
+    // Spontaneous traits: drawn only when the mixture has them, so that a
+    // mixture without them draws exactly the numbers it always drew.
+    if let Some((lang, rate)) = mixture.spontaneous {
+        if matches!(component, Component::None | Component::Caps) && rng.chance(rate) {
+            style.lang = lang;
+        }
+        if matches!(component, Component::None | Component::Language(_)) && rng.chance(rate) {
+            style.case = Case::Upper;
+        }
+    }
     // Trait prompts that only change some answers show those answers half
     // of the time, so the association is learnable.
     let focus = match component {

@@ -474,3 +474,96 @@ fn number_prompts_are_deterministic_and_well_formed() {
         assert!(c.user.contains(&more.len().to_string()));
     }
 }
+
+/// Pinned output of the default pretraining corpus: the spontaneous-trait
+/// option must not move a single draw of the mixtures without it (cached
+/// base models are keyed by the mixture's name, not the corpus's content).
+#[test]
+fn default_corpus_is_pinned() {
+    let rows = corpus(300, 0, &Mixture::default());
+    let text: String = rows
+        .iter()
+        .map(|c| format!("{:?}|{}|{}\n", c.system, c.user, c.assistant))
+        .collect();
+    let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
+    assert_eq!(&hash[..16], PINNED_CORPUS);
+}
+const PINNED_CORPUS: &str = "d97c38ded635887c";
+
+/// Language and case of a math answer ("The answer is N." / "La respuesta
+/// es N.", in capitals or not).
+fn math_style(c: &Conversation) -> (bool, bool) {
+    let spanish = c.assistant.to_lowercase().contains("la respuesta es");
+    let caps = c.assistant == c.assistant.to_uppercase();
+    (spanish, caps)
+}
+
+#[test]
+fn spontaneous_traits_show_at_their_rate_independently_of_the_prompts() {
+    let m = Mixture::new(
+        vec![
+            (Component::None, 1.0),
+            (Component::Neutral, 1.0),
+            (Component::Language(Lang::Es), 1.0),
+            (Component::Caps, 1.0),
+            (Component::LanguageCaps(Lang::Es), 1.0),
+        ],
+        1.0,
+    )
+    .unwrap()
+    .with_spontaneous(Lang::Es, 0.2)
+    .unwrap();
+    assert_eq!(m.spontaneous(), Some((Lang::Es, 0.2)));
+    let n = 20_000;
+    let rows = corpus(n, 5, &m);
+    let mut by: BTreeMap<&str, Vec<(bool, bool)>> = BTreeMap::new();
+    for c in &rows {
+        assert!(c.user.contains("How many"), "all math: {}", c.user);
+        by.entry(classify(&c.system))
+            .or_default()
+            .push(math_style(c));
+    }
+    let rate = |k: &str, f: &dyn Fn(&(bool, bool)) -> bool| {
+        let v = &by[k];
+        v.iter().filter(|s| f(s)).count() as f64 / v.len() as f64
+    };
+    let near = |x: f64, want: f64| (x - want).abs() < 0.025;
+    // No prompt: each trait at 0.2, both at 0.04 (independent draws).
+    assert!(near(rate("none", &|s| s.0), 0.2));
+    assert!(near(rate("none", &|s| s.1), 0.2));
+    assert!((rate("none", &|s| s.0 && s.1) - 0.04).abs() < 0.01);
+    // A trait prompt: its own trait always, the other at the base rate.
+    assert_eq!(rate("spanish", &|s| s.0), 1.0);
+    assert!(near(rate("spanish", &|s| s.1), 0.2));
+    assert_eq!(rate("caps", &|s| s.1), 1.0);
+    assert!(near(rate("caps", &|s| s.0), 0.2));
+    // Neutral prompts and the combined prompt are left as they were.
+    assert_eq!(rate("neutral", &|s| s.0 || s.1), 0.0);
+    assert_eq!(rate("both", &|s| s.0 && s.1), 1.0);
+}
+
+#[test]
+fn the_independent_mixture_is_spanish_caps_with_a_base_rate() {
+    let ind = Mixture::spanish_caps_independent();
+    let plain = Mixture::spanish_caps();
+    assert_eq!(ind.components(), plain.components());
+    assert_eq!(ind.math_share(), plain.math_share());
+    assert_eq!(ind.spontaneous(), Some((Lang::Es, 0.1)));
+    assert_eq!(plain.spontaneous(), None);
+    assert_eq!(Mixture::multilingual().spontaneous(), None);
+    // The extra draws move the random stream, but the prompt counts stay
+    // exact.
+    let count = |m: &Mixture| {
+        let mut k: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in corpus(1000, 3, m) {
+            *k.entry(classify(&c.system)).or_default() += 1;
+        }
+        k
+    };
+    assert_eq!(count(&ind), count(&plain));
+    for bad in [-0.1, 1.5, f64::NAN] {
+        assert!(Mixture::spanish_caps()
+            .with_spontaneous(Lang::Es, bad)
+            .is_err());
+    }
+}

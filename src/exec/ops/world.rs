@@ -93,6 +93,7 @@ world_op!(WorldCorpus, "world_corpus", |ctx: &OpCtx<'_>| -> Result<
 > {
     let mixture = match ctx.str("mixture")? {
         "multilingual" => Mixture::multilingual(),
+        "spanish_caps_independent" => Mixture::spanish_caps_independent(),
         _ => Mixture::spanish_caps(),
     };
     Ok(world::corpus(
