@@ -55,7 +55,7 @@ pub fn run(args: Args) -> u8 {
     }
     let mut failed = false;
     let mut json = Vec::new();
-    let opts = render::RenderOptions::terminal();
+    let opts = super::terminal::render_options();
     for f in &files {
         let checked = sema::check_path_with(f, &args.set.set);
         let errors = checked

@@ -53,7 +53,7 @@ pub fn run(args: Args) -> u8 {
     let opts = Options {
         jobs: 1,
         runs_dir: bundle.runs_dir.clone(),
-        progress: false,
+        reporter: Arc::new(super::terminal::Terminal::new(false)),
         cancel,
         spec_bytes: bundle.spec_bytes.clone().into_bytes(),
         settings: bundle.settings.clone(),

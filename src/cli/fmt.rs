@@ -1,6 +1,6 @@
 //! `inoc fmt`: rewrite specs in the canonical layout, or check that they are.
 
-use crate::diag::{render_all, Diagnostic, RenderOptions, SourceMap};
+use crate::diag::{render_all, Diagnostic, SourceMap};
 use crate::syntax::fmt::format;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -107,7 +107,10 @@ fn format_or_report(shown: &str, src: &str) -> Result<String, ()> {
 fn report(shown: &str, src: &str, diags: &[Diagnostic]) {
     let mut sm = SourceMap::new();
     sm.add(shown, src);
-    eprint!("{}", render_all(diags, &sm, &RenderOptions::terminal()));
+    eprint!(
+        "{}",
+        render_all(diags, &sm, &super::terminal::render_options())
+    );
 }
 
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {

@@ -21,6 +21,7 @@ mod sample;
 mod score;
 mod serve;
 mod status;
+mod terminal;
 mod why;
 
 /// inoc: declarative finetuning-generalization experiments.

@@ -63,7 +63,7 @@ pub(super) fn load_program(
         return Ok((program, bytes, None));
     }
     let checked = crate::sema::check_path_with(spec, settings);
-    let opts = crate::diag::render::RenderOptions::terminal();
+    let opts = super::terminal::render_options();
     for d in &checked.diagnostics {
         eprintln!(
             "{}",
@@ -181,7 +181,7 @@ pub(super) fn preflight(loaded: &Loaded, store: &Store, memory_check: bool) -> R
     }
     match &loaded.sources {
         Some(sources) => {
-            let opts = crate::diag::render::RenderOptions::terminal();
+            let opts = super::terminal::render_options();
             eprint!(
                 "{}",
                 crate::diag::render::render_all(&diags, sources, &opts)
@@ -204,7 +204,7 @@ pub(super) fn fail_exec(e: &exec::ExecError, loaded: &Loaded) -> u8 {
     let diags = e.diagnostics(&loaded.plan);
     match &loaded.sources {
         Some(sources) if !diags.is_empty() => {
-            let opts = crate::diag::render::RenderOptions::terminal();
+            let opts = super::terminal::render_options();
             eprint!(
                 "{}",
                 crate::diag::render::render_all(&diags, sources, &opts)

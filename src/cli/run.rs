@@ -116,7 +116,9 @@ pub fn run(args: Args) -> u8 {
     let opts = Options {
         jobs,
         runs_dir: args.runs_dir,
-        progress: !args.no_progress && std::io::stderr().is_terminal(),
+        reporter: Arc::new(super::terminal::Terminal::new(
+            !args.no_progress && std::io::stderr().is_terminal(),
+        )),
         cancel,
         spec_bytes: loaded.bytes.clone(),
         settings: args.set.set.clone(),

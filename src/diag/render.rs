@@ -4,9 +4,9 @@ use super::{Diagnostic, Label, Severity, SourceFile, SourceMap};
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan};
 use serde::Serialize;
 use std::fmt;
-use std::io::IsTerminal;
 
-/// How to render for a terminal.
+/// How to render for a terminal (the front end decides: `cli::terminal`
+/// reads `NO_COLOR`, `COLUMNS` and whether stderr is a terminal).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RenderOptions {
     /// ANSI colours.
@@ -16,21 +16,6 @@ pub struct RenderOptions {
 }
 
 impl RenderOptions {
-    /// For stderr: colour only when stderr is a terminal and `NO_COLOR` is
-    /// unset or empty; width from `COLUMNS`, else 100.
-    pub fn terminal() -> Self {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let width = std::env::var("COLUMNS")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .filter(|&w| w >= 40)
-            .unwrap_or(100);
-        RenderOptions {
-            color: !no_color && std::io::stderr().is_terminal(),
-            width,
-        }
-    }
-
     /// No colour at a fixed width (golden tests, files).
     pub fn plain(width: usize) -> Self {
         RenderOptions {

@@ -13,12 +13,14 @@
 
 pub mod ops;
 mod page;
+pub mod reporter;
 pub mod resources;
 pub mod slurm;
 
 use crate::cache::{IndexEntry, Lookup, Machine, ObjectMeta, Store, META_SCHEMA};
 use crate::plan::{self, canon, InputState, Plan, Step, StepId};
 use ops::{Input, OpCtx, OpError, PresentCtx, Progress, Registry};
+pub use reporter::{Outcome, Reporter};
 use serde::Serialize;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -448,8 +450,9 @@ pub struct Options {
     pub jobs: usize,
     /// Root of the results folders (`<runs>/<spec stem>/<run id>/`).
     pub runs_dir: PathBuf,
-    /// Draw progress bars (when stderr is a terminal).
-    pub progress: bool,
+    /// Who hears of steps starting, progressing, ending and warning (the
+    /// CLI's terminal; [`reporter::Quiet`] for none).
+    pub reporter: Arc<dyn Reporter>,
     /// Set to stop (Ctrl-C): no new step starts, running ones are asked to stop.
     pub cancel: Arc<AtomicBool>,
     /// Contents of the spec file(s), for the spec hash in provenance.
@@ -552,68 +555,6 @@ fn new_run_id() -> String {
     format!("{}-{}", now.format("%Y%m%d-%H%M%S"), &salt.to_hex()[..6])
 }
 
-/// Output of the progress side: bars on a terminal, plain lines otherwise.
-struct Ui {
-    mp: indicatif::MultiProgress,
-}
-
-impl Ui {
-    fn new(show: bool) -> Ui {
-        let target = if show {
-            indicatif::ProgressDrawTarget::stderr()
-        } else {
-            indicatif::ProgressDrawTarget::hidden()
-        };
-        Ui {
-            mp: indicatif::MultiProgress::with_draw_target(target),
-        }
-    }
-
-    fn say(&self, line: &str) {
-        if self.mp.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            let _ = self.mp.println(line);
-        }
-    }
-
-    fn bar(&self, name: &str) -> indicatif::ProgressBar {
-        let pb = self.mp.add(indicatif::ProgressBar::new_spinner());
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {prefix:24!} {wide_msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        pb.set_prefix(name.to_string());
-        pb.enable_steady_tick(std::time::Duration::from_millis(120));
-        pb
-    }
-}
-
-fn show_progress(pb: &indicatif::ProgressBar, p: &Progress) {
-    if p.total > 0 && pb.length() != Some(p.total) {
-        pb.set_length(p.total);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {prefix:24!} [{bar:30}] {pos}/{len} {msg} ETA {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-    }
-    pb.set_position(p.done);
-    let mut msg = Vec::new();
-    if let Some(l) = p.loss {
-        msg.push(format!("loss {l:.4}"));
-    }
-    if let Some(t) = p.tokens_per_s {
-        msg.push(format!("{t:.0} tok/s"));
-    }
-    if let Some(m) = &p.message {
-        msg.push(m.clone());
-    }
-    pb.set_message(msg.join("  "));
-}
-
 /// Refuses, before computing anything, a plan with a step this build
 /// cannot compute (E1003) or that needs a setting from the environment
 /// (E1005).
@@ -677,7 +618,6 @@ pub fn run(
             .collect::<Vec<_>>(),
     );
     fs::create_dir_all(folder.join("logs")).map_err(run_folder(&folder))?;
-    let ui = Ui::new(opts.progress);
     let warnings: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
     let n = plan.steps.len();
@@ -732,14 +672,13 @@ pub fn run(
                     })
                     .collect();
                 let tx = tx.clone();
-                let ui = &ui;
                 let warnings = &warnings;
                 let spec = spec.as_str();
                 let log_copy = folder.join("logs").join(format!("{}.log", folders[id]));
                 running += 1;
                 scope.spawn(move || {
                     let r = run_step(
-                        plan, step, &inputs, store, registry, opts, ui, warnings, spec, &log_copy,
+                        plan, step, &inputs, store, registry, opts, warnings, spec, &log_copy,
                     );
                     let _ = tx.send((id, r));
                 });
@@ -952,11 +891,10 @@ pub fn run_one(
     if let Some(p) = log_copy.parent() {
         fs::create_dir_all(p)?;
     }
-    let ui = Ui::new(false);
     let warnings = Mutex::new(Vec::new());
     let spec = spec_id(&plan.spec);
     let d = run_step(
-        plan, step, &inputs, store, registry, opts, &ui, &warnings, &spec, log_copy,
+        plan, step, &inputs, store, registry, opts, &warnings, &spec, log_copy,
     )?;
     Ok(StepRecord {
         name: step.name.clone(),
@@ -995,7 +933,6 @@ fn run_step(
     store: &Store,
     registry: &Registry,
     opts: &Options,
-    ui: &Ui,
     warnings: &Mutex<Vec<String>>,
     spec: &str,
     log_copy: &Path,
@@ -1024,8 +961,9 @@ fn run_step(
         files: described.files.clone(),
         provenance: m.provenance.clone(),
     };
+    let reporter = &*opts.reporter;
     let warn = |msg: String| {
-        ui.say(&format!("warning: {msg}"));
+        reporter.warning(None, &msg);
         if let Ok(mut w) = warnings.lock() {
             w.push(msg);
         }
@@ -1033,6 +971,7 @@ fn run_step(
     match store.lookup(&key) {
         Lookup::Present(m) => {
             index(&step.op);
+            reporter.cached(&step.name, &step.op, false);
             return Ok(cached(&m, "cached"));
         }
         Lookup::Corrupt(msg) => warn(format!(
@@ -1043,7 +982,7 @@ fn run_step(
         Lookup::Missing => {}
     }
     let Some(_lock) = store.lock(&key, &|| opts.cancel.load(Ordering::Relaxed), &mut || {
-        ui.say(&format!(
+        reporter.message(&format!(
             "waiting  {}: another inoc run is computing it",
             step.name
         ))
@@ -1054,6 +993,7 @@ fn run_step(
     match store.lookup(&key) {
         Lookup::Present(m) => {
             index(&step.op);
+            reporter.cached(&step.name, &step.op, true);
             return Ok(cached(&m, "reused"));
         }
         Lookup::Corrupt(_) => store.discard(&key)?,
@@ -1102,12 +1042,8 @@ fn run_step(
     let scratch = store.scratch(&key)?;
     let log_file = fs::File::create(staging.log())?;
     let log = Mutex::new(log_file);
-    let pb = ui.bar(&step.name);
-    pb.set_message(step.op.clone());
-    if ui.mp.is_hidden() {
-        ui.say(&format!("start    {} ({})", step.name, step.op));
-    }
-    let progress = |p: &Progress| show_progress(&pb, p);
+    reporter.started(&step.name, &step.op);
+    let progress = |p: &Progress| reporter.progress(&step.name, p);
     let ctx = OpCtx {
         name: &step.name,
         key: &key,
@@ -1136,12 +1072,11 @@ fn run_step(
             Err(OpError::Failed(format!("internal error (panic): {msg}")))
         });
     let seconds = t.elapsed().as_secs_f64();
-    pb.finish_and_clear();
     let mut provenance = ctx.provenance.lock().map(|m| m.clone()).unwrap_or_default();
     let warnings = ctx.warnings.lock().map(|w| w.clone()).unwrap_or_default();
     drop(ctx);
     for w in &warnings {
-        ui.say(&format!("warning  {}: {w}", step.name));
+        reporter.warning(Some(&step.name), w);
     }
     if !warnings.is_empty() {
         provenance.insert("warnings".into(), warnings.join("\n"));
@@ -1150,13 +1085,16 @@ fn run_step(
     let _ = fs::copy(staging.log(), log_copy);
     match result {
         Ok(()) => {}
-        Err(OpError::Cancelled) => return Err(ExecError::Interrupted),
+        Err(OpError::Cancelled) => {
+            reporter.finished(&step.name, &step.op, Outcome::Interrupted);
+            return Err(ExecError::Interrupted);
+        }
         Err(e @ (OpError::Failed(_) | OpError::At { .. })) => {
             let (message, at) = match e {
                 OpError::At { span, message } => (message, Some(span)),
                 other => (other.to_string(), None),
             };
-            ui.say(&format!("failed   {} ({}): {message}", step.name, step.op));
+            reporter.finished(&step.name, &step.op, Outcome::Failed(&message));
             return Err(ExecError::StepFailed {
                 step: step.name.clone(),
                 message,
@@ -1181,13 +1119,12 @@ fn run_step(
         machine: Machine::current(),
         provenance: provenance.clone(),
     };
-    let meta = store.commit(staging, meta)?;
+    let meta = store.commit(staging, meta).inspect_err(|e| {
+        reporter.finished(&step.name, &step.op, Outcome::Failed(&e.to_string()));
+    })?;
     store.remove_scratch(&key);
     index(&step.op);
-    ui.say(&format!(
-        "done     {} ({}) in {seconds:.1}s",
-        step.name, step.op
-    ));
+    reporter.finished(&step.name, &step.op, Outcome::Ran { seconds });
     Ok(Done {
         key,
         output: meta.output_hash,
