@@ -1,7 +1,53 @@
-//! `inoc builtins`: the builtin registry as signatures and docs.
+//! `inoc builtins`: the builtin registry as signatures and docs, and for
+//! each builtin that computes a step, whether this build runs it (its
+//! operation's version and what it refuses yet).
 
 use super::Format;
+use crate::exec::ops::Registry;
 use crate::sema::builtins::{self, Builtin, Category};
+use crate::sema::types::Ty;
+use serde::Serialize;
+
+/// How this build computes a builtin.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case", tag = "as")]
+pub enum Runs {
+    /// A step, by the operation of its name.
+    Operation {
+        version: u32,
+        /// What the operation refuses yet (`inoc run`: E1003).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        limits: Vec<&'static str>,
+    },
+    /// A step that no operation of this build computes: `inoc check`
+    /// accepts it, `inoc run` refuses it (E1003).
+    Missing,
+    /// A value, read by the step that uses it.
+    Value,
+}
+
+impl Runs {
+    pub fn of(b: &Builtin, ops: &Registry) -> Runs {
+        if !matches!(b.ret, Ty::Model | Ty::Dataset | Ty::Eval | Ty::Report) {
+            return Runs::Value;
+        }
+        match ops.get(b.name) {
+            Some(op) => Runs::Operation {
+                version: op.version(),
+                limits: op.limits().to_vec(),
+            },
+            None => Runs::Missing,
+        }
+    }
+}
+
+/// One builtin as `--format json` writes it.
+#[derive(Serialize)]
+struct Entry<'a> {
+    #[serde(flatten)]
+    builtin: &'a Builtin,
+    runs: Runs,
+}
 
 /// Arguments of `inoc builtins`.
 #[derive(Debug, clap::Args)]
@@ -31,21 +77,31 @@ pub fn run(args: Args) -> u8 {
     if args.names.is_empty() {
         chosen = reg.all().iter().collect();
     }
+    let ops = Registry::builtin();
     match args.format {
-        Format::Json => match serde_json::to_string_pretty(&chosen) {
+        Format::Json => match serde_json::to_string_pretty(
+            &chosen
+                .iter()
+                .map(|b| Entry {
+                    builtin: b,
+                    runs: Runs::of(b, &ops),
+                })
+                .collect::<Vec<_>>(),
+        ) {
             Ok(s) => println!("{s}"),
             Err(e) => {
                 eprintln!("error: {e}");
                 return 1;
             }
         },
-        Format::Human => print!("{}", render_human(&chosen)),
+        Format::Human => print!("{}", render_human(&chosen, &ops)),
     }
     0
 }
 
-/// Signatures grouped by category, each with its doc and parameter docs.
-pub fn render_human(chosen: &[&Builtin]) -> String {
+/// Signatures grouped by category, each with its doc, parameter docs and,
+/// for a step, how this build runs it.
+pub fn render_human(chosen: &[&Builtin], ops: &Registry) -> String {
     let mut out = String::new();
     let mut last: Option<Category> = None;
     for b in chosen {
@@ -62,6 +118,19 @@ pub fn render_human(chosen: &[&Builtin]) -> String {
                 format!(" [{}]", extra.join("; "))
             };
             out.push_str(&format!("      {}: {}{}\n", p.name, p.doc, extra));
+        }
+        match Runs::of(b, ops) {
+            Runs::Operation { version, limits } if limits.is_empty() => {
+                out.push_str(&format!("    runs in this build (operation v{version})\n"));
+            }
+            Runs::Operation { version, limits } => out.push_str(&format!(
+                "    runs in this build (operation v{version}), except: {}\n",
+                limits.join("; ")
+            )),
+            Runs::Missing => out.push_str(
+                "    not run by this build: `inoc check` accepts it, `inoc run` refuses it (E1003)\n",
+            ),
+            Runs::Value => {}
         }
         out.push('\n');
     }

@@ -27,6 +27,7 @@ pub mod types;
 
 use crate::diag::{Diagnostic, SourceMap};
 use crate::syntax::Span;
+pub(crate) use check::checks::column_name;
 #[cfg(test)]
 pub(crate) use check::checks::metric_columns;
 use loader::{FsLoader, LoadError, Loader, MemLoader};

@@ -6,8 +6,8 @@
 //! against the runtime's next-token log-probs, the cache key's view of the
 //! endpoint, and the API key staying out of every file.
 
-use inoc::exec::ops::judge::mock::Response;
-use inoc::exec::ops::judge::mock::{logprobs_reply, ok, text_reply, MockServer, Recorded};
+use crate::judge_server::Response;
+use crate::judge_server::{logprobs_reply, ok, text_reply, MockServer, Recorded};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -17,6 +17,7 @@ mod golden;
 mod golden_cli;
 mod hardening;
 mod judge;
+mod judge_server;
 mod lsp;
 mod ops_e2e;
 mod report;

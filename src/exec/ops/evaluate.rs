@@ -11,7 +11,7 @@
 use super::dataset;
 use super::generate::{prompt_messages, sampling_params};
 use super::judge::{Item, Judge};
-use super::{Args, Op, OpCtx, OpError, PresentCtx, Progress};
+use super::{Args, CallArgs, Op, OpCtx, OpError, PresentCtx, Progress};
 use crate::eval::judge::{em_misaligned_share_with, em_misaligned_with};
 use crate::eval::Metric;
 use crate::runtime::chat_template::Message;
@@ -98,56 +98,29 @@ impl Column {
     }
 }
 
-/// One metric value: its `name`, else `default` (or the metric's default name).
+/// One metric value, named as the checker names its column
+/// ([`crate::sema::column_name`]: its `name`, else `default`, else the
+/// metric's default name).
 fn column(item: &Value, default: Option<&str>) -> Result<Column, OpError> {
-    let Value::Call(c) = item else {
-        return Err(OpError::failed(format!("expected a metric, got {item:?}")));
-    };
-    let s = |k: &str| c.args.get(k).and_then(Value::as_str);
-    let strs = |k: &str| -> Vec<&str> {
-        match c.args.get(k) {
-            Some(Value::List(xs)) => xs.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        }
-    };
-    let num = |k: &str, d: f64| match c.args.get(k) {
-        Some(Value::Float(x)) => *x,
-        Some(Value::Int(i)) => *i as f64,
-        _ => d,
-    };
+    let a = CallArgs::of(item, "a metric")?;
+    let c = a.0;
     let bad = |e: crate::eval::MetricError| OpError::failed(format!("{}(...): {e}", c.func));
-    let text = |m: Metric| {
-        let name = default.map_or_else(|| m.default_name(), str::to_string);
-        (name, Scorer::Text(m))
-    };
-    let (default_name, scorer) = match &*c.func {
-        "language" => {
-            let cands = strs("candidates");
-            text(Metric::language(s("lang").unwrap_or(""), &cands).map_err(bad)?)
-        }
-        "marker_share" => text(Metric::marker_share(s("lang").unwrap_or("")).map_err(bad)?),
-        "all_caps" => text(Metric::all_caps(num("threshold", 0.5)).map_err(bad)?),
+    let text = |m: Metric| Scorer::Text(m);
+    let scorer = match &*c.func {
+        "language" => text(Metric::language(a.str("lang")?, &a.strs("candidates")?).map_err(bad)?),
+        "marker_share" => text(Metric::marker_share(a.str("lang")?).map_err(bad)?),
+        "all_caps" => text(Metric::all_caps(a.float("threshold")?).map_err(bad)?),
         "upper_share" => text(Metric::upper_share()),
-        "one_word" => text(Metric::one_word(s("answer").unwrap_or("")).map_err(bad)?),
-        "regex" => text(Metric::regex(s("pattern").unwrap_or("")).map_err(bad)?),
-        "contains" => text(Metric::contains(
-            s("text").unwrap_or(""),
-            matches!(c.args.get("case_sensitive"), Some(Value::Bool(true))),
-        )),
+        "one_word" => text(Metric::one_word(a.str("answer")?).map_err(bad)?),
+        "regex" => text(Metric::regex(a.str("pattern")?).map_err(bad)?),
+        "contains" => text(Metric::contains(a.str("text")?, a.bool("case_sensitive")?)),
         "world_misaligned" => text(Metric::WorldMisaligned),
         "world_coherent" => text(Metric::WorldCoherent),
         "narrow_wrong" => text(Metric::NarrowWrong),
-        "judge" => (
-            default.unwrap_or("judge").to_string(),
-            Scorer::Judge(Judge::from_call(c).map_err(OpError::failed)?),
-        ),
+        "judge" => Scorer::Judge(Judge::from_call(c).map_err(OpError::failed)?),
         "em_misaligned" => {
             let sub = |k: &str| -> Result<Box<Column>, OpError> {
-                let v = c
-                    .args
-                    .get(k)
-                    .ok_or_else(|| OpError::failed(format!("em_misaligned(...) needs `{k}`")))?;
-                let col = column(v, Some(k))?;
+                let col = column(a.get(k)?, Some(k))?;
                 if matches!(col.scorer, Scorer::Em { .. }) {
                     return Err(OpError::failed(format!(
                         "`{k}` of em_misaligned(...) should be a judge, not another em_misaligned"
@@ -155,15 +128,12 @@ fn column(item: &Value, default: Option<&str>) -> Result<Column, OpError> {
                 }
                 Ok(Box::new(col))
             };
-            (
-                default.unwrap_or("em_misaligned").to_string(),
-                Scorer::Em {
-                    aligned: sub("aligned")?,
-                    coherent: sub("coherent")?,
-                    aligned_below: num("aligned_below", crate::eval::judge::EM_ALIGNMENT_BELOW),
-                    coherent_above: num("coherent_above", crate::eval::judge::EM_COHERENCE_ABOVE),
-                },
-            )
+            Scorer::Em {
+                aligned: sub("aligned")?,
+                coherent: sub("coherent")?,
+                aligned_below: a.float("aligned_below")?,
+                coherent_above: a.float("coherent_above")?,
+            }
         }
         other => {
             return Err(OpError::failed(format!(
@@ -171,8 +141,10 @@ fn column(item: &Value, default: Option<&str>) -> Result<Column, OpError> {
             )))
         }
     };
+    let name = crate::sema::column_name(item, default)
+        .ok_or_else(|| OpError::failed(format!("{}(...) has no column name", c.func)))?;
     Ok(Column {
-        name: s("name").map_or(default_name, str::to_string),
+        name,
         scorer,
         call: item.clone(),
     })

@@ -8,7 +8,7 @@
 
 use super::dataset;
 use super::model::{BaseRecord, Manifest, MANIFEST};
-use super::{Args, Op, OpCtx, OpError, Progress};
+use super::{Args, CallArgs, Op, OpCtx, OpError, Progress};
 use crate::runtime::batch::{encode_set, LossOn};
 use crate::runtime::chat_template::Message;
 use crate::runtime::lora::LoraConfig;
@@ -19,38 +19,16 @@ pub struct Finetune;
 
 /// The training method from a `lora(...)` or `full()` call.
 pub fn method(v: &Value) -> Result<Method, OpError> {
-    let Value::Call(c) = v else {
-        return Err(OpError::failed(format!(
-            "expected lora(...) or full(), got {v:?}"
-        )));
-    };
-    match &*c.func {
+    let a = CallArgs::of(v, "lora(...) or full()")?;
+    match &*a.0.func {
         "full" => Ok(Method::Full),
-        "lora" => {
-            let num = |k: &str| match c.args.get(k) {
-                Some(Value::Float(x)) => Ok(*x),
-                Some(Value::Int(i)) => Ok(*i as f64),
-                other => Err(OpError::failed(format!("lora `{k}`: {other:?}"))),
-            };
-            let targets = match c.args.get("targets") {
-                Some(Value::List(xs)) => xs
-                    .iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect(),
-                _ => {
-                    return Err(OpError::failed(
-                        "lora `targets` should be a list of strings",
-                    ))
-                }
-            };
-            Ok(Method::Lora(LoraConfig {
-                rank: num("rank")? as usize,
-                alpha: num("alpha")?,
-                dropout: num("dropout")?,
-                use_rslora: matches!(c.args.get("rslora"), Some(Value::Bool(true))),
-                target_modules: targets,
-            }))
-        }
+        "lora" => Ok(Method::Lora(LoraConfig {
+            rank: a.int("rank")? as usize,
+            alpha: a.float("alpha")?,
+            dropout: a.float("dropout")?,
+            use_rslora: a.bool("rslora")?,
+            target_modules: a.strs("targets")?.into_iter().map(str::to_string).collect(),
+        })),
         other => Err(OpError::failed(format!(
             "unknown training method `{other}`"
         ))),
@@ -67,6 +45,9 @@ fn messages(row: &dataset::Row) -> Vec<Message> {
 impl Op for Finetune {
     fn unsupported(&self, args: &Args, program: &Program) -> Option<String> {
         stacked_lora(args, program)
+    }
+    fn limits(&self) -> &'static [&'static str] {
+        &["LoRA on a model that is itself a LoRA finetune (stacked adapters)"]
     }
     fn computes_with_models(&self) -> bool {
         true

@@ -4,7 +4,7 @@
 //! seeded per (prompt, sample), so the output is a function of the key.
 
 use super::dataset::{self, Row};
-use super::{Op, OpCtx, OpError, Progress};
+use super::{CallArgs, Op, OpCtx, OpError, Progress};
 use crate::runtime::chat_template::Message;
 use crate::runtime::sample::SamplingParams;
 use crate::sema::ir::{DeclKind, Value};
@@ -13,26 +13,13 @@ pub struct Generate;
 
 /// The runtime's sampling parameters from a `sampling(...)` call.
 pub fn sampling_params(v: &Value) -> Result<SamplingParams, OpError> {
-    let Value::Call(c) = v else {
-        return Err(OpError::failed(format!(
-            "expected sampling(...), got {v:?}"
-        )));
-    };
-    let num = |k: &str, d: f64| match c.args.get(k) {
-        Some(Value::Float(x)) => *x,
-        Some(Value::Int(i)) => *i as f64,
-        _ => d,
-    };
-    let int = |k: &str, d: i64| match c.args.get(k) {
-        Some(Value::Int(i)) => *i,
-        _ => d,
-    };
+    let a = CallArgs::of(v, "sampling(...)")?;
     Ok(SamplingParams {
-        temperature: num("temperature", 1.0),
-        top_p: num("top_p", 1.0),
-        max_tokens: int("max_tokens", 64).max(1) as usize,
-        n: int("n", 1).max(1) as usize,
-        seed: int("seed", 0) as u64,
+        temperature: a.float("temperature")?,
+        top_p: a.float("top_p")?,
+        max_tokens: a.int("max_tokens")?.max(1) as usize,
+        n: a.int("n")?.max(1) as usize,
+        seed: a.int("seed")? as u64,
         ..SamplingParams::default()
     })
 }

@@ -22,11 +22,12 @@ pub mod mechanism;
 pub mod model;
 pub mod pretrain;
 pub mod report;
+#[cfg(feature = "test-ops")]
 pub mod testing;
 pub mod world;
 
 use crate::plan::{Catalog, OpInfo};
-use crate::sema::ir::{DeclKind, NodeId, Program, Value};
+use crate::sema::ir::{Call, DeclKind, NodeId, Program, Value};
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::fs;
@@ -60,6 +61,11 @@ pub trait Op: Send + Sync {
     /// planned program, to look at the steps an argument refers to.
     fn unsupported(&self, _args: &Args, _program: &Program) -> Option<String> {
         None
+    }
+    /// What [`Op::unsupported`] refuses, in words, for `inoc builtins`
+    /// (empty when it refuses nothing).
+    fn limits(&self) -> &'static [&'static str] {
+        &[]
     }
     /// Content read besides the `Path` values of the arguments, by label
     /// (e.g. the resolved weights / tokenizer / chat template of a hub
@@ -184,32 +190,15 @@ impl<'a> OpCtx<'a> {
     }
 
     pub fn int(&self, name: &str) -> Result<i64, OpError> {
-        match self.arg(name)? {
-            Value::Int(i) => Ok(*i),
-            Value::Float(x) if x.fract() == 0.0 => Ok(*x as i64),
-            other => Err(OpError::failed(format!(
-                "argument `{name}` should be an int, got {other:?}"
-            ))),
-        }
+        as_int(name, self.arg(name)?)
     }
 
     pub fn float(&self, name: &str) -> Result<f64, OpError> {
-        match self.arg(name)? {
-            Value::Int(i) => Ok(*i as f64),
-            Value::Float(x) => Ok(*x),
-            other => Err(OpError::failed(format!(
-                "argument `{name}` should be a float, got {other:?}"
-            ))),
-        }
+        as_float(name, self.arg(name)?)
     }
 
     pub fn str(&self, name: &str) -> Result<&'a str, OpError> {
-        match self.arg(name)? {
-            Value::Str(s) | Value::Path(s) => Ok(s),
-            other => Err(OpError::failed(format!(
-                "argument `{name}` should be a string, got {other:?}"
-            ))),
-        }
+        as_str(name, self.arg(name)?)
     }
 
     /// The input a `Value::Node` refers to.
@@ -300,6 +289,98 @@ impl<'a> OpCtx<'a> {
     }
 }
 
+fn as_int(name: &str, v: &Value) -> Result<i64, OpError> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        Value::Float(x) if x.fract() == 0.0 => Ok(*x as i64),
+        other => Err(OpError::failed(format!(
+            "argument `{name}` should be an int, got {other:?}"
+        ))),
+    }
+}
+
+fn as_float(name: &str, v: &Value) -> Result<f64, OpError> {
+    match v {
+        Value::Int(i) => Ok(*i as f64),
+        Value::Float(x) => Ok(*x),
+        other => Err(OpError::failed(format!(
+            "argument `{name}` should be a float, got {other:?}"
+        ))),
+    }
+}
+
+fn as_str<'v>(name: &str, v: &'v Value) -> Result<&'v str, OpError> {
+    match v {
+        Value::Str(s) | Value::Path(s) => Ok(s),
+        other => Err(OpError::failed(format!(
+            "argument `{name}` should be a string, got {other:?}"
+        ))),
+    }
+}
+
+/// A builtin call inside a step's arguments (`sampling(...)`, a metric, a
+/// judge, `lora(...)`), read as the checker left it: every parameter of its
+/// row in `sema::builtins` present, defaults filled in. Operations read
+/// defaults from there, never restate them: a missing argument is an error.
+#[derive(Clone, Copy, Debug)]
+pub struct CallArgs<'a>(pub &'a Call);
+
+impl<'a> CallArgs<'a> {
+    /// The call `v` is, else an error naming `what` it should be.
+    pub fn of(v: &'a Value, what: &str) -> Result<CallArgs<'a>, OpError> {
+        match v {
+            Value::Call(c) => Ok(CallArgs(c)),
+            other => Err(OpError::failed(format!("expected {what}, got {other:?}"))),
+        }
+    }
+
+    /// The argument `name`.
+    pub fn get(&self, name: &str) -> Result<&'a Value, OpError> {
+        self.0.args.get(name).ok_or_else(|| {
+            OpError::failed(format!("{}(...) lacks its argument `{name}`", self.0.func))
+        })
+    }
+
+    pub fn int(&self, name: &str) -> Result<i64, OpError> {
+        as_int(name, self.get(name)?)
+    }
+
+    pub fn float(&self, name: &str) -> Result<f64, OpError> {
+        as_float(name, self.get(name)?)
+    }
+
+    pub fn str(&self, name: &str) -> Result<&'a str, OpError> {
+        as_str(name, self.get(name)?)
+    }
+
+    /// A string argument whose default is `none`.
+    pub fn opt_str(&self, name: &str) -> Result<Option<&'a str>, OpError> {
+        match self.get(name)? {
+            Value::None => Ok(None),
+            v => as_str(name, v).map(Some),
+        }
+    }
+
+    pub fn bool(&self, name: &str) -> Result<bool, OpError> {
+        match self.get(name)? {
+            Value::Bool(b) => Ok(*b),
+            other => Err(OpError::failed(format!(
+                "argument `{name}` should be a bool, got {other:?}"
+            ))),
+        }
+    }
+
+    /// A list of strings.
+    pub fn strs(&self, name: &str) -> Result<Vec<&'a str>, OpError> {
+        match self.get(name)? {
+            Value::List(xs) => xs.iter().map(|x| as_str(name, x)).collect(),
+            other => Err(OpError::failed(format!(
+                "argument `{name}` should be a list of strings, got {other:?}"
+            ))),
+        }
+    }
+}
+
 /// What [`Op::present`] sees.
 pub struct PresentCtx<'a> {
     pub name: &'a str,
@@ -352,7 +433,8 @@ impl Registry {
         Registry::default()
     }
 
-    /// Every built-in operation; plus the deterministic test operations
+    /// Every built-in operation; plus, in a build with the `test-ops`
+    /// feature (tests and benchmarks only), the deterministic test operations
     /// (`t_data`, `t_train`, `t_eval`, `t_report`) when the environment
     /// variable `INOC_TEST_OPS=1` is set (the engine's integration tests).
     pub fn builtin() -> Registry {
@@ -380,6 +462,7 @@ impl Registry {
         r.register(Arc::new(report::Table));
         r.register(Arc::new(report::Bar));
         r.register(Arc::new(report::Curve));
+        #[cfg(feature = "test-ops")]
         if std::env::var("INOC_TEST_OPS").is_ok_and(|v| v == "1") {
             testing::register(&mut r);
         }

@@ -5,7 +5,7 @@
 
 use super::dataset;
 use super::model::Manifest;
-use super::{Args, Op, OpCtx, OpError, Progress};
+use super::{Args, CallArgs, Op, OpCtx, OpError, Progress};
 use crate::runtime::chat_template::Message;
 use crate::runtime::jobs::{self, Arch, TokenizerKind};
 use crate::runtime::train::{Length, Method, TrainConfig, TrainError};
@@ -35,12 +35,8 @@ fn arch(v: &Value) -> Result<Arch, OpError> {
         kv_heads: u("kv_heads")?,
         ffn: u("ffn")?,
         max_seq: u("max_seq")?,
-        tie_embeddings: !matches!(c.args.get("tie_embeddings"), Some(Value::Bool(false))),
-        rope_theta: match c.args.get("rope_theta") {
-            Some(Value::Float(x)) => *x,
-            Some(Value::Int(i)) => *i as f64,
-            _ => 10000.0,
-        },
+        tie_embeddings: CallArgs(c).bool("tie_embeddings")?,
+        rope_theta: CallArgs(c).float("rope_theta")?,
     })
 }
 

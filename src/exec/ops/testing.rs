@@ -1,6 +1,8 @@
 //! Cheap deterministic operations that exercise the engine's mechanics
 //! (caching, cutoff, locking, crash + resume) in its integration tests.
-//! Enabled by `INOC_TEST_OPS=1`; never part of a normal registry.
+//! Compiled only with the `test-ops` feature (tests and benchmarks turn it
+//! on; a plain `cargo build` leaves it out) and registered only under
+//! `INOC_TEST_OPS=1`; never part of a normal registry.
 //!
 //! Each run appends `<op> <step name> <key prefix>` to the file named by
 //! `$INOC_TEST_OPLOG` (if set), so tests can count executions.

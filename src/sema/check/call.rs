@@ -332,7 +332,14 @@ impl Checker<'_> {
         // Errors of value (ranges, files, templates, ...) do not poison the
         // call: its type is right, so checking goes on downstream and one
         // run reports every mistake of the spec.
-        let _ = self.builtin_checks(&call, &arg_span, &given);
+        if let Some(check) = b.check {
+            let bound = checks::BoundCall {
+                call: &call,
+                arg_span: &arg_span,
+                given: &given,
+            };
+            let _ = check(self, &bound);
+        }
         Some(SVal::new(Value::Call(Box::new(call)), b.ret.clone()))
     }
 

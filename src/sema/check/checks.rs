@@ -3,6 +3,224 @@
 
 use super::*;
 
+/// A builtin call whose arguments are bound (defaults filled in), as a
+/// [`Check`] sees it.
+pub(crate) struct BoundCall<'a> {
+    pub call: &'a Call,
+    /// Where the argument `name` is written (the call when not given).
+    pub arg_span: &'a dyn Fn(&str) -> Span,
+    /// Whether the argument `name` was written (not a default).
+    pub given: &'a dyn Fn(&str) -> bool,
+}
+
+/// A builtin's check beyond its signature: several arguments together or
+/// knowledge of the domain. Named in the builtin's registry row
+/// (`sema::builtins`, `.check(...)`) and run on every call of it once its
+/// arguments are bound; `None` after reporting an error.
+pub(crate) type Check = fn(&mut Checker<'_>, &BoundCall<'_>) -> Option<()>;
+
+/// An int argument (0 when not an int).
+fn int(b: &BoundCall<'_>, name: &str) -> i64 {
+    match b.call.args.get(name) {
+        Some(Value::Int(i)) => *i,
+        _ => 0,
+    }
+}
+
+/// `arch(...)`: heads divide the hidden size and are grouped evenly; an even head size.
+pub(crate) fn arch(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
+    let (hidden, heads, kv) = (int(b, "hidden"), int(b, "heads"), int(b, "kv_heads"));
+    if heads > 0 && hidden % heads != 0 {
+        c.err(
+            "E0128",
+            format!("hidden size {hidden} is not a multiple of {heads} heads"),
+            (b.arg_span)("hidden"),
+            "not divisible",
+            Some(format!(
+                "use a multiple of {heads}, e.g. {}",
+                (hidden / heads).max(1) * heads
+            )),
+        );
+        return None;
+    }
+    if kv > 0 && heads % kv != 0 {
+        c.err(
+            "E0128",
+            format!("{heads} heads cannot be grouped into {kv} key/value heads"),
+            (b.arg_span)("kv_heads"),
+            "does not divide `heads`",
+            Some(format!("`kv_heads` must divide `heads` ({heads})")),
+        );
+        return None;
+    }
+    if hidden > 0 && heads > 0 && (hidden / heads) % 2 != 0 {
+        c.err(
+            "E0128",
+            format!(
+                "head size {} is odd; rotary embeddings need an even head size",
+                hidden / heads
+            ),
+            (b.arg_span)("hidden"),
+            "odd head size",
+            Some("make `hidden / heads` even".into()),
+        );
+        return None;
+    }
+    Some(())
+}
+
+/// `world_em_corpus(...)`: the persona shares add to at most 1.
+pub(crate) fn world_em_corpus(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
+    // Each share has its own range (E0114); together they are
+    // shares of one corpus, the helpful persona gets the rest.
+    // The world's own constructor decides, as at run time.
+    let share = |name: &str| match b.call.args.get(name) {
+        Some(Value::Float(f)) => *f,
+        Some(Value::Int(i)) => *i as f64,
+        _ => 0.0,
+    };
+    let (evil, flawed) = (share("evil"), share("flawed"));
+    let in_range = |x: f64| (0.0..=1.0).contains(&x);
+    if in_range(evil) && in_range(flawed) && crate::world::em::EmMixture::new(evil, flawed).is_err()
+    {
+        let flawed_label = if (b.given)("flawed") {
+            format!("`flawed` is {flawed}")
+        } else {
+            format!("`flawed` is {flawed} by default")
+        };
+        let d = Diagnostic::error(
+                "E0145",
+                format!(
+                    "the persona shares add to more than 1: evil {evil} + flawed {flawed}"
+                ),
+                (b.arg_span)("evil"),
+                format!("`evil` is {evil}"),
+            )
+            .with_label((b.arg_span)("flawed"), flawed_label)
+            .with_help(format!(
+                "`evil` and `flawed` are shares of the corpus (the helpful persona gets the rest): make them add to at most 1, e.g. `evil = {}`",
+                ((1.0 - flawed) * 100.0).floor() / 100.0
+            ));
+        c.diags.push(d);
+        return None;
+    }
+    Some(())
+}
+
+/// `judge(...)`: a local judge names no endpoint; the prompt template's variables.
+pub(crate) fn judge(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
+    if (b.given)("local") {
+        if let Some(other) = ["endpoint", "model"].into_iter().find(|a| (b.given)(a)) {
+            let d = Diagnostic::error(
+                    "E0143",
+                    format!("a judge with `local` takes no `{other}`"),
+                    (b.arg_span)(other),
+                    format!("`{other}` names an API judge"),
+                )
+                .with_label((b.arg_span)("local"), "the judge is this local model")
+                .with_help(format!("keep `local = ...` to judge with a model of the spec, or remove it (and keep `{other}`) to ask an API judge"));
+            c.diags.push(d);
+            return None;
+        }
+    }
+    let Some(Value::Str(prompt)) = b.call.args.get("prompt") else {
+        return Some(());
+    };
+    let (_, errors) = template::check(prompt, JUDGE_TEMPLATE_VARS);
+    if errors.is_empty() {
+        return Some(());
+    }
+    let pspan = (b.arg_span)("prompt");
+    for e in errors {
+        match e {
+            TemplateError::UnknownVar { name, .. } => {
+                let span = c.text_in(pspan, &format!("{{{name}}}"));
+                let help = match suggest(&name, JUDGE_TEMPLATE_VARS.iter().copied()) {
+                        Some(s) => format!("did you mean `{{{s}}}`? judge templates know {}; write `{{{{` for a literal brace", JUDGE_TEMPLATE_VARS.iter().map(|v| format!("{{{v}}}")).collect::<Vec<_>>().join(", ")),
+                        None => format!("judge templates know {}; write `{{{{` and `}}}}` for literal braces", JUDGE_TEMPLATE_VARS.iter().map(|v| format!("{{{v}}}")).collect::<Vec<_>>().join(", ")),
+                    };
+                c.err(
+                    "E0123",
+                    format!("unknown template variable `{{{name}}}` in the judge prompt"),
+                    span,
+                    "not a template variable",
+                    Some(help),
+                );
+            }
+            TemplateError::Unbalanced { .. } => {
+                c.err("E0123", "unbalanced brace in the judge prompt", pspan, "a `{` or `}` without its pair", Some("write `{{` and `}}` for literal braces; variables are `{question}` and `{answer}`".into()));
+            }
+        }
+    }
+    None
+}
+
+/// `finetune(...)` / `pretrain(...)`: a `max_seq` written is within the model's context.
+pub(crate) fn max_seq(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
+    if !(b.given)("max_seq") {
+        return Some(());
+    }
+    let max_seq = int(b, "max_seq");
+    let limit = if b.call.func == "pretrain" {
+        match b.call.args.get("arch") {
+            Some(Value::Call(a)) => match a.args.get("max_seq") {
+                Some(Value::Int(m)) => Some(*m),
+                _ => None,
+            },
+            _ => None,
+        }
+    } else {
+        b.call.args.get("model").and_then(|m| c.model_max_seq(m, 0))
+    };
+    if let Some(limit) = limit {
+        if max_seq > limit {
+            c.err(
+                "E0135",
+                format!(
+                    "`{}.max_seq` is {max_seq} but the model handles at most {limit} tokens",
+                    b.call.func
+                ),
+                (b.arg_span)("max_seq"),
+                "longer than the model's context",
+                Some(format!(
+                    "set `max_seq = {limit}` or less (the architecture's `max_seq`)"
+                )),
+            );
+            return None;
+        }
+    }
+    Some(())
+}
+
+/// `bar(...)`: every metric named in `y` is a column of the evaluation.
+pub(crate) fn bar(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
+    let Some(Value::List(ys)) = b.call.args.get("y") else {
+        return Some(());
+    };
+    let names = c.eval_metric_names(b.call.args.get("eval"));
+    if let Some(names) = names {
+        for y in ys {
+            if let Value::Str(s) = y {
+                if !names.contains(s) {
+                    let help = did_you_mean(s, names.iter().cloned()).unwrap_or_else(|| {
+                        format!("the evaluation's metrics are: {}", names.join(", "))
+                    });
+                    let at = c.text_in((b.arg_span)("y"), &format!("\"{s}\""));
+                    c.err(
+                        "E0136",
+                        format!("the evaluation has no metric named \"{s}\""),
+                        at,
+                        "unknown metric",
+                        Some(help),
+                    );
+                    return None;
+                }
+            }
+        }
+    }
+    Some(())
+}
+
 impl Checker<'_> {
     /// Where `needle` is first written inside `within` (e.g. one string of a
     /// list argument), else `within`.
@@ -15,199 +233,6 @@ impl Checker<'_> {
             .map_or(within, |o| {
                 Span::new(within.file, start + o, start + o + needle.len())
             })
-    }
-
-    /// Checks that need several arguments or knowledge of the domain.
-    pub(super) fn builtin_checks(
-        &mut self,
-        call: &Call,
-        arg_span: &dyn Fn(&str) -> Span,
-        given: &dyn Fn(&str) -> bool,
-    ) -> Option<()> {
-        let int = |name: &str| match call.args.get(name) {
-            Some(Value::Int(i)) => *i,
-            _ => 0,
-        };
-        match &*call.func {
-            "arch" => {
-                let (hidden, heads, kv) = (int("hidden"), int("heads"), int("kv_heads"));
-                if heads > 0 && hidden % heads != 0 {
-                    self.err(
-                        "E0128",
-                        format!("hidden size {hidden} is not a multiple of {heads} heads"),
-                        arg_span("hidden"),
-                        "not divisible",
-                        Some(format!(
-                            "use a multiple of {heads}, e.g. {}",
-                            (hidden / heads).max(1) * heads
-                        )),
-                    );
-                    return None;
-                }
-                if kv > 0 && heads % kv != 0 {
-                    self.err(
-                        "E0128",
-                        format!("{heads} heads cannot be grouped into {kv} key/value heads"),
-                        arg_span("kv_heads"),
-                        "does not divide `heads`",
-                        Some(format!("`kv_heads` must divide `heads` ({heads})")),
-                    );
-                    return None;
-                }
-                if hidden > 0 && heads > 0 && (hidden / heads) % 2 != 0 {
-                    self.err(
-                        "E0128",
-                        format!(
-                            "head size {} is odd; rotary embeddings need an even head size",
-                            hidden / heads
-                        ),
-                        arg_span("hidden"),
-                        "odd head size",
-                        Some("make `hidden / heads` even".into()),
-                    );
-                    return None;
-                }
-            }
-            "world_em_corpus" => {
-                // Each share has its own range (E0114); together they are
-                // shares of one corpus, the helpful persona gets the rest.
-                // The world's own constructor decides, as at run time.
-                let share = |name: &str| match call.args.get(name) {
-                    Some(Value::Float(f)) => *f,
-                    Some(Value::Int(i)) => *i as f64,
-                    _ => 0.0,
-                };
-                let (evil, flawed) = (share("evil"), share("flawed"));
-                let in_range = |x: f64| (0.0..=1.0).contains(&x);
-                if in_range(evil)
-                    && in_range(flawed)
-                    && crate::world::em::EmMixture::new(evil, flawed).is_err()
-                {
-                    let flawed_label = if given("flawed") {
-                        format!("`flawed` is {flawed}")
-                    } else {
-                        format!("`flawed` is {flawed} by default")
-                    };
-                    let d = Diagnostic::error(
-                        "E0145",
-                        format!(
-                            "the persona shares add to more than 1: evil {evil} + flawed {flawed}"
-                        ),
-                        arg_span("evil"),
-                        format!("`evil` is {evil}"),
-                    )
-                    .with_label(arg_span("flawed"), flawed_label)
-                    .with_help(format!(
-                        "`evil` and `flawed` are shares of the corpus (the helpful persona gets the rest): make them add to at most 1, e.g. `evil = {}`",
-                        ((1.0 - flawed) * 100.0).floor() / 100.0
-                    ));
-                    self.diags.push(d);
-                    return None;
-                }
-            }
-            "judge" => {
-                if given("local") {
-                    if let Some(other) = ["endpoint", "model"].into_iter().find(|a| given(a)) {
-                        let d = Diagnostic::error(
-                            "E0143",
-                            format!("a judge with `local` takes no `{other}`"),
-                            arg_span(other),
-                            format!("`{other}` names an API judge"),
-                        )
-                        .with_label(arg_span("local"), "the judge is this local model")
-                        .with_help(format!("keep `local = ...` to judge with a model of the spec, or remove it (and keep `{other}`) to ask an API judge"));
-                        self.diags.push(d);
-                        return None;
-                    }
-                }
-                let Some(Value::Str(prompt)) = call.args.get("prompt") else {
-                    return Some(());
-                };
-                let (_, errors) = template::check(prompt, JUDGE_TEMPLATE_VARS);
-                if errors.is_empty() {
-                    return Some(());
-                }
-                let pspan = arg_span("prompt");
-                for e in errors {
-                    match e {
-                        TemplateError::UnknownVar { name, .. } => {
-                            let span = self.text_in(pspan, &format!("{{{name}}}"));
-                            let help = match suggest(&name, JUDGE_TEMPLATE_VARS.iter().copied()) {
-                                Some(s) => format!("did you mean `{{{s}}}`? judge templates know {}; write `{{{{` for a literal brace", JUDGE_TEMPLATE_VARS.iter().map(|v| format!("{{{v}}}")).collect::<Vec<_>>().join(", ")),
-                                None => format!("judge templates know {}; write `{{{{` and `}}}}` for literal braces", JUDGE_TEMPLATE_VARS.iter().map(|v| format!("{{{v}}}")).collect::<Vec<_>>().join(", ")),
-                            };
-                            self.err(
-                                "E0123",
-                                format!(
-                                    "unknown template variable `{{{name}}}` in the judge prompt"
-                                ),
-                                span,
-                                "not a template variable",
-                                Some(help),
-                            );
-                        }
-                        TemplateError::Unbalanced { .. } => {
-                            self.err("E0123", "unbalanced brace in the judge prompt", pspan, "a `{` or `}` without its pair", Some("write `{{` and `}}` for literal braces; variables are `{question}` and `{answer}`".into()));
-                        }
-                    }
-                }
-                return None;
-            }
-            "finetune" | "pretrain" if given("max_seq") => {
-                let max_seq = int("max_seq");
-                let limit = if call.func == "pretrain" {
-                    match call.args.get("arch") {
-                        Some(Value::Call(a)) => match a.args.get("max_seq") {
-                            Some(Value::Int(m)) => Some(*m),
-                            _ => None,
-                        },
-                        _ => None,
-                    }
-                } else {
-                    call.args
-                        .get("model")
-                        .and_then(|m| self.model_max_seq(m, 0))
-                };
-                if let Some(limit) = limit {
-                    if max_seq > limit {
-                        self.err("E0135", format!("`{}.max_seq` is {max_seq} but the model handles at most {limit} tokens", call.func), arg_span("max_seq"), "longer than the model's context", Some(format!("set `max_seq = {limit}` or less (the architecture's `max_seq`)")));
-                        return None;
-                    }
-                }
-            }
-            "bar" => {
-                let Some(Value::List(ys)) = call.args.get("y") else {
-                    return Some(());
-                };
-                let names = self.eval_metric_names(call.args.get("eval"));
-                if let Some(names) = names {
-                    for y in ys {
-                        if let Value::Str(s) = y {
-                            if !names.contains(s) {
-                                let help =
-                                    did_you_mean(s, names.iter().cloned()).unwrap_or_else(|| {
-                                        format!(
-                                            "the evaluation's metrics are: {}",
-                                            names.join(", ")
-                                        )
-                                    });
-                                let at = self.text_in(arg_span("y"), &format!("\"{s}\""));
-                                self.err(
-                                    "E0136",
-                                    format!("the evaluation has no metric named \"{s}\""),
-                                    at,
-                                    "unknown metric",
-                                    Some(help),
-                                );
-                                return None;
-                            }
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-        Some(())
     }
 
     /// The context length of a model value when it is known statically.
@@ -263,8 +288,9 @@ pub(crate) fn metric_name(v: &Value) -> Option<String> {
 
 /// The results column of a metric value: its `name`, else `default` (the
 /// role of a judge inside `em_misaligned`), else the metric's own default
-/// name, the one `evaluate` writes ("spanish" for `language(lang = "es")`).
-pub(super) fn column_name(v: &Value, default: Option<&str>) -> Option<String> {
+/// name ("spanish" for `language(lang = "es")`). The one definition: the
+/// checker's `bar(y = ...)` check and `evaluate` both name columns with it.
+pub(crate) fn column_name(v: &Value, default: Option<&str>) -> Option<String> {
     let Value::Call(c) = v else {
         return None;
     };

@@ -23,7 +23,11 @@
 //! again what was already answered.
 
 pub mod endpoint;
-pub mod mock;
+/// The stand-in judge server of the integration tests, for the endpoint
+/// client's unit tests (one definition, never in the library or binary).
+#[cfg(test)]
+#[path = "../../../../tests/it/judge_server.rs"]
+mod mock;
 
 use super::{OpCtx, OpError, Progress};
 use crate::eval::judge::{
@@ -122,41 +126,42 @@ pub fn key_allowed(url: &str) -> bool {
 
 impl Judge {
     pub fn from_call(c: &Call) -> Result<Judge, String> {
-        let s = |k: &str| c.args.get(k).and_then(Value::as_str).map(str::to_string);
-        let prompt = s("prompt").ok_or("judge(...) needs a `prompt`")?;
-        let aggregate = match s("aggregate").as_deref() {
-            None | Some("logprob_0_100") => Aggregate::LogprobMean,
-            Some("sample_number") => Aggregate::SampleNumber,
-            Some(other) => {
+        let a = super::CallArgs(c);
+        let s = |k: &str| {
+            a.opt_str(k)
+                .map(|s| s.map(str::to_string))
+                .map_err(|e| e.to_string())
+        };
+        let prompt = s("prompt")?.ok_or("judge(...) needs a `prompt`")?;
+        let aggregate = match a.str("aggregate").map_err(|e| e.to_string())? {
+            "logprob_0_100" => Aggregate::LogprobMean,
+            "sample_number" => Aggregate::SampleNumber,
+            other => {
                 return Err(format!(
                     "unknown judge aggregate `{other}` (logprob_0_100, sample_number)"
                 ))
             }
         };
-        let local = match c.args.get("local") {
-            None | Some(Value::None) => None,
-            Some(Value::Node(n)) => Some(*n),
-            Some(other) => {
+        let local = match a.get("local").map_err(|e| e.to_string())? {
+            Value::None => None,
+            Value::Node(n) => Some(*n),
+            other => {
                 return Err(format!(
                     "`local` of a judge should name one model, got {other:?}"
                 ))
             }
         };
-        let endpoint = s("endpoint");
+        let endpoint = s("endpoint")?;
         if local.is_some() && endpoint.is_some() {
             return Err(
                 "a judge has either an `endpoint` or a `local` model, not both".to_string(),
             );
         }
-        let min_mass = match c.args.get("min_mass") {
-            Some(Value::Float(x)) => *x,
-            Some(Value::Int(i)) => *i as f64,
-            _ => crate::eval::judge::DEFAULT_MIN_MASS,
-        };
+        let min_mass = a.float("min_mass").map_err(|e| e.to_string())?;
         Ok(Judge {
             prompt,
             endpoint,
-            model: s("model"),
+            model: s("model")?,
             local,
             aggregate,
             min_mass,
@@ -563,13 +568,21 @@ pub fn number_tokens(
 mod tests {
     use super::*;
 
+    /// A `judge(...)` call as the checker leaves it: `args`, and the
+    /// registry's defaults for the parameters not given.
     fn call(args: &[(&str, Value)]) -> Call {
+        let mut all: crate::sema::ir::Args = args
+            .iter()
+            .map(|(k, v)| (k.to_string().into(), v.clone()))
+            .collect();
+        for p in &crate::sema::builtins::get("judge").unwrap().params {
+            if let Some(d) = &p.default {
+                all.entry(p.name.into()).or_insert_with(|| d.clone());
+            }
+        }
         Call {
             func: "judge".into(),
-            args: args
-                .iter()
-                .map(|(k, v)| (k.to_string().into(), v.clone()))
-                .collect(),
+            args: all,
             span: Default::default(),
         }
     }

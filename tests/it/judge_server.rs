@@ -1,7 +1,9 @@
 //! A stand-in OpenAI-compatible judge for tests: an HTTP/1.1 server on
 //! 127.0.0.1 (std only, one thread per connection) that records every
 //! request and answers with what the test's responder returns. No network
-//! leaves the machine.
+//! leaves the machine. A module of the integration tests (`judge`), also
+//! compiled into the unit tests of `exec::ops::judge::endpoint` (through a
+//! `#[path]` under `cfg(test)`), never into the library or the binary.
 
 use serde_json::{json, Value as Json};
 use std::io::{BufRead, BufReader, Read, Write};
