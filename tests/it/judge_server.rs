@@ -5,6 +5,9 @@
 //! compiled into the unit tests of `exec::ops::judge::endpoint` (through a
 //! `#[path]` under `cfg(test)`), never into the library or the binary.
 
+// A helper for several tests: not every one reads every field.
+#![allow(dead_code)]
+
 use serde_json::{json, Value as Json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

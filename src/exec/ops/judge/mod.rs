@@ -576,8 +576,8 @@ mod tests {
             .map(|(k, v)| (k.to_string().into(), v.clone()))
             .collect();
         for p in &crate::sema::builtins::get("judge").unwrap().params {
-            if let Some(d) = &p.default {
-                all.entry(p.name.into()).or_insert_with(|| d.clone());
+            if let (Some(d), false) = (&p.default, all.contains_key(p.name)) {
+                all.insert(p.name.into(), d.clone());
             }
         }
         Call {
