@@ -108,6 +108,12 @@ pub struct ObjectMeta {
     /// Extra provenance the operation reported (resolved revisions, ...).
     #[serde(default)]
     pub provenance: BTreeMap<String, String>,
+    /// The work the step was estimated to do before it ran
+    /// (`exec::resources::work_of`), which with `seconds` calibrates the
+    /// estimates of later plans on this machine; absent for operations
+    /// without a work model and in objects stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<f64>,
 }
 
 /// The result of looking a key up.
@@ -605,7 +611,8 @@ impl Store {
         write_atomic(&self.index_path(&entry.spec, &entry.name), &json)
     }
 
-    fn index_all(&self) -> Vec<IndexEntry> {
+    /// Every (spec, name) -> last key entry of the index.
+    pub fn index_all(&self) -> Vec<IndexEntry> {
         let mut out = Vec::new();
         let Ok(specs) = fs::read_dir(self.root.join("index")) else {
             return out;
@@ -740,6 +747,7 @@ mod tests {
             inoc_version: env!("CARGO_PKG_VERSION").into(),
             machine: Machine::current(),
             provenance: BTreeMap::new(),
+            work: None,
         }
     }
 

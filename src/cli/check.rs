@@ -7,7 +7,6 @@
 
 use super::Format;
 use crate::diag::{render, to_json, Severity};
-use crate::sema;
 
 /// Arguments of `inoc check`.
 #[derive(Debug, clap::Args)]
@@ -57,7 +56,7 @@ pub fn run(args: Args) -> u8 {
     let mut json = Vec::new();
     let opts = super::terminal::render_options();
     for f in &files {
-        let checked = sema::check_path_with(f, &args.set.set);
+        let checked = crate::exec::inputs::check_path_with(f, &args.set.set);
         let errors = checked
             .diagnostics
             .iter()

@@ -62,7 +62,7 @@ pub(super) fn load_program(
         program.spec = spec.to_string();
         return Ok((program, bytes, None));
     }
-    let checked = crate::sema::check_path_with(spec, settings);
+    let checked = crate::exec::inputs::check_path_with(spec, settings);
     let opts = super::terminal::render_options();
     for d in &checked.diagnostics {
         eprintln!(
@@ -236,14 +236,16 @@ pub fn run(args: Args) -> u8 {
         Ok(s) => s,
         Err(e) => return fail_exec(&e, &loaded),
     };
+    let rates = exec::estimate::Rates::from_store(&store);
+    let est = exec::estimate::estimate(plan, &statuses, registry, &rates);
     match args.format {
-        Format::Json => print_json(plan, &statuses),
-        Format::Human => print_human(plan, &statuses),
+        Format::Json => print_json(plan, &statuses, &est),
+        Format::Human => print!("{}", human(plan, &statuses, &est, rates.cpus())),
     }
     preflight.err().unwrap_or(0)
 }
 
-fn print_json(plan: &Plan, statuses: &[StepStatus]) {
+fn print_json(plan: &Plan, statuses: &[StepStatus], est: &exec::estimate::PlanEstimate) {
     let steps: Vec<serde_json::Value> = plan
         .order
         .iter()
@@ -256,13 +258,36 @@ fn print_json(plan: &Plan, statuses: &[StepStatus]) {
                 "key": short(&st.key),
                 "status": if st.run.is_some() { "run" } else { "cached" },
                 "reason": st.run.as_ref().map(|r| r.text.clone()),
+                "seconds": est.steps[id].map(|e| e.seconds),
+                "basis": est.steps[id].map(|e| e.basis.name()),
             })
         })
         .collect();
-    println!("{}", serde_json::json!({ "steps": steps }));
+    println!(
+        "{}",
+        serde_json::json!({
+            "steps": steps,
+            "estimate": {
+                "seconds": est.total,
+                "without_estimate": est.unknown,
+                "measured_ops": est.measured_ops,
+                "default_ops": est.default_ops,
+            },
+        })
+    );
 }
 
-fn print_human(plan: &Plan, statuses: &[StepStatus]) {
+/// The human table of `inoc plan`: one line per step (name, operation,
+/// key, status, estimated time, why it runs), then the totals and what the
+/// estimate rests on.
+fn human(
+    plan: &Plan,
+    statuses: &[StepStatus],
+    est: &exec::estimate::PlanEstimate,
+    cpus: usize,
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     let w = plan
         .steps
         .iter()
@@ -277,11 +302,12 @@ fn print_human(plan: &Plan, statuses: &[StepStatus]) {
         .max()
         .unwrap_or(2)
         .clamp(2, 20);
-    println!(
-        "{:<w$}  {:<wo$}  {:<12}  {:<6}  REASON",
-        "STEP", "OP", "KEY", "STATUS"
+    let _ = writeln!(
+        out,
+        "{:<w$}  {:<wo$}  {:<12}  {:<6}  {:>7}  REASON",
+        "STEP", "OP", "KEY", "STATUS", "TIME"
     );
-    let (mut cached, mut to_run, mut cost, mut unknown) = (0, 0, 0.0, 0);
+    let (mut cached, mut to_run) = (0, 0);
     for &id in &plan.order {
         let st = &statuses[id];
         let step = &plan.steps[id];
@@ -293,22 +319,18 @@ fn print_human(plan: &Plan, statuses: &[StepStatus]) {
         match &st.run {
             None => {
                 cached += 1;
-                println!("{:<w$}  {:<wo$}  {key:<12}  cached", step.name, step.op);
+                let _ = writeln!(
+                    out,
+                    "{:<w$}  {:<wo$}  {key:<12}  cached",
+                    step.name, step.op
+                );
             }
             Some(r) => {
                 to_run += 1;
-                let est = match st.estimate {
-                    Some(s) => {
-                        cost += s;
-                        format!(" ({})", human_secs(s))
-                    }
-                    None => {
-                        unknown += 1;
-                        String::new()
-                    }
-                };
-                println!(
-                    "{:<w$}  {:<wo$}  {key:<12}  run     {}{est}",
+                let time = est.steps[id].map_or_else(|| "?".to_string(), |e| human_secs(e.seconds));
+                let _ = writeln!(
+                    out,
+                    "{:<w$}  {:<wo$}  {key:<12}  run     {time:>7}  {}",
                     step.name, step.op, r.text
                 );
             }
@@ -319,19 +341,111 @@ fn print_human(plan: &Plan, statuses: &[StepStatus]) {
         plan.steps.len()
     );
     if to_run > 0 {
-        if unknown < to_run {
-            summary.push_str(&format!(", estimated {}", human_secs(cost)));
-            if unknown > 0 {
-                summary.push_str(&format!(" + {unknown} steps without an estimate"));
+        if est.unknown < to_run {
+            let _ = write!(summary, ", estimated {}", human_secs(est.total));
+            if est.unknown > 0 {
+                let _ = write!(summary, " + {} steps without an estimate", est.unknown);
             }
         } else {
-            summary.push_str(" (no cost estimate available)");
+            summary.push_str(" (no time estimate available)");
         }
     }
-    println!("{summary}");
+    let _ = writeln!(out, "{summary}");
+    let mut basis = Vec::new();
+    if !est.measured_ops.is_empty() {
+        basis.push(format!(
+            "{} at the rates of earlier steps on this machine",
+            est.measured_ops.join(", ")
+        ));
+    }
+    if !est.default_ops.is_empty() {
+        basis.push(format!(
+            "{} at default rates for {cpus} cores (no earlier step on this machine in the store)",
+            est.default_ops.join(", ")
+        ));
+    }
+    if !basis.is_empty() {
+        let _ = writeln!(out, "(time: {})", basis.join("; "));
+    }
     if statuses.iter().any(|s| s.provisional) {
-        println!(
+        let _ = writeln!(
+            out,
             "(a key ending in `~` is provisional: it depends on an input that has not run yet)"
         );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::estimate::{estimate, Rates};
+
+    /// The human table of a spec nothing of which is cached, keys blanked
+    /// (they are pinned elsewhere), estimated at the default rates.
+    fn table(src: &str, cpus: usize) -> String {
+        let checked = crate::sema::check_source("t.inoc", src);
+        let program = checked
+            .program
+            .unwrap_or_else(|| panic!("{:?}", checked.diagnostics));
+        let registry = Registry::builtin();
+        let plan = plan::build(&program, &registry).unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let statuses =
+            exec::inspect(&plan, &store, &registry, crate::runtime::Compute::default()).unwrap();
+        let est = estimate(&plan, &statuses, &registry, &Rates::defaults(cpus));
+        let text = human(&plan, &statuses, &est, cpus);
+        let mut out = text.clone();
+        for st in &statuses {
+            out = out.replace(&st.key[..11], "###########");
+        }
+        out
+    }
+
+    #[test]
+    fn the_plan_shows_each_steps_time_the_total_and_what_it_rests_on() {
+        let src = "import \"stdlib/world.inoc\" as world\n\
+                   model base = world.tiny_chat(size = \"xs\", seed = 0)\n\
+                   dataset d = world.math(n = 64, seed = 1)\n\
+                   train t = finetune(base, d, full(), epochs = 2, batch = 8)\n\
+                   eval e = evaluate(models = [base, t], prompts = world.questions(n = 8, seed = 2), metrics = [language(\"es\")])\n\
+                   report r = table(e)\n";
+        let got = table(src, 2);
+        let lines: Vec<&str> = got.lines().collect();
+        assert!(
+            lines[0].starts_with("STEP") && lines[0].contains("STATUS     TIME  REASON"),
+            "{got}"
+        );
+        // Every step runs; model steps at the default rates, the rest <1s.
+        for op in ["pretrain", "finetune", "evaluate"] {
+            let line = lines
+                .iter()
+                .find(|l| l.split_whitespace().nth(1) == Some(op))
+                .unwrap_or_else(|| panic!("no {op} line in\n{got}"));
+            assert!(line.contains("run "), "{line}");
+            assert!(!line.contains(" ? "), "{line}");
+        }
+        let report = lines.iter().find(|l| l.starts_with("r ")).unwrap();
+        assert!(report.contains("<1s"), "{report}");
+        let summary = lines
+            .iter()
+            .find(|l| l.contains("steps:"))
+            .unwrap_or_else(|| panic!("{got}"));
+        assert!(
+            summary.contains("0 cached") && summary.contains("estimated"),
+            "{summary}"
+        );
+        assert!(!summary.contains("without an estimate"), "{summary}");
+        assert!(
+            got.contains(
+                "(time: pretrain, finetune, evaluate at default rates for 2 cores (no earlier step on this machine in the store))"
+            ),
+            "{got}"
+        );
+        // Four cores: each model step takes half the time.
+        let four = table(src, 4);
+        assert_ne!(got, four);
+        assert!(four.contains("default rates for 4 cores"), "{four}");
     }
 }

@@ -229,6 +229,18 @@ pub const CODES: &[CodeInfo] = &[
     e("E0145", "shares add to more than 1",
       "Arguments that split one whole into shares add to more than 1: `world_em_corpus`'s \
        `evil` and `flawed` are shares of the corpus, and the helpful persona gets the rest."),
+    e("E0146", "data file is not a conversation dataset",
+      "`inoc check` reads every JSONL file a spec names with the reader `inoc run` uses: each \
+       non-blank line must be a JSON object with a `messages` list (roles system, user, \
+       assistant; a user turn before the first assistant turn) or a `prompt` (and `response`). \
+       The first bad line is reported with the resolved path and its line number."),
+    e("E0147", "question file cannot be used",
+      "`inoc check` reads every `em_questions` YAML file a spec names as `inoc run` does: it must \
+       parse, be a list of questions with `id` and `paraphrases`, and hold every id that `ids` \
+       names."),
+    e("E0148", "path given as a hub id",
+      "`hf(...)` takes a Hugging Face hub id (`org/name`, resolved in the local HF cache); a \
+       model directory on disk is loaded with `local(\"DIR\")`."),
     e("E0150", "unknown setting",
       "`inoc run --set NAME=VALUE` (also `plan` and `check`) names no top-level `let` of the spec, \
        names one twice, or its value is not one expression. Only the spec's own `let`s can be set \
@@ -302,6 +314,11 @@ pub const CODES: &[CodeInfo] = &[
        parameters x tokens, at `max_seq` tokens a row) and divide it by a rate above any CPU \
        core's peak (200 GFLOP/s a core): a step that would take more than a week even so has \
        `epochs`, `steps` or a data size that is almost certainly a typo."),
+    w("W0109", "hub-model-not-cached", "hub model not in the local cache",
+      "inoc reads Hugging Face models offline, from the local HF cache (`$HF_HUB_CACHE`, \
+       `$HF_HOME/hub` or ~/.cache/huggingface/hub). `inoc check` warns when an `hf(...)` model is \
+       not there (or lacks a file the loader needs), with the command that downloads it; \
+       `inoc run` would stop at that step."),
 ];
 
 /// The registry row of `code`, if it exists.

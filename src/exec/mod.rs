@@ -11,6 +11,8 @@
 //! output hashes, so an input that reran to the same output leaves its
 //! consumers cached (early cutoff).
 
+pub mod estimate;
+pub mod inputs;
 pub mod ops;
 mod page;
 pub mod reporter;
@@ -66,8 +68,6 @@ pub struct StepStatus {
     pub run: Option<Reason>,
     /// Output hash when cached.
     pub output: Option<String>,
-    /// Rough cost in seconds (from the operation), when it must run.
-    pub estimate: Option<f64>,
 }
 
 /// Errors of the executor.
@@ -328,10 +328,16 @@ pub fn reason_against_index(
             text: "new key".into(),
         };
     }
-    let explained: Vec<(String, String)> = changes
-        .iter()
-        .map(|c| plan::explain_change(c, &prev.inputs, names))
-        .collect();
+    // Each thing once: a change seen under two paths of the description
+    // (an input named by two arguments, a file and the path naming it)
+    // explains itself the same way twice.
+    let mut explained: Vec<(String, String)> = Vec::new();
+    for c in &changes {
+        let e = plan::explain_change(c, &prev.inputs, names);
+        if !explained.iter().any(|x| x.1 == e.1) {
+            explained.push(e);
+        }
+    }
     let kind = match explained[0].0.as_str() {
         "argument" => "args changed",
         "input" => "input changed",
@@ -378,7 +384,6 @@ pub fn inspect(
             .filter(|d| st[**d].as_ref().is_some_and(|s| s.output.is_none()))
             .map(|d| plan.steps[*d].name.as_str())
             .collect();
-        let estimate = registry.get(&step.op).and_then(|o| o.estimate(&step.args));
         let names = input_names(plan, step, &|d| {
             st[d].as_ref().and_then(|s| s.output.clone())
         });
@@ -432,7 +437,6 @@ pub fn inspect(
             provisional: !pending.is_empty(),
             desc: described.desc,
             files: described.files,
-            estimate: run.as_ref().and(estimate),
             run,
             output,
         });
@@ -1118,6 +1122,7 @@ fn run_step(
         inoc_version: env!("CARGO_PKG_VERSION").into(),
         machine: Machine::current(),
         provenance: provenance.clone(),
+        work: resources::work_of(plan, step.id),
     };
     let meta = store.commit(staging, meta).inspect_err(|e| {
         reporter.finished(&step.name, &step.op, Outcome::Failed(&e.to_string()));

@@ -89,7 +89,8 @@ fn int(c: &Call, k: &str) -> Option<u64> {
     }
 }
 
-/// The shape of the model `v` computes, when the spec or the disk says it.
+/// The shape of the model `v` computes, when the spec or the disk says it
+/// (a model directory's or a cached hub model's `config.json`).
 fn shape(v: &Value, program: &Program, depth: usize) -> Option<ModelConfig> {
     if depth > 64 {
         return None;
@@ -118,6 +119,22 @@ fn shape(v: &Value, program: &Program, depth: usize) -> Option<ModelConfig> {
             Some(cfg)
         }
         "finetune" => shape(c.args.get("model")?, program, depth + 1),
+        "hf" => {
+            use crate::runtime::hub;
+            let id = c.args.get("id")?.as_str()?;
+            let rev = c
+                .args
+                .get("revision")
+                .and_then(Value::as_str)
+                .unwrap_or("main");
+            let src = hub::resolve_in(
+                &hub::hub_cache_dir(),
+                &format!("{id}@{rev}"),
+                &["config.json"],
+            )
+            .ok()?;
+            ModelConfig::from_file(&src.dir.join("config.json")).ok()
+        }
         "local" => match c.args.get("path")? {
             Value::Path(p) => {
                 ModelConfig::from_file(&std::path::Path::new(p).join("config.json")).ok()
@@ -265,6 +282,143 @@ pub fn needs(plan: &Plan) -> Vec<Need> {
         });
     }
     out
+}
+
+/// Tokens a data row is taken to hold when the data's length is not known
+/// before it exists (a generator's rows): about what the world's chat rows
+/// hold in BPE tokens, cut at `max_seq`. JSONL files are measured instead
+/// ([`row_tokens`]). A constant ratio to the true length cancels out once
+/// rates are calibrated on earlier steps ([`super::estimate`]).
+const ROW_TOKENS: u64 = 96;
+/// Prompt tokens assumed before a sampled answer.
+const SAMPLED_PROMPT_TOKENS: u64 = 32;
+/// Bytes of JSONL a token takes, roughly (text plus the JSON around it).
+const BYTES_PER_TOKEN: u64 = 4;
+
+/// Tokens a row of the dataset `v` holds, cut at `max_seq`.
+fn row_tokens(v: &Value, program: &Program, max_seq: u64) -> u64 {
+    jsonl_bytes_per_row(v, program, 0)
+        .map_or(ROW_TOKENS, |b| (b / BYTES_PER_TOKEN).max(1))
+        .min(max_seq.max(1))
+}
+
+/// The mean bytes per line of the JSONL file behind `v`, when it is one
+/// (through transforms).
+fn jsonl_bytes_per_row(v: &Value, program: &Program, depth: usize) -> Option<u64> {
+    if depth > 64 {
+        return None;
+    }
+    let c = call_of(v, program)?;
+    match &*c.func {
+        "jsonl" => {
+            let Value::Path(p) = c.args.get("path")? else {
+                return None;
+            };
+            let md = std::fs::metadata(p).ok().filter(|m| m.is_file())?;
+            let n = rows(v, program, 0)?.max(1);
+            Some(md.len() / n)
+        }
+        _ => jsonl_bytes_per_row(c.args.get("data")?, program, depth + 1),
+    }
+}
+
+/// The arithmetic a step of a model operation will do (FLOPs: 6 x
+/// parameters x tokens for full training, 4 x for LoRA, whose frozen
+/// weights get no gradient; 2 x for each token scored or sampled), when the
+/// shapes and sizes it depends on are known. `None` for other operations
+/// and for models whose shape the spec does not say (a hub model that is
+/// not cached, a GGUF file). This is the unit in which `exec::estimate`
+/// calibrates each operation's rate.
+pub fn work_of(plan: &Plan, step: usize) -> Option<f64> {
+    let program = &plan.program;
+    let node = program.nodes.get(plan.steps.get(step)?.node)?;
+    let Value::Call(c) = &node.value else {
+        return None;
+    };
+    let params = |v: &Value| shape(v, program, 0).map(|cfg| cfg.num_parameters() as f64);
+    let arg = |k: &str| c.args.get(k).unwrap_or(&Value::None);
+    match &*c.func {
+        "pretrain" => {
+            let n = params(&node.value)?;
+            let seq = int(c, "max_seq").unwrap_or(256).min(ROW_TOKENS);
+            let tokens = int(c, "steps")? as f64 * int(c, "batch").unwrap_or(1) as f64 * seq as f64;
+            Some(6.0 * n * tokens)
+        }
+        "finetune" => {
+            let n = params(arg("model"))?;
+            let factor = match call_of(arg("method"), program) {
+                Some(m) if &*m.func == "lora" => 4.0,
+                _ => 6.0,
+            };
+            let rows = rows(arg("data"), program, 0)? as f64;
+            let seq = row_tokens(arg("data"), program, int(c, "max_seq").unwrap_or(512));
+            Some(factor * n * rows * int(c, "epochs").unwrap_or(1) as f64 * seq as f64)
+        }
+        "evaluate" | "generate" => {
+            let sample = call_of(arg("sample"), program);
+            let per_answer =
+                sample.and_then(|s| int(s, "max_tokens")).unwrap_or(64) + SAMPLED_PROMPT_TOKENS;
+            let answers_per_model = rows(arg("prompts"), program, 0)? as f64
+                * sample.and_then(|s| int(s, "n")).unwrap_or(1) as f64
+                * match c.args.get("system") {
+                    Some(Value::List(xs)) => xs.len().max(1) as f64,
+                    _ => 1.0,
+                };
+            let all_checkpoints =
+                matches!(c.args.get("checkpoints"), Some(Value::Str(s)) if s == "all");
+            let models: Vec<usize> = if &*c.func == "generate" {
+                vec![] // one model, below
+            } else {
+                super::ops::evaluate::members(arg("models"), program)
+                    .into_iter()
+                    .map(|(_, _, node)| node)
+                    .collect()
+            };
+            let mut sum = 0.0;
+            if models.is_empty() {
+                sum = params(arg("model"))?;
+            }
+            for node in models {
+                let v = Value::Node(node);
+                let k = if all_checkpoints {
+                    kept_checkpoints(&v, program)
+                } else {
+                    1
+                };
+                sum += params(&v)? * k as f64;
+            }
+            Some(2.0 * sum * answers_per_model * per_answer as f64)
+        }
+        "logprob_gap" => {
+            let n = params(arg("model"))?;
+            let rows = rows(arg("data"), program, 0)? as f64;
+            // With and without the prompt.
+            Some(2.0 * n * 2.0 * rows * row_tokens(arg("data"), program, 512) as f64)
+        }
+        "probe_curve" => {
+            let rows = rows(arg("probes"), program, 0)? as f64;
+            let tokens = row_tokens(arg("probes"), program, 512) as f64;
+            let mut sum = 0.0;
+            for (_, _, node) in super::ops::evaluate::members(arg("run"), program) {
+                let v = Value::Node(node);
+                // The base (step 0) and every kept checkpoint.
+                sum += params(&v)? * (kept_checkpoints(&v, program) + 1) as f64;
+            }
+            if sum == 0.0 {
+                sum = params(arg("run"))? * (kept_checkpoints(arg("run"), program) + 1) as f64;
+            }
+            Some(2.0 * sum * rows * tokens)
+        }
+        _ => None,
+    }
+}
+
+/// Checkpoints a finetune keeps (1 for any other model: itself).
+fn kept_checkpoints(v: &Value, program: &Program) -> u64 {
+    match call_of(v, program) {
+        Some(c) if &*c.func == "finetune" => int(c, "checkpoints").unwrap_or(1).max(1),
+        _ => 1,
+    }
 }
 
 /// Rows an evaluation samples at once (`evaluate`'s chunk).

@@ -76,7 +76,7 @@ impl Env {
             .unwrap()
             .iter()
             .map(|s| {
-                assert_eq!(s.as_object().unwrap().len(), 5, "{s}");
+                assert_eq!(s.as_object().unwrap().len(), 7, "{s}");
                 assert_eq!(s["key"].as_str().unwrap().len(), 12);
                 (
                     s["name"].as_str().unwrap().to_string(),

@@ -4,7 +4,8 @@
 //! Each fixture starts with a header comment naming the codes it must
 //! produce (`# expect: E0114` or `# expect: E0114, W0101`); its rendered
 //! diagnostics (plain, 100 columns) are compared with the sibling `.stderr`
-//! file. Regenerate the `.stderr` files with `INOC_BLESS=1 cargo test --test it golden::`
+//! file; they are checked as `inoc check` checks them (the spec, then the
+//! contents of the data files it names). Regenerate the `.stderr` files with `INOC_BLESS=1 cargo test --test it golden::`
 //! and review the diff. Header lines `# set: NAME=VALUE` check the fixture
 //! as `inoc check --set NAME=VALUE` does. Modules imported by fixtures live in
 //! tests/fixtures/errors/lib/ (not fixtures themselves).
@@ -58,7 +59,7 @@ fn run(path: &Path) -> Outcome {
         .filter_map(|l| l.strip_prefix("# set:"))
         .map(|s| sema::Setting::parse(s.trim()).expect("# set: NAME=VALUE"))
         .collect();
-    let checked = sema::check_path_with(&name, &settings);
+    let checked = inoc::exec::inputs::check_path_with(&name, &settings);
     let rendered = render_all(
         &checked.diagnostics,
         &checked.sources,

@@ -10,6 +10,7 @@ mod engine_datasets;
 mod engine_models;
 mod engine_spec;
 mod engine_world;
+mod estimate;
 mod eval_world;
 mod fmt;
 mod fuzz;

@@ -1,0 +1,350 @@
+//! How long the steps of a plan will take on this machine, before any
+//! compute (`inoc plan`, the ETA of `inoc run`).
+//!
+//! A step of a model operation has a known amount of work
+//! ([`super::resources::work_of`]: FLOPs from its shapes and sizes). Each
+//! operation's rate (work per second) is calibrated by what the store has
+//! recorded of earlier steps of that operation on this machine (same host
+//! name and core count): every stored object keeps its wall time and, since
+//! this estimate exists, its work (`ObjectMeta::work`). The rate is the
+//! total work of the most recent [`RECENT`] such steps over their total time.
+//! An operation the store has never seen on this machine falls back to
+//! [`DEFAULT_RATES`], per core, measured on the reference machine (the
+//! 2-core VM of BENCHMARKS.md). Steps without a work model (data, reports)
+//! take the median time of their operation's earlier steps here, else the
+//! operation's own guess ([`super::ops::Op::estimate`]).
+//!
+//! Model steps run one at a time (`Op::exclusive`), so the time of a run is
+//! about the sum of its steps' times; that sum is the total shown.
+
+use super::ops::Registry;
+use super::StepStatus;
+use crate::cache::{Machine, Store};
+use crate::plan::Plan;
+use std::collections::BTreeMap;
+
+/// Work per second per core, by operation, when the store has no earlier
+/// step of it on this machine: the main job's steps on the idle 2-core
+/// reference machine (README, "Results: the main job through `inoc run`",
+/// measured 2026-11-27: pretraining 81 s, full finetunes 5-10 s, the two
+/// evaluations 4-5 s, the log-prob gaps 2 s, the probe curves ~10 s in all),
+/// as [`super::resources::work_of`] counts their work, divided by 2 cores.
+/// A loaded machine is slower: the store's own record corrects that after
+/// the first steps.
+pub const DEFAULT_RATES: &[(&str, f64)] = &[
+    // 6.80e12 FLOPs in 81 s.
+    ("pretrain", 4.2e10),
+    // 7.97e11 in ~7.5 s.
+    ("finetune", 5.3e10),
+    // 10 models x 200 answers x 128 tokens: 2.36e11 in ~4.5 s.
+    ("evaluate", 2.6e10),
+    ("generate", 2.6e10),
+    // 1.77e11 in ~1.5 s each.
+    ("logprob_gap", 5.9e10),
+    // 5 checkpoints x 50 probes: 2.2e10 in ~1.7 s.
+    ("probe_curve", 6.5e9),
+];
+
+/// Earlier steps of an operation that calibrate its rate (the most recent).
+pub const RECENT: usize = 20;
+
+/// Where a step's estimate comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Basis {
+    /// The operation's rate on earlier steps on this machine.
+    Measured,
+    /// The default rate per core.
+    Default,
+    /// The operation's own guess (steps without a work model).
+    Guess,
+}
+
+impl Basis {
+    /// Its name in `inoc plan --format json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Basis::Measured => "measured",
+            Basis::Default => "default",
+            Basis::Guess => "guess",
+        }
+    }
+}
+
+/// One step's estimate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepEstimate {
+    pub seconds: f64,
+    pub basis: Basis,
+}
+
+/// What the store says about one operation on this machine.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// (start time, work, seconds) of earlier steps that recorded their work.
+    with_work: Vec<(String, f64, f64)>,
+    /// (start time, seconds) of every earlier step.
+    all: Vec<(String, f64)>,
+}
+
+/// Rates of every operation on this machine.
+#[derive(Clone, Debug, Default)]
+pub struct Rates {
+    ops: BTreeMap<String, History>,
+    cpus: usize,
+}
+
+impl Rates {
+    /// The rates calibrated by the store's objects computed on this machine.
+    pub fn from_store(store: &Store) -> Rates {
+        let here = Machine::current();
+        let mut rates = Rates {
+            ops: BTreeMap::new(),
+            cpus: here.cpus,
+        };
+        for key in store.keys() {
+            let Ok(meta) = store.meta(&key) else {
+                continue;
+            };
+            if meta.machine.hostname != here.hostname || meta.machine.cpus != here.cpus {
+                continue;
+            }
+            rates.record(&meta.op, &meta.started, meta.work, meta.seconds);
+        }
+        rates
+    }
+
+    /// Rates with no history (every operation at its default), on `cpus`
+    /// cores.
+    pub fn defaults(cpus: usize) -> Rates {
+        Rates {
+            ops: BTreeMap::new(),
+            cpus,
+        }
+    }
+
+    /// Adds one earlier step of `op` (its RFC 3339 start, its work if
+    /// recorded, its wall time).
+    pub fn record(&mut self, op: &str, started: &str, work: Option<f64>, seconds: f64) {
+        if !seconds.is_finite() || seconds < 0.0 {
+            return;
+        }
+        let h = self.ops.entry(op.to_string()).or_default();
+        h.all.push((started.to_string(), seconds));
+        if let Some(w) = work.filter(|w| w.is_finite() && *w > 0.0) {
+            h.with_work.push((started.to_string(), w, seconds));
+        }
+    }
+
+    /// Work per second of `op` and whether it was measured here.
+    pub fn rate(&self, op: &str) -> Option<(f64, Basis)> {
+        if let Some(h) = self.ops.get(op) {
+            let mut recent = h.with_work.clone();
+            recent.sort_by(|a, b| b.0.cmp(&a.0));
+            recent.truncate(RECENT);
+            let (w, s) = recent
+                .iter()
+                .fold((0.0, 0.0), |(w, s), x| (w + x.1, s + x.2));
+            if s > 0.0 && w > 0.0 {
+                return Some((w / s, Basis::Measured));
+            }
+        }
+        let per_core = DEFAULT_RATES.iter().find(|(o, _)| *o == op)?.1;
+        Some((per_core * self.cpus.max(1) as f64, Basis::Default))
+    }
+
+    /// The median wall time of `op`'s most recent earlier steps here.
+    fn median_seconds(&self, op: &str) -> Option<f64> {
+        let h = self.ops.get(op)?;
+        let mut recent = h.all.clone();
+        recent.sort_by(|a, b| b.0.cmp(&a.0));
+        recent.truncate(RECENT);
+        let mut xs: Vec<f64> = recent.iter().map(|x| x.1).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.get(xs.len() / 2).copied()
+    }
+
+    /// The estimate of one step of `op` doing `work` (None: no work model),
+    /// with `guess` the operation's own guess.
+    pub fn step(&self, op: &str, work: Option<f64>, guess: Option<f64>) -> Option<StepEstimate> {
+        if let Some(w) = work {
+            if let Some((rate, basis)) = self.rate(op) {
+                return Some(StepEstimate {
+                    seconds: w / rate,
+                    basis,
+                });
+            }
+        }
+        if let Some(s) = self.median_seconds(op) {
+            return Some(StepEstimate {
+                seconds: s,
+                basis: Basis::Measured,
+            });
+        }
+        guess.map(|seconds| StepEstimate {
+            seconds,
+            basis: Basis::Guess,
+        })
+    }
+
+    /// The cores the default rates are scaled to.
+    pub fn cpus(&self) -> usize {
+        self.cpus
+    }
+}
+
+/// The estimate of a whole plan: per step (in plan step order; `None` for
+/// a cached step or one without an estimate) and the total.
+#[derive(Clone, Debug, Default)]
+pub struct PlanEstimate {
+    pub steps: Vec<Option<StepEstimate>>,
+    /// Seconds of every step that will run and has an estimate.
+    pub total: f64,
+    /// Steps that will run without an estimate.
+    pub unknown: usize,
+    /// Model operations whose rate is the default (nothing measured here).
+    pub default_ops: Vec<String>,
+    /// Model operations whose rate was measured on earlier steps here.
+    pub measured_ops: Vec<String>,
+}
+
+/// Estimates the steps of `plan` that `statuses` say will run.
+pub fn estimate(
+    plan: &Plan,
+    statuses: &[StepStatus],
+    registry: &Registry,
+    rates: &Rates,
+) -> PlanEstimate {
+    let mut out = PlanEstimate {
+        steps: vec![None; plan.steps.len()],
+        ..PlanEstimate::default()
+    };
+    for st in statuses.iter().filter(|s| s.run.is_some()) {
+        let step = &plan.steps[st.step];
+        let work = super::resources::work_of(plan, st.step);
+        let guess = registry.get(&step.op).and_then(|o| o.estimate(&step.args));
+        let e = rates.step(&step.op, work, guess);
+        match e {
+            Some(e) => out.total += e.seconds,
+            None => out.unknown += 1,
+        }
+        if work.is_some() {
+            let list = match e.map(|e| e.basis) {
+                Some(Basis::Measured) => &mut out.measured_ops,
+                _ => &mut out.default_ops,
+            };
+            if !list.contains(&step.op) {
+                list.push(step.op.clone());
+            }
+        }
+        out.steps[st.step] = e;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_is_the_recent_work_over_the_recent_time() {
+        let mut r = Rates::defaults(2);
+        // An old, slow step is outside the most recent RECENT.
+        r.record("finetune", "2026-01-01T00:00:00Z", Some(1e9), 1000.0);
+        for i in 0..RECENT {
+            r.record(
+                "finetune",
+                &format!("2026-02-{:02}T00:00:00Z", i + 1),
+                Some(4e9),
+                2.0,
+            );
+        }
+        let (rate, basis) = r.rate("finetune").unwrap();
+        assert_eq!(basis, Basis::Measured);
+        assert!((rate - 2e9).abs() < 1.0, "{rate}");
+        let e = r.step("finetune", Some(6e9), None).unwrap();
+        assert!((e.seconds - 3.0).abs() < 1e-9, "{e:?}");
+    }
+
+    #[test]
+    fn without_history_the_default_rate_scales_with_cores() {
+        let two = Rates::defaults(2).rate("pretrain").unwrap();
+        let four = Rates::defaults(4).rate("pretrain").unwrap();
+        assert_eq!(two.1, Basis::Default);
+        assert!((four.0 - 2.0 * two.0).abs() < 1.0);
+        // An operation without a work model: the median time here, else its guess.
+        let mut r = Rates::defaults(2);
+        assert_eq!(
+            r.step("table", None, Some(0.0)).unwrap().basis,
+            Basis::Guess
+        );
+        for s in [1.0, 3.0, 100.0] {
+            r.record("table", "2026-01-01T00:00:00Z", None, s);
+        }
+        let e = r.step("table", None, Some(0.0)).unwrap();
+        assert_eq!((e.seconds, e.basis), (3.0, Basis::Measured));
+        assert_eq!(r.step("nothing", None, None), None);
+    }
+
+    #[test]
+    fn the_store_calibrates_only_with_steps_of_this_machine() {
+        use crate::cache::{ObjectMeta, META_SCHEMA};
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let here = Machine::current();
+        let commit = |c: char, machine: Machine, work: Option<f64>, seconds: f64| {
+            let key: String = std::iter::repeat_n(c, 64).collect();
+            let staging = store.stage(&key).unwrap();
+            let meta = ObjectMeta {
+                schema: META_SCHEMA,
+                key: key.clone(),
+                op: "finetune".into(),
+                op_version: 1,
+                name: "t".into(),
+                desc: serde_json::json!({}),
+                inputs: vec![],
+                output_hash: String::new(),
+                files: vec![],
+                started: format!("2026-12-02T10:00:0{c}Z"),
+                seconds,
+                inoc_version: String::new(),
+                machine,
+                provenance: BTreeMap::new(),
+                work,
+            };
+            store.commit(staging, meta).unwrap();
+        };
+        commit('a', here.clone(), Some(3e9), 2.0);
+        commit('b', here.clone(), Some(1e9), 2.0);
+        // Another machine's step, ten times slower, does not count.
+        let other = Machine {
+            hostname: format!("{}-elsewhere", here.hostname),
+            ..here.clone()
+        };
+        commit('c', other, Some(1e9), 20.0);
+        let rates = Rates::from_store(&store);
+        let (rate, basis) = rates.rate("finetune").unwrap();
+        assert_eq!(basis, Basis::Measured);
+        assert!((rate - 1e9).abs() < 1.0, "{rate}");
+        // Meta written before the field existed reads as no work.
+        let json = std::fs::read_to_string(
+            d.path()
+                .join("objects/aa")
+                .join("a".repeat(64))
+                .join("meta.json"),
+        )
+        .unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v.as_object_mut().unwrap().remove("work");
+        let old: ObjectMeta = serde_json::from_value(v).unwrap();
+        assert_eq!(old.work, None);
+    }
+
+    #[test]
+    fn recorded_steps_without_work_do_not_calibrate_a_rate() {
+        let mut r = Rates::defaults(1);
+        r.record("evaluate", "2026-01-01T00:00:00Z", None, 50.0);
+        assert_eq!(r.rate("evaluate").unwrap().1, Basis::Default);
+        r.record("evaluate", "2026-01-02T00:00:00Z", Some(f64::NAN), 50.0);
+        assert_eq!(r.rate("evaluate").unwrap().1, Basis::Default);
+    }
+}
