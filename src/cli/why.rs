@@ -21,6 +21,15 @@ pub fn run(args: Args) -> u8 {
         Err(c) => return c,
     };
     let (plan, registry) = (&loaded.plan, &loaded.registry);
+    let prefix = format!("{}[", args.node);
+    let cells: Vec<&crate::plan::Step> = plan
+        .steps
+        .iter()
+        .filter(|s| s.name.starts_with(&prefix) && s.name.ends_with(']'))
+        .collect();
+    if plan.step(&args.node).is_none() && !cells.is_empty() {
+        return family(&loaded, &args, &cells);
+    }
     let Some(step) = plan.step(&args.node) else {
         let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
         let best = names
@@ -104,5 +113,41 @@ pub fn run(args: Args) -> u8 {
         let (component, text) = explain_change(&c, &prev.inputs, &names);
         println!("  {component:<17} {text}");
     }
+    0
+}
+
+/// `inoc why SPEC FAMILY`: one line per cell (cached, or why it will run).
+fn family(loaded: &super::plan::Loaded, args: &Args, cells: &[&crate::plan::Step]) -> u8 {
+    let store = match open_store_for(loaded) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let statuses = match exec::inspect(
+        &loaded.plan,
+        &store,
+        &loaded.registry,
+        crate::runtime::Compute::default(),
+    ) {
+        Ok(s) => s,
+        Err(e) => return fail_exec(&e, loaded),
+    };
+    println!("`{}` is a family of {} cells:", args.node, cells.len());
+    let w = cells
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for cell in cells {
+        let st = &statuses[cell.id];
+        let what = match &st.run {
+            None => "cached".to_string(),
+            Some(r) => format!("will run: {}", r.text),
+        };
+        println!("  {:<w$}  {}  {what}", cell.name, &st.key[..12]);
+    }
+    println!(
+        "(`inoc why {} '{}'` explains one cell)",
+        args.spec, cells[0].name
+    );
     0
 }

@@ -70,9 +70,23 @@ impl Checker<'_> {
             );
             return None;
         }
-        let help = did_you_mean(&id.name, self.visible_names(env, false)).unwrap_or_else(|| {
-            "define it with `let`, declare it, or import the module that has it".into()
+        // `seed = seed` inside `[s in seeds]`: the value of this cell is the
+        // sweep variable, not the list's name without its `s`.
+        let plural = format!("{}s", id.name);
+        let sweep_help = (!env.locals.is_empty()
+            && self.modules[m].scope.contains_key(&plural))
+        .then(|| {
+            let vars: Vec<String> = env.locals.iter().map(|(n, _)| format!("`{n}`")).collect();
+            format!(
+                "did you mean the sweep variable {}? (`{plural}` is the whole list; each cell's value of it is its sweep variable)",
+                vars.join(" or ")
+            )
         });
+        let help = sweep_help
+            .or_else(|| did_you_mean(&id.name, self.visible_names(env, false)))
+            .unwrap_or_else(|| {
+                "define it with `let`, declare it, or import the module that has it".into()
+            });
         self.err(
             "E0102",
             format!("unknown name `{}`", id.name),
