@@ -848,6 +848,8 @@ fn cache_status(program: &crate::sema::ir::Program, name: &str) -> Option<String
     let store = crate::cache::Store::open(&root).ok()?;
     let st =
         crate::exec::inspect(&plan, &store, &registry, crate::runtime::Compute::default()).ok()?;
+    let rates = crate::exec::estimate::Rates::from_store(&store);
+    let est = crate::exec::estimate::estimate(&plan, &st, &registry, &rates);
     let mut cached = 0;
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     let mut estimate = 0.0;
@@ -857,8 +859,8 @@ fn cache_status(program: &crate::sema::ir::Program, name: &str) -> Option<String
             None => cached += 1,
             Some(r) => {
                 *reasons.entry(r.text.clone()).or_default() += 1;
-                match st[i].estimate {
-                    Some(e) => estimate += e,
+                match &est.steps[i] {
+                    Some(e) => estimate += e.seconds,
                     None => unknown += 1,
                 }
             }
