@@ -536,7 +536,7 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
 pub fn rope_heads(x: &Tensor, head_dim: usize, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     let (dims, d) = (x.dims(), head_dim);
     let row: usize = dims.iter().skip(2).product();
-    if dims.len() < 3 || d == 0 || row % d != 0 {
+    if dims.len() < 3 || d == 0 || !row.is_multiple_of(d) {
         candle_core::bail!("rope: input {dims:?} is not (batch, seq, heads x {d})")
     }
     let s = dims[1];
@@ -650,14 +650,14 @@ pub fn causal_attention_heads(
     }
     let (b, s) = (qd[0], qd[1]);
     let (qrow, krow): (usize, usize) = (qd[2..].iter().product(), kd[2..].iter().product());
-    if (kd[0], kd[1]) != (b, s) || qrow % d != 0 || krow % d != 0 {
+    if (kd[0], kd[1]) != (b, s) || !qrow.is_multiple_of(d) || !krow.is_multiple_of(d) {
         return bad();
     }
     let (h, hk) = (qrow / d, krow / d);
     if qd.len() == 4 && (qd[3] != d || kd[3] != d) {
         return bad();
     }
-    if hk == 0 || h % hk != 0 {
+    if hk == 0 || !h.is_multiple_of(hk) {
         return bad();
     }
     if use_fused(&[q, k, v]) {
