@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn inoc(dir: &Path, args: &[&str]) -> Output {
+/// Runs the binary in `dir` with its own cache store (also used by `estimate`).
+pub(crate) fn inoc(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_inoc"))
         .args(args)
         .current_dir(dir)

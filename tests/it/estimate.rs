@@ -5,16 +5,8 @@
 
 use serde_json::Value as Json;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn inoc(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_inoc"))
-        .args(args)
-        .current_dir(dir)
-        .env("INOC_CACHE", dir.join("cache"))
-        .output()
-        .unwrap()
-}
+use crate::engine_datasets::inoc;
 
 fn ok(dir: &Path, args: &[&str]) -> String {
     let o = inoc(dir, args);
