@@ -163,3 +163,30 @@ fn the_world_speaks_all_four_languages_and_nothing_else() {
         ["E0115"]
     );
 }
+
+#[test]
+fn calls_note_the_parameters_left_at_their_defaults() {
+    let src = "fn chat(size = \"s\",\n    n = 2 *\n    3) = size\nlet a = chat(size = \"m\")\nlet b = sampling()\nlet c = sampling(temperature = 0.5, max_tokens = 9, top_p = 1.0, n = 1, seed = 0)\n";
+    let c = check_source("spec.inoc", src);
+    assert!(!c.has_errors(), "{:?}", c.diagnostics);
+    let at = |d: &super::Defaulted| &src[..d.at.start as usize];
+    // `chat(size = "m")`: `n` left at its default, written over two lines.
+    let d = &c.defaulted[0];
+    assert!(at(d).ends_with("chat(size = \"m\""), "{}", at(d));
+    assert!(d.after_args);
+    assert_eq!(d.params, [("n".to_string(), "2 * 3".to_string())]);
+    // `sampling()`: every default, in the registry's order and text.
+    let d = &c.defaulted[1];
+    assert!(at(d).ends_with("sampling("), "{}", at(d));
+    assert!(!d.after_args);
+    let b = super::builtins::get("sampling").unwrap();
+    let want: Vec<(String, String)> = b
+        .params
+        .iter()
+        .map(|p| (p.name.to_string(), p.default_text.clone().unwrap()))
+        .collect();
+    assert_eq!(d.params, want);
+    // A call that names every parameter leaves nothing; the standalone
+    // evaluation of `chat`'s defaults is not a call anyone wrote.
+    assert_eq!(c.defaulted.len(), 2, "{:?}", c.defaulted);
+}

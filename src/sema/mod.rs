@@ -67,6 +67,24 @@ pub struct Checked {
     /// modules it imports), by the span of the let's name, rendered in
     /// surface syntax: what an editor shows on hover.
     pub let_values: Vec<(Span, String)>,
+    /// Every call the checker bound (in any file) with the parameters it
+    /// left at their defaults, ordered by place: what an editor's inlay
+    /// hints show.
+    pub defaulted: Vec<Defaulted>,
+}
+
+/// The parameters one call left at their defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Defaulted {
+    /// Where a hint goes: an empty span just after the last argument, or
+    /// before the `)` of a call without arguments.
+    pub at: Span,
+    /// Whether the call has arguments (a hint then continues their list).
+    pub after_args: bool,
+    /// `(parameter, default as written)` in parameter order: a builtin's
+    /// from the registry ([`builtins::Param::default_text`]), a `fn`'s from
+    /// its declaration.
+    pub params: Vec<(String, String)>,
 }
 
 impl Checked {
@@ -139,6 +157,7 @@ fn check_here(path: &str, loader: &dyn Loader, settings: &[Setting]) -> Checked 
                 diagnostics: vec![d],
                 sources: c.sources,
                 let_values: Vec::new(),
+                defaulted: Vec::new(),
             };
         }
     };
@@ -170,12 +189,14 @@ fn check_here(path: &str, loader: &dyn Loader, settings: &[Setting]) -> Checked 
         )
     });
     let let_values = c.let_values();
+    let defaulted = std::mem::take(&mut c.defaulted).into_values().collect();
     let program = (!crate::diag::has_errors(&diags)).then(|| std::mem::take(&mut c.program));
     Checked {
         program,
         diagnostics: diags,
         sources: c.sources,
         let_values,
+        defaulted,
     }
 }
 

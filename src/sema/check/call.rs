@@ -299,6 +299,14 @@ impl Checker<'_> {
             );
             return None;
         }
+        let left: Vec<(String, String)> = b
+            .params
+            .iter()
+            .zip(&bound)
+            .filter(|(_, x)| x.is_none())
+            .filter_map(|(p, _)| Some((p.name.to_string(), p.default_text.clone()?)))
+            .collect();
+        self.note_defaulted(span, args, left);
         let file_path = env.module;
         let mut out = Vec::with_capacity(b.params.len());
         let mut ok = true;
@@ -341,6 +349,45 @@ impl Checker<'_> {
             let _ = check(self, &bound);
         }
         Some(SVal::new(Value::Call(Box::new(call)), b.ret.clone()))
+    }
+
+    /// Notes the parameters a call (its whole span, its arguments as
+    /// written) left at their defaults, for editors ([`super::super::Defaulted`]).
+    pub(super) fn note_defaulted(
+        &mut self,
+        span: Span,
+        args: &[Arg],
+        params: Vec<(String, String)>,
+    ) {
+        if params.is_empty() {
+            return;
+        }
+        let (at, after_args) = match args.last() {
+            Some(a) => (a.span.end, true),
+            // A call's span ends at its `)`: the parser trims what follows.
+            None => {
+                let text = self.sources.text(span.file).as_bytes();
+                let close = span.end.saturating_sub(1);
+                let at = if text.get(close as usize) == Some(&b')') {
+                    close
+                } else {
+                    span.end
+                };
+                (at, false)
+            }
+        };
+        self.defaulted.insert(
+            span,
+            super::super::Defaulted {
+                at: Span {
+                    file: span.file,
+                    start: at,
+                    end: at,
+                },
+                after_args,
+                params,
+            },
+        );
     }
 
     /// Type-checks one argument against its parameter and converts it to its

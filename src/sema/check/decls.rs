@@ -33,6 +33,8 @@ impl Checker<'_> {
                 let all_defaults = f.params.iter().all(|p| p.default.is_some());
                 if all_defaults && self.modules[0].scope.get(&f.name.name) == Some(&i) {
                     let _ = self.call_fn(0, i, &[], Vec::new(), item.span, f.name.span);
+                    // Not a call the user wrote: no defaults to show for it.
+                    self.defaulted.remove(&item.span);
                 }
             }
         }

@@ -66,6 +66,25 @@ impl Checker<'_> {
             );
             return None;
         }
+        let left: Vec<(String, String)> = f
+            .params
+            .iter()
+            .zip(&bound)
+            .filter(|(_, x)| x.is_none())
+            .filter_map(|(p, _)| {
+                let d = p.default.as_ref()?;
+                let text = self
+                    .sources
+                    .text(d.span.file)
+                    .get(d.span.start as usize..d.span.end as usize)?;
+                // One line: a default written over several shows on one.
+                Some((
+                    p.name.name.clone(),
+                    text.split_whitespace().collect::<Vec<_>>().join(" "),
+                ))
+            })
+            .collect();
+        self.note_defaulted(span, args, left);
         let mut locals = Vec::with_capacity(f.params.len());
         let mut ok = true;
         for (p, x) in f.params.iter().zip(&mut bound) {

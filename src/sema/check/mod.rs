@@ -173,6 +173,9 @@ pub(crate) struct Checker<'l> {
     /// `--set` values by item index of the root module's `let`s
     /// ([`super::settings`]).
     pub settings: BTreeMap<usize, Expr>,
+    /// The parameters each call left at their defaults, by the call's span
+    /// ([`super::Defaulted`]; a call evaluated again is noted again).
+    pub defaulted: BTreeMap<Span, super::Defaulted>,
 }
 
 /// The type of the nodes a declaration kind produces.
@@ -232,6 +235,7 @@ impl<'l> Checker<'l> {
             fn_stack: Vec::new(),
             eval_stack: Vec::new(),
             settings: BTreeMap::new(),
+            defaulted: BTreeMap::new(),
         }
     }
 
