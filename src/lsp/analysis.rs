@@ -244,6 +244,68 @@ impl World {
         out
     }
 
+    /// Every call written in module `m` (in item values, `fn` bodies and
+    /// defaults, sweep values), outermost first.
+    pub fn calls(&self, m: usize) -> Vec<&Expr> {
+        fn walk<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+            match &e.kind {
+                ExprKind::None
+                | ExprKind::Bool(_)
+                | ExprKind::Int(_)
+                | ExprKind::Float(_)
+                | ExprKind::Str(_)
+                | ExprKind::Name(_) => {}
+                ExprKind::Field { base, .. } => walk(base, out),
+                ExprKind::List(xs) => xs.iter().for_each(|x| walk(x, out)),
+                ExprKind::Record(fs) => fs.iter().for_each(|f| walk(&f.value, out)),
+                ExprKind::Range { start, end, .. } => {
+                    walk(start, out);
+                    walk(end, out);
+                }
+                ExprKind::Call { callee, args } => {
+                    out.push(e);
+                    walk(callee, out);
+                    args.iter().for_each(|a| walk(&a.value, out));
+                }
+                ExprKind::Index { base, args } => {
+                    walk(base, out);
+                    args.iter().for_each(|a| walk(&a.value, out));
+                }
+                ExprKind::Pipe { head, stages } => {
+                    walk(head, out);
+                    stages.iter().for_each(|s| walk(s, out));
+                }
+                ExprKind::Binary { lhs, rhs, .. } => {
+                    walk(lhs, out);
+                    walk(rhs, out);
+                }
+                ExprKind::Unary { operand, .. } => walk(operand, out),
+            }
+        }
+        let mut out = Vec::new();
+        let Some(module) = self.mods.get(m) else {
+            return out;
+        };
+        for item in &module.ast.items {
+            match &item.kind {
+                ItemKind::Import(_) => {}
+                ItemKind::Let(l) => walk(&l.value, &mut out),
+                ItemKind::Fn(f) => {
+                    f.params
+                        .iter()
+                        .filter_map(|p| p.default.as_ref())
+                        .for_each(|d| walk(d, &mut out));
+                    walk(&f.body, &mut out);
+                }
+                ItemKind::Decl(d) => {
+                    d.sweep.iter().for_each(|v| walk(&v.values, &mut out));
+                    walk(&d.value, &mut out);
+                }
+            }
+        }
+        out
+    }
+
     /// What a plain name refers to in module `m` with these locals.
     pub fn resolve_name(
         &self,

@@ -658,6 +658,73 @@ pub fn did_you_mean(help: &str, written: &str) -> Option<String> {
         .then(|| format!("\"{value}\""))
 }
 
+/// An `hf(...)` call of the root whose revision is not a commit hash: what
+/// pinning it to the local Hugging Face cache's commit rewrites.
+#[derive(Debug, PartialEq)]
+pub struct HubCall {
+    /// The hub id, as written (a string literal).
+    pub id: String,
+    /// The revision as written, or `main` (the default) when there is none.
+    pub revision: String,
+    /// The revision's string literal, to replace; `None`: no revision is
+    /// written and one is added after `after`.
+    pub literal: Option<Span>,
+    /// The end of the call's last argument.
+    pub after: Span,
+}
+
+/// The `hf(...)` calls of the root touching the byte range `lo..=hi` of
+/// its parse whose id is a string literal and whose revision is absent or
+/// a string literal that is not a commit hash. Arguments bind to `hf`'s
+/// parameters by name, else by position in the registry's order.
+pub fn hub_calls(w: &World, lo: usize, hi: usize) -> Vec<HubCall> {
+    let Some(hf) = builtins::get("hf") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for call in w.calls(0) {
+        let ExprKind::Call { callee, args } = &call.kind else {
+            continue;
+        };
+        if (call.span.start as usize) > hi || (call.span.end as usize) < lo {
+            continue;
+        }
+        let locals = locals_at(w, call.span.start as usize);
+        if w.resolve_expr(0, callee, &locals, true) != Some(Def::Builtin(hf.name)) {
+            continue;
+        }
+        let Some(last) = args.last() else { continue };
+        let mut id = None;
+        let mut revision = Some(("main".to_string(), None));
+        for (k, a) in args.iter().enumerate() {
+            let name = match &a.name {
+                Some(n) => n.name.as_str(),
+                None => hf.params.get(k).map_or("", |p| p.name),
+            };
+            match (name, &a.value.kind) {
+                ("id", ExprKind::Str(s)) => id = Some(s.clone()),
+                ("revision", ExprKind::Str(r)) if !crate::runtime::hub::is_commit_hash(r) => {
+                    revision = Some((r.clone(), Some(a.value.span)))
+                }
+                ("revision", _) => revision = None,
+                _ => {}
+            }
+        }
+        if let (Some(id), Some((revision, literal))) = (id, revision) {
+            out.push(HubCall {
+                id,
+                revision,
+                literal,
+                after: Span {
+                    start: last.span.end,
+                    ..last.span
+                },
+            });
+        }
+    }
+    out
+}
+
 /// The semantic token types the server uses, in legend order.
 pub const TOKEN_TYPES: &[&str] = &[
     "namespace",

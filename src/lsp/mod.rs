@@ -9,6 +9,11 @@
 //! published per file they point into (an error in an imported file is
 //! shown in that file), as the union over the roots that reach it.
 //!
+//! Settings (`initializationOptions`, or the `inoc` section of
+//! `workspace/didChangeConfiguration`): `{"inlayHints": {"defaults": true}}`
+//! turns on inlay hints for the parameters a call leaves at their defaults
+//! (off by default).
+//!
 //! Nothing a client sends crashes the server: malformed parameters get an
 //! error response, and a panic inside a handler is caught, logged on stderr
 //! and answered with an error.
@@ -17,6 +22,7 @@ mod analysis;
 mod diagnostics;
 mod features;
 pub mod paths;
+mod workspace;
 
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
 use lsp_types as lt;
@@ -49,13 +55,17 @@ pub fn run_stdio(opts: &Options) -> Result<(), String> {
 
 /// Serves one client over a connection (stdio, or in-memory in tests).
 pub fn serve(conn: &Connection, opts: &Options) -> Result<(), String> {
-    let (id, _params) = conn
+    let (id, init) = conn
         .initialize_start()
         .map_err(|e| format!("inoc lsp: {e}"))?;
     conn.initialize_finish(id, initialize_result())
         .map_err(|e| format!("inoc lsp: {e}"))?;
     let dir = opts.stdlib_dir.clone().unwrap_or_else(Paths::default_dir);
     let mut server = Server::new(Paths::new(&dir));
+    server.workspace = workspace::roots_of(&init, &server.paths);
+    server.settings.update(&init["initializationOptions"]);
+    server.refresh_hints =
+        init["capabilities"]["workspace"]["inlayHint"]["refreshSupport"] == json!(true);
     let mut shutdown = false;
     for msg in &conn.receiver {
         match msg {
@@ -122,6 +132,10 @@ fn initialize_result() -> Value {
             "completionProvider": { "triggerCharacters": [".", "(", ",", "\"", "["] },
             "signatureHelpProvider": { "triggerCharacters": ["(", ","] },
             "codeActionProvider": { "codeActionKinds": ["quickfix"] },
+            "inlayHintProvider": true,
+            "workspace": {
+                "workspaceFolders": { "supported": true, "changeNotifications": true },
+            },
             "semanticTokensProvider": {
                 "legend": {
                     "tokenTypes": features::TOKEN_TYPES,
@@ -154,6 +168,25 @@ struct RootCheck {
     /// The checked program of the last check without errors: what hover
     /// plans to say whether a declaration's steps are cached.
     program: Option<crate::sema::ir::Program>,
+    /// The calls of the root (file 0) with the parameters they leave at
+    /// their defaults, from the last check whose root parsed (inlay hints).
+    defaulted: Vec<crate::sema::Defaulted>,
+}
+
+/// What the client configured.
+#[derive(Default)]
+struct Settings {
+    /// Inlay hints for the parameters a call leaves at their defaults.
+    inlay_defaults: bool,
+}
+
+impl Settings {
+    /// Reads `{"inlayHints": {"defaults": BOOL}}`; what is absent stays.
+    fn update(&mut self, v: &Value) {
+        if let Some(b) = v["inlayHints"]["defaults"].as_bool() {
+            self.inlay_defaults = b;
+        }
+    }
 }
 
 struct Server {
@@ -170,6 +203,13 @@ struct Server {
     published: BTreeSet<String>,
     /// Messages to send after the current one is handled.
     outbox: Vec<Message>,
+    /// The workspace's root folders (checker paths).
+    workspace: Vec<String>,
+    settings: Settings,
+    /// Whether the client takes `workspace/inlayHint/refresh` requests.
+    refresh_hints: bool,
+    /// Requests the server sent so far (their ids).
+    sent: u64,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, serde_json::Error> {
@@ -308,6 +348,10 @@ impl Server {
             roots: BTreeMap::new(),
             published: BTreeSet::new(),
             outbox: Vec::new(),
+            workspace: Vec::new(),
+            settings: Settings::default(),
+            refresh_hints: false,
+            sent: 0,
         }
     }
 
@@ -335,6 +379,7 @@ impl Server {
             "textDocument/semanticTokens/full" => {
                 parse(req.params).map(|p| self.semantic_tokens(p))
             }
+            "textDocument/inlayHint" => parse(req.params).map(|p| self.inlay_hints(p)),
             _ => {
                 return Response::new_err(
                     id,
@@ -432,12 +477,7 @@ impl Server {
         let site = r.world.site_at(0, offset)?;
         let key = Key::of(&r.world, &site.def);
         let mut out: Vec<lt::Location> = Vec::new();
-        let mut roots: Vec<String> = vec![pos.text_document.uri.as_str().to_string()];
-        roots.extend(self.docs.values().map(|d| d.uri.clone()));
-        for uri in roots {
-            let Some(other) = self.req(&uri) else {
-                continue;
-            };
+        let mut scan = |other: &Req| {
             let w = &other.world;
             for m in 0..w.mods.len() {
                 for s in w.sites(m) {
@@ -447,6 +487,42 @@ impl Server {
                             out.push(loc);
                         }
                     }
+                }
+            }
+        };
+        let mut roots: Vec<String> = vec![pos.text_document.uri.as_str().to_string()];
+        roots.extend(self.docs.values().map(|d| d.uri.clone()));
+        for uri in roots {
+            if let Some(other) = self.req(&uri) {
+                scan(&other);
+            }
+        }
+        // The workspace's files that nobody opened but that read the file
+        // of the definition (a use names it, so files without the name are
+        // skipped unread beyond their text).
+        if let Key::At(def_path, ..) = &key {
+            let name = r
+                .world
+                .def_span(&site.def)
+                .map(|s| r.world.text(s).to_string())
+                .unwrap_or_default();
+            for path in workspace::inoc_files(&self.workspace) {
+                if self.docs.contains_key(&path) {
+                    continue;
+                }
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                if !text.contains(&name) {
+                    continue;
+                }
+                let world =
+                    analysis::World::load(&path, &text, None, &Overlay { open: &self.good });
+                if world.by_path.contains_key(def_path) {
+                    scan(&Req {
+                        world,
+                        current: SourceFile::new(path, text),
+                    });
                 }
             }
         }
@@ -542,7 +618,9 @@ impl Server {
 
     /// Quick fixes for the checker's diagnostics the client sends back:
     /// every "did you mean" as a replacement, a lint silenced for its line,
-    /// a stdlib module imported when its alias is an unknown name.
+    /// a stdlib module imported when its alias is an unknown name; and,
+    /// without a diagnostic, an `hf(...)` model under the cursor pinned to
+    /// the commit in the local Hugging Face cache.
     fn code_actions(&self, p: lt::CodeActionParams) -> Value {
         let uri = p.text_document.uri.as_str().to_string();
         let path = self.paths.path_of(&uri);
@@ -632,6 +710,85 @@ impl Server {
                 }
             }
         }
+        out.extend(self.pin_actions(&uri, p.range));
+        json!(out)
+    }
+
+    /// For each `hf(...)` call in the range whose revision is not a commit
+    /// hash: pin it to the commit its revision (`main` when none is
+    /// written) names in the local Hugging Face cache, found as the loader
+    /// finds it (`runtime::hub`).
+    fn pin_actions(&self, uri: &str, range: lt::Range) -> Vec<Value> {
+        use crate::runtime::hub;
+        let Some(r) = self.req(uri) else {
+            return Vec::new();
+        };
+        let (lo, hi) = (r.offset(range.start), r.offset(range.end));
+        if lo == usize::MAX || hi == usize::MAX {
+            return Vec::new();
+        }
+        let cache = hub::hub_cache_dir();
+        let mut out = Vec::new();
+        for call in features::hub_calls(&r.world, lo.min(hi), lo.max(hi)) {
+            let spec = format!("{}@{}", call.id, call.revision);
+            let Ok(Some(found)) = hub::resolve_in(&cache, &spec, &[]).map(|s| s.hub) else {
+                continue;
+            };
+            let quoted = format!("\"{}\"", found.commit);
+            let edit = match call.literal {
+                Some(span) => lt::TextEdit::new(r.range(span), quoted),
+                None => {
+                    let at = r.range(call.after).end;
+                    lt::TextEdit::new(lt::Range::new(at, at), format!(", revision = {quoted}"))
+                }
+            };
+            out.push(json!({
+                "title": format!(
+                    "Pin `{}` to {} ({} in the local Hugging Face cache)",
+                    call.id,
+                    &found.commit[..12],
+                    call.revision
+                ),
+                "kind": "quickfix",
+                "edit": { "changes": { uri: [edit] } },
+            }));
+        }
+        out
+    }
+
+    /// Inlay hints (when the client turned them on): after the arguments
+    /// of each call in the range, the parameters it leaves at their
+    /// defaults, as the checker bound them.
+    fn inlay_hints(&self, p: lt::InlayHintParams) -> Value {
+        if !self.settings.inlay_defaults {
+            return json!([]);
+        }
+        let uri = p.text_document.uri.as_str();
+        let Some(r) = self.req(uri) else {
+            return Value::Null;
+        };
+        let Some(rc) = self.roots.get(&self.paths.path_of(uri)) else {
+            return json!([]);
+        };
+        let mut out = Vec::new();
+        for d in &rc.defaulted {
+            let at = r.range(d.at).start;
+            if at < p.range.start || at > p.range.end {
+                continue;
+            }
+            let list = d
+                .params
+                .iter()
+                .map(|(name, default)| format!("{name} = {default}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push(json!({
+                "position": at,
+                "label": if d.after_args { format!(", {list}") } else { list },
+                "kind": lt::InlayHintKind::PARAMETER,
+                "tooltip": "left at the default",
+            }));
+        }
         json!(out)
     }
 
@@ -669,6 +826,31 @@ impl Server {
                 serde_json::from_value(n.params).map(|p| self.did_change(p))
             }
             "textDocument/didClose" => serde_json::from_value(n.params).map(|p| self.did_close(p)),
+            "workspace/didChangeConfiguration" => {
+                let settings = &n.params["settings"];
+                let inoc = match settings.get("inoc") {
+                    Some(v) => v,
+                    None => settings,
+                };
+                let before = self.settings.inlay_defaults;
+                self.settings.update(inoc);
+                if self.settings.inlay_defaults != before && self.refresh_hints {
+                    self.sent += 1;
+                    self.outbox.push(
+                        Request::new(
+                            format!("inoc-{}", self.sent).into(),
+                            "workspace/inlayHint/refresh".into(),
+                            Value::Null,
+                        )
+                        .into(),
+                    );
+                }
+                Ok(())
+            }
+            "workspace/didChangeWorkspaceFolders" => {
+                workspace::change_roots(&mut self.workspace, &n.params["event"], &self.paths);
+                Ok(())
+            }
             _ => Ok(()),
         };
         if let Err(e) = r {
@@ -750,8 +932,22 @@ impl Server {
                 Some(p) => Some(p.clone()),
                 None => self.roots.get(&root).and_then(|rc| rc.program.clone()),
             };
+            let defaulted = if parsed {
+                checked
+                    .defaulted
+                    .iter()
+                    .filter(|d| d.at.file == 0)
+                    .cloned()
+                    .collect()
+            } else {
+                self.roots
+                    .get(&root)
+                    .map(|rc| rc.defaulted.clone())
+                    .unwrap_or_default()
+            };
             let rc = RootCheck {
                 program,
+                defaulted,
                 deps: (0..checked.sources.len() as u32)
                     .map(|f| checked.sources.path(f).to_string())
                     .collect(),

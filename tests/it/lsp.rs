@@ -6,7 +6,11 @@
 //! sends `initialize`/`initialized` first and `shutdown`/`exit` last, and
 //! fills in what every fixture would repeat: `jsonrpc`, and for a
 //! `didOpen` without `text` the file's text from disk, `languageId` and
-//! `version`. `${ROOT}` stands for the URI of tests/fixtures/lsp/files.
+//! `version`. `${ROOT}` stands for the URI of tests/fixtures/lsp/files
+//! (the workspace's root folder). A line whose method is `initialize` adds
+//! its params to the harness's `initialize` request (client capabilities,
+//! `initializationOptions`). The server's `HF_HOME` is a fake Hugging Face
+//! cache the harness lays out ([`fake_hf_home`]).
 //!
 //! `NAME.out.jsonl` holds everything the server sent after its
 //! `initialize` answer, one pretty-printed message after another, with the
@@ -79,16 +83,41 @@ fn complete(mut msg: Value) -> Value {
     msg
 }
 
+/// The commit `refs/main` of the fake hub model `org/tiny` names.
+const TINY_COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// Lays out a Hugging Face cache (HF_HOME layout) in `home` as
+/// huggingface_hub does, without the network: `org/tiny` with `main` and
+/// the branch `dev` at one commit, whose snapshot holds a config.json.
+fn fake_hf_home(home: &Path) {
+    let repo = home.join("hub").join("models--org--tiny");
+    std::fs::create_dir_all(repo.join("refs")).expect("refs folder");
+    std::fs::create_dir_all(repo.join("snapshots").join(TINY_COMMIT)).expect("snapshot folder");
+    for r in ["main", "dev"] {
+        std::fs::write(repo.join("refs").join(r), TINY_COMMIT).expect("refs file");
+    }
+    std::fs::write(
+        repo.join("snapshots").join(TINY_COMMIT).join("config.json"),
+        "{}",
+    )
+    .expect("config.json");
+}
+
 /// Runs `inoc lsp` on these messages (all written at once); returns what
 /// it sent, after checking that it exited cleanly and answered
 /// `initialize` first and `shutdown` last.
 fn session(msgs: &[Value], stdlib: &Path) -> (Vec<Value>, String) {
+    let hf_home = tempfile::tempdir().expect("temp dir");
+    fake_hf_home(hf_home.path());
     let mut child = Command::new(env!("CARGO_BIN_EXE_inoc"))
         .args(["lsp", "--stdlib-dir"])
         .arg(stdlib)
         // Hover on a declaration reports its cache status: no store, so
         // every transcript says the same.
         .env("INOC_CACHE", "/nonexistent/inoc-lsp-test-store")
+        // Pinning `hf(...)` models reads this cache only.
+        .env("HF_HOME", hf_home.path())
+        .env_remove("HF_HUB_CACHE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -158,6 +187,13 @@ fn transcript(input: &str) -> String {
         let line = line.replace("${ROOT}", &root_uri);
         let msg: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("fixture line is not JSON ({e}): {line}"));
+        if msg["method"] == "initialize" {
+            let params = msg["params"].as_object().expect("initialize has params");
+            for (k, v) in params {
+                msgs[0]["params"][k] = v.clone();
+            }
+            continue;
+        }
         msgs.push(complete(msg));
     }
     msgs.push(json!({"jsonrpc": "2.0", "id": "shutdown", "method": "shutdown"}));
@@ -232,9 +268,12 @@ fn inoc_files(dir: &str) -> Vec<PathBuf> {
 /// Mutations of every spec, stdlib module and error fixture typed into the
 /// server as edits at random positions (many past the end of a line or of
 /// the text, inside a surrogate pair, or with the ends reversed), with
-/// every request at random positions in between: every request is
-/// answered, none with an internal error (a caught panic), and the server
-/// exits cleanly. `INOC_FUZZ_CASES` sets the number of edits (default 400).
+/// every request at random positions in between (inlay hints on, a
+/// workspace folder to scan, `hf(...)` calls to pin against the fake HF
+/// cache, settings and workspace folders changed with good and bad
+/// values): every request is answered, none with an internal error (a
+/// caught panic), and the server exits cleanly. `INOC_FUZZ_CASES` sets the
+/// number of edits (default 400).
 #[test]
 fn fuzzed_edits_never_crash_the_server() {
     use rand::{Rng, SeedableRng};
@@ -284,6 +323,12 @@ fn fuzzed_edits_never_crash_the_server() {
         "schedule = \"",
         "[s in ",
         "# inoc: allow(",
+        "hf(\"org/tiny\")",
+        "hf(\"org/tiny\", revision = \"dev\")",
+        ", revision = \"",
+        "sampling()",
+        "import \"ws/shared.inoc\" as shared\n",
+        "shared.base_lr",
     ];
     let methods = [
         "textDocument/hover",
@@ -297,10 +342,28 @@ fn fuzzed_edits_never_crash_the_server() {
         "textDocument/signatureHelp",
         "textDocument/codeAction",
         "textDocument/semanticTokens/full",
+        "textDocument/inlayHint",
+    ];
+    // Notifications that change the server's settings and workspace, with
+    // well- and ill-formed parameters.
+    let root_uri = uri_of(&root_dir());
+    let settings = [
+        json!({"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration",
+            "params": {"settings": {"inoc": {"inlayHints": {"defaults": false}}}}}),
+        json!({"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration",
+            "params": {"settings": {"inlayHints": {"defaults": true}}}}),
+        json!({"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration",
+            "params": {"settings": {"inoc": {"inlayHints": 3}}}}),
+        json!({"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration", "params": null}),
+        json!({"jsonrpc": "2.0", "method": "workspace/didChangeWorkspaceFolders",
+            "params": {"event": {"added": [{"uri": root_uri, "name": "files"}], "removed": []}}}),
+        json!({"jsonrpc": "2.0", "method": "workspace/didChangeWorkspaceFolders",
+            "params": {"event": {"added": [{"uri": "file:///nonexistent"}, {"uri": 7}], "removed": "x"}}}),
     ];
     let mut msgs = vec![
         json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
-               "params": {"processId": null, "capabilities": {}}}),
+               "params": {"processId": null, "capabilities": {}, "rootUri": root_uri,
+                   "initializationOptions": {"inlayHints": {"defaults": true}}}}),
         json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}),
     ];
     let mut requests = 0;
@@ -317,6 +380,9 @@ fn fuzzed_edits_never_crash_the_server() {
                 "params": {"textDocument": {"uri": uri, "languageId": "inoc", "version": 1,
                     "text": texts[f]}}}));
             open = Some(uri);
+        }
+        if k % 40 == 20 {
+            msgs.push(settings[rng.random_range(0..settings.len())].clone());
         }
         let uri = open.clone().expect("a document is open");
         let pos = |rng: &mut rand_chacha::ChaCha8Rng| json!({"line": rng.random_range(0..60), "character": rng.random_range(0..90)});
