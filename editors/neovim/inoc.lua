@@ -11,6 +11,9 @@ vim.api.nvim_create_autocmd("FileType", {
       cmd = { "inoc", "lsp" },
       root_dir = vim.fs.dirname(vim.fs.find({ ".git", "specs" }, { upward = true, path = vim.api.nvim_buf_get_name(args.buf) })[1])
         or vim.fn.getcwd(),
+      -- Inlay hints for the parameters a call leaves at their defaults (off
+      -- unless true; neovim 0.10+ shows them after `vim.lsp.inlay_hint.enable()`).
+      init_options = { inlayHints = { defaults = false } },
     })
   end,
 })
