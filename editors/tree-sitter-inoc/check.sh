@@ -16,7 +16,7 @@ trap 'rm -rf "$work"' EXIT
 cp -r "$here/grammar.js" "$here/tree-sitter.json" "$here/queries" "$work/"
 cd "$work"
 "$ts" generate
-mapfile -t files < <(cd "$repo" && ls specs/*.inoc stdlib/*.inoc tests/fixtures/lsp/files/*.inoc 2>/dev/null | sort)
+mapfile -t files < <(cd "$repo" && { ls specs/*.inoc stdlib/*.inoc 2>/dev/null; find tests/fixtures/lsp/files -name "*.inoc"; } | sort)
 [ "${#files[@]}" -gt 0 ] || { echo "no .inoc files found" >&2; exit 1; }
 paths=("${files[@]/#/$repo/}")
 # --quiet prints one line per file with an ERROR or MISSING node and exits 1.
