@@ -240,7 +240,7 @@ pub fn run(args: Args) -> u8 {
     let est = exec::estimate::estimate(plan, &statuses, registry, &rates);
     match args.format {
         Format::Json => print_json(plan, &statuses, &est),
-        Format::Human => print!("{}", human(plan, &statuses, &est, rates.cpus())),
+        Format::Human => print!("{}", human(plan, &statuses, &est)),
     }
     preflight.err().unwrap_or(0)
 }
@@ -272,6 +272,7 @@ fn print_json(plan: &Plan, statuses: &[StepStatus], est: &exec::estimate::PlanEs
                 "without_estimate": est.unknown,
                 "measured_ops": est.measured_ops,
                 "default_ops": est.default_ops,
+                "machine_gflops": est.flops.map(|f| f / 1e9),
             },
         })
     );
@@ -280,12 +281,7 @@ fn print_json(plan: &Plan, statuses: &[StepStatus], est: &exec::estimate::PlanEs
 /// The human table of `inoc plan`: one line per step (name, operation,
 /// key, status, estimated time, why it runs), then the totals and what the
 /// estimate rests on.
-fn human(
-    plan: &Plan,
-    statuses: &[StepStatus],
-    est: &exec::estimate::PlanEstimate,
-    cpus: usize,
-) -> String {
+fn human(plan: &Plan, statuses: &[StepStatus], est: &exec::estimate::PlanEstimate) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let w = plan
@@ -360,8 +356,10 @@ fn human(
     }
     if !est.default_ops.is_empty() {
         basis.push(format!(
-            "{} at default rates for {cpus} cores (no earlier step on this machine in the store)",
-            est.default_ops.join(", ")
+            "{} at default rates for this machine's matrix-multiply speed ({:.0} GFLOP/s, \
+             measured now; no earlier step on this machine in the store)",
+            est.default_ops.join(", "),
+            est.flops.unwrap_or(0.0) / 1e9
         ));
     }
     if !basis.is_empty() {
@@ -383,7 +381,7 @@ mod tests {
 
     /// The human table of a spec nothing of which is cached, keys blanked
     /// (they are pinned elsewhere), estimated at the default rates.
-    fn table(src: &str, cpus: usize) -> String {
+    fn table(src: &str, flops: f64) -> String {
         let checked = crate::sema::check_source("t.inoc", src);
         let program = checked
             .program
@@ -394,8 +392,8 @@ mod tests {
         let store = Store::open(d.path()).unwrap();
         let statuses =
             exec::inspect(&plan, &store, &registry, crate::runtime::Compute::default()).unwrap();
-        let est = estimate(&plan, &statuses, &registry, &Rates::defaults(cpus));
-        let text = human(&plan, &statuses, &est, cpus);
+        let est = estimate(&plan, &statuses, &registry, &Rates::at_speed(flops));
+        let text = human(&plan, &statuses, &est);
         let mut out = text.clone();
         for st in &statuses {
             out = out.replace(&st.key[..11], "###########");
@@ -411,7 +409,7 @@ mod tests {
                    train t = finetune(base, d, full(), epochs = 2, batch = 8)\n\
                    eval e = evaluate(models = [base, t], prompts = world.questions(n = 8, seed = 2), metrics = [language(\"es\")])\n\
                    report r = table(e)\n";
-        let got = table(src, 2);
+        let got = table(src, 1e11);
         let lines: Vec<&str> = got.lines().collect();
         assert!(
             lines[0].starts_with("STEP") && lines[0].contains("STATUS     TIME  REASON"),
@@ -439,13 +437,13 @@ mod tests {
         assert!(!summary.contains("without an estimate"), "{summary}");
         assert!(
             got.contains(
-                "(time: pretrain, finetune, evaluate at default rates for 2 cores (no earlier step on this machine in the store))"
+                "(time: pretrain, finetune, evaluate at default rates for this machine's matrix-multiply speed (100 GFLOP/s, measured now; no earlier step on this machine in the store))"
             ),
             "{got}"
         );
-        // Four cores: each model step takes half the time.
-        let four = table(src, 4);
-        assert_ne!(got, four);
-        assert!(four.contains("default rates for 4 cores"), "{four}");
+        // A machine twice as fast: each model step takes half the time.
+        let fast = table(src, 2e11);
+        assert_ne!(got, fast);
+        assert!(fast.contains("(200 GFLOP/s, measured now"), "{fast}");
     }
 }

@@ -9,8 +9,11 @@
 //! this estimate exists, its work (`ObjectMeta::work`). The rate is the
 //! total work of the most recent [`RECENT`] such steps over their total time.
 //! An operation the store has never seen on this machine falls back to
-//! [`DEFAULT_RATES`], per core, measured on the reference machine (the
-//! 2-core VM of BENCHMARKS.md). Steps without a work model (data, reports)
+//! [`DEFAULT_EFFICIENCY`]: its rate on the reference machine as a fraction
+//! of that machine's matrix-multiply speed, times this machine's, measured
+//! once per process (a 512³ sgemm, ~25 ms; [`machine_flops`]). So a fresh
+//! store on a faster or a loaded machine is estimated at that machine's
+//! speed, not the reference's. Steps without a work model (data, reports)
 //! take the median time of their operation's earlier steps here, else the
 //! operation's own guess ([`super::ops::Op::estimate`]).
 //!
@@ -23,27 +26,36 @@ use crate::cache::{Machine, Store};
 use crate::plan::Plan;
 use std::collections::BTreeMap;
 
-/// Work per second per core, by operation, when the store has no earlier
-/// step of it on this machine: the main job's steps on the idle 2-core
-/// reference machine (README, "Results: the main job through `inoc run`",
-/// measured 2026-11-27: pretraining 81 s, full finetunes 5-10 s, the two
-/// evaluations 4-5 s, the log-prob gaps 2 s, the probe curves ~10 s in all),
-/// as [`super::resources::work_of`] counts their work, divided by 2 cores.
-/// A loaded machine is slower: the store's own record corrects that after
-/// the first steps.
-pub const DEFAULT_RATES: &[(&str, f64)] = &[
-    // 6.80e12 FLOPs in 81 s.
-    ("pretrain", 4.2e10),
-    // 7.97e11 in ~7.5 s.
-    ("finetune", 5.3e10),
-    // 10 models x 200 answers x 128 tokens: 2.36e11 in ~4.5 s.
-    ("evaluate", 2.6e10),
-    ("generate", 2.6e10),
-    // 1.77e11 in ~1.5 s each.
-    ("logprob_gap", 5.9e10),
-    // 5 checkpoints x 50 probes: 2.2e10 in ~1.7 s.
-    ("probe_curve", 6.5e9),
+/// Work per second of each model operation, as a fraction of the machine's
+/// matrix-multiply rate (FLOP/s of [`machine_flops`]), when the store has no
+/// earlier step of it on this machine. Measured on the reference machine
+/// (the 2-core AMD EPYC Zen 3 VM of BENCHMARKS.md, idle, 2026-12-02): the
+/// main job cold on a fresh store, its steps' work as
+/// [`super::resources::work_of`] counts it over their wall time, divided by
+/// the sgemm rate measured beside it (110 GFLOP/s). A loaded machine's probe
+/// is slower too; the store's own record corrects the rest after the first
+/// steps.
+pub const DEFAULT_EFFICIENCY: &[(&str, f64)] = &[
+    // 6.80e12 FLOPs in 242 s: 2.81e10 FLOP/s.
+    ("pretrain", 0.255),
+    // Nine full finetunes, 7.18e12 in 197 s: 3.65e10.
+    ("finetune", 0.33),
+    // 10 models x 200 answers x 128 tokens, twice: 4.73e11 in 20.7 s.
+    ("evaluate", 0.207),
+    ("generate", 0.207),
+    // 3.54e11 in 10.3 s.
+    ("logprob_gap", 0.31),
+    // Six curves, 1.33e11 in 2.4 s.
+    ("probe_curve", 0.50),
 ];
+
+/// Matrix-multiply rate of this machine in FLOP/s (a 512³ single-precision
+/// product on every core, the median of 8 after a warm-up), measured on first
+/// use and kept for the process: the unit of [`DEFAULT_EFFICIENCY`].
+pub fn machine_flops() -> f64 {
+    static FLOPS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *FLOPS.get_or_init(|| crate::runtime::bench::sgemm_gflops(512, 512, 512, 8) * 1e9)
+}
 
 /// Earlier steps of an operation that calibrate its rate (the most recent).
 pub const RECENT: usize = 20;
@@ -90,7 +102,8 @@ pub struct History {
 #[derive(Clone, Debug, Default)]
 pub struct Rates {
     ops: BTreeMap<String, History>,
-    cpus: usize,
+    /// The machine's matrix-multiply rate; None: [`machine_flops`].
+    flops: Option<f64>,
 }
 
 impl Rates {
@@ -99,7 +112,7 @@ impl Rates {
         let here = Machine::current();
         let mut rates = Rates {
             ops: BTreeMap::new(),
-            cpus: here.cpus,
+            flops: None,
         };
         for key in store.keys() {
             let Ok(meta) = store.meta(&key) else {
@@ -113,13 +126,18 @@ impl Rates {
         rates
     }
 
-    /// Rates with no history (every operation at its default), on `cpus`
-    /// cores.
-    pub fn defaults(cpus: usize) -> Rates {
+    /// Rates with no history (every operation at its default) on a machine
+    /// whose matrix multiply runs at `flops` FLOP/s.
+    pub fn at_speed(flops: f64) -> Rates {
         Rates {
             ops: BTreeMap::new(),
-            cpus,
+            flops: Some(flops),
         }
+    }
+
+    /// The machine's matrix-multiply rate the default rates scale with.
+    pub fn flops(&self) -> f64 {
+        self.flops.unwrap_or_else(machine_flops)
     }
 
     /// Adds one earlier step of `op` (its RFC 3339 start, its work if
@@ -148,8 +166,8 @@ impl Rates {
                 return Some((w / s, Basis::Measured));
             }
         }
-        let per_core = DEFAULT_RATES.iter().find(|(o, _)| *o == op)?.1;
-        Some((per_core * self.cpus.max(1) as f64, Basis::Default))
+        let efficiency = DEFAULT_EFFICIENCY.iter().find(|(o, _)| *o == op)?.1;
+        Some((efficiency * self.flops(), Basis::Default))
     }
 
     /// The median wall time of `op`'s most recent earlier steps here.
@@ -185,11 +203,6 @@ impl Rates {
             basis: Basis::Guess,
         })
     }
-
-    /// The cores the default rates are scaled to.
-    pub fn cpus(&self) -> usize {
-        self.cpus
-    }
 }
 
 /// The estimate of a whole plan: per step (in plan step order; `None` for
@@ -205,6 +218,9 @@ pub struct PlanEstimate {
     pub default_ops: Vec<String>,
     /// Model operations whose rate was measured on earlier steps here.
     pub measured_ops: Vec<String>,
+    /// The machine's matrix-multiply rate (FLOP/s) the default rates were
+    /// scaled by, when any was used.
+    pub flops: Option<f64>,
 }
 
 /// Estimates the steps of `plan` that `statuses` say will run.
@@ -230,7 +246,10 @@ pub fn estimate(
         if work.is_some() {
             let list = match e.map(|e| e.basis) {
                 Some(Basis::Measured) => &mut out.measured_ops,
-                _ => &mut out.default_ops,
+                _ => {
+                    out.flops = Some(rates.flops());
+                    &mut out.default_ops
+                }
             };
             if !list.contains(&step.op) {
                 list.push(step.op.clone());
@@ -247,7 +266,7 @@ mod tests {
 
     #[test]
     fn a_rate_is_the_recent_work_over_the_recent_time() {
-        let mut r = Rates::defaults(2);
+        let mut r = Rates::at_speed(1e11);
         // An old, slow step is outside the most recent RECENT.
         r.record("finetune", "2026-01-01T00:00:00Z", Some(1e9), 1000.0);
         for i in 0..RECENT {
@@ -266,13 +285,14 @@ mod tests {
     }
 
     #[test]
-    fn without_history_the_default_rate_scales_with_cores() {
-        let two = Rates::defaults(2).rate("pretrain").unwrap();
-        let four = Rates::defaults(4).rate("pretrain").unwrap();
-        assert_eq!(two.1, Basis::Default);
-        assert!((four.0 - 2.0 * two.0).abs() < 1.0);
+    fn without_history_the_default_rate_scales_with_the_machines_speed() {
+        let slow = Rates::at_speed(1e11).rate("pretrain").unwrap();
+        let fast = Rates::at_speed(2e11).rate("pretrain").unwrap();
+        assert_eq!(slow.1, Basis::Default);
+        assert!((fast.0 - 2.0 * slow.0).abs() < 1.0);
+        assert!((slow.0 - 0.255e11).abs() < 1.0, "{slow:?}");
         // An operation without a work model: the median time here, else its guess.
-        let mut r = Rates::defaults(2);
+        let mut r = Rates::at_speed(1e11);
         assert_eq!(
             r.step("table", None, Some(0.0)).unwrap().basis,
             Basis::Guess
@@ -340,8 +360,16 @@ mod tests {
     }
 
     #[test]
+    fn the_machine_probe_measures_a_plausible_rate() {
+        // Any CPU this runs on multiplies between 0.1 GFLOP/s and 100 TFLOP/s.
+        let f = machine_flops();
+        assert!((1e8..1e14).contains(&f), "{f}");
+        assert_eq!(machine_flops(), f, "measured once per process");
+    }
+
+    #[test]
     fn recorded_steps_without_work_do_not_calibrate_a_rate() {
-        let mut r = Rates::defaults(1);
+        let mut r = Rates::at_speed(1e11);
         r.record("evaluate", "2026-01-01T00:00:00Z", None, 50.0);
         assert_eq!(r.rate("evaluate").unwrap().1, Basis::Default);
         r.record("evaluate", "2026-01-02T00:00:00Z", Some(f64::NAN), 50.0);
