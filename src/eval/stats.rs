@@ -37,6 +37,10 @@ pub fn t_quantile(p: f64, df: f64) -> f64 {
         .inverse_cdf(p)
 }
 
+/// Confidence level of a report's intervals when the spec does not say
+/// (`bar`'s and `table`'s `ci` default; `curve`, which has no `ci`).
+pub const DEFAULT_LEVEL: f64 = 0.95;
+
 pub(crate) fn check_level(level: f64) -> Result<(), StatsError> {
     if level > 0.0 && level < 1.0 {
         Ok(())

@@ -231,7 +231,9 @@ pub fn needs(plan: &Plan) -> Vec<Need> {
                 let Some(cfg) = shape(&node.value, program, 0) else {
                     continue;
                 };
-                let batch = int(c, "batch").unwrap_or(1);
+                let Some(batch) = int(c, "batch") else {
+                    continue;
+                };
                 let n = cfg.num_parameters() as u64;
                 (cfg, n, batch, batch, int(c, "steps"))
             }
@@ -240,24 +242,26 @@ pub fn needs(plan: &Plan) -> Vec<Need> {
                 else {
                     continue;
                 };
-                let batch = int(c, "batch").unwrap_or(1);
-                let accum = int(c, "grad_accum").unwrap_or(1);
+                let (Some(batch), Some(accum)) = (int(c, "batch"), int(c, "grad_accum")) else {
+                    continue;
+                };
                 let trained = match c.args.get("method").and_then(|m| call_of(m, program)) {
                     Some(m) if &*m.func == "lora" => {
                         let targets: Vec<&str> = match m.args.get("targets") {
                             Some(Value::List(xs)) => xs.iter().filter_map(Value::as_str).collect(),
                             _ => vec![],
                         };
-                        lora_params(&cfg, int(m, "rank").unwrap_or(8), &targets)
+                        let Some(rank) = int(m, "rank") else {
+                            continue;
+                        };
+                        lora_params(&cfg, rank, &targets)
                     }
                     _ => cfg.num_parameters() as u64,
                 };
                 let per_step = batch.saturating_mul(accum).max(1);
-                let steps = rows(c.args.get("data").unwrap_or(&Value::None), program, 0).map(|r| {
-                    r.div_ceil(per_step)
-                        .max(1)
-                        .saturating_mul(int(c, "epochs").unwrap_or(1))
-                });
+                let steps = rows(c.args.get("data").unwrap_or(&Value::None), program, 0)
+                    .zip(int(c, "epochs"))
+                    .map(|(r, epochs)| r.div_ceil(per_step).max(1).saturating_mul(epochs));
                 (cfg, trained, batch, per_step, steps)
             }
             "evaluate" => {
@@ -266,7 +270,9 @@ pub fn needs(plan: &Plan) -> Vec<Need> {
             }
             _ => continue,
         };
-        let seq = int(c, "max_seq").unwrap_or(256);
+        let Some(seq) = int(c, "max_seq") else {
+            continue;
+        };
         let parts = training_bytes(&cfg, trained, batch, seq);
         let bytes = parts.iter().fold(0u64, |a, (_, b)| a.saturating_add(*b));
         let flops = optimizer_steps.map(|s| {
@@ -340,8 +346,8 @@ pub fn work_of(plan: &Plan, step: usize) -> Option<f64> {
     match &*c.func {
         "pretrain" => {
             let n = params(&node.value)?;
-            let seq = int(c, "max_seq").unwrap_or(256).min(ROW_TOKENS);
-            let tokens = int(c, "steps")? as f64 * int(c, "batch").unwrap_or(1) as f64 * seq as f64;
+            let seq = int(c, "max_seq")?.min(ROW_TOKENS);
+            let tokens = int(c, "steps")? as f64 * int(c, "batch")? as f64 * seq as f64;
             Some(6.0 * n * tokens)
         }
         "finetune" => {
@@ -351,15 +357,14 @@ pub fn work_of(plan: &Plan, step: usize) -> Option<f64> {
                 _ => 6.0,
             };
             let rows = rows(arg("data"), program, 0)? as f64;
-            let seq = row_tokens(arg("data"), program, int(c, "max_seq").unwrap_or(512));
-            Some(factor * n * rows * int(c, "epochs").unwrap_or(1) as f64 * seq as f64)
+            let seq = row_tokens(arg("data"), program, int(c, "max_seq")?);
+            Some(factor * n * rows * int(c, "epochs")? as f64 * seq as f64)
         }
         "evaluate" | "generate" => {
             let sample = call_of(arg("sample"), program);
-            let per_answer =
-                sample.and_then(|s| int(s, "max_tokens")).unwrap_or(64) + SAMPLED_PROMPT_TOKENS;
+            let per_answer = int(sample?, "max_tokens")? + SAMPLED_PROMPT_TOKENS;
             let answers_per_model = rows(arg("prompts"), program, 0)? as f64
-                * sample.and_then(|s| int(s, "n")).unwrap_or(1) as f64
+                * int(sample?, "n")? as f64
                 * match c.args.get("system") {
                     Some(Value::List(xs)) => xs.len().max(1) as f64,
                     _ => 1.0,
@@ -416,7 +421,7 @@ pub fn work_of(plan: &Plan, step: usize) -> Option<f64> {
 /// Checkpoints a finetune keeps (1 for any other model: itself).
 fn kept_checkpoints(v: &Value, program: &Program) -> u64 {
     match call_of(v, program) {
-        Some(c) if &*c.func == "finetune" => int(c, "checkpoints").unwrap_or(1).max(1),
+        Some(c) if &*c.func == "finetune" => int(c, "checkpoints").map_or(1, |k| k.max(1)),
         _ => 1,
     }
 }
@@ -431,7 +436,7 @@ const PROMPT_TOKENS: u64 = 512;
 /// largest need stands for the step).
 fn sampling_needs(step: usize, c: &Call, program: &Program) -> Option<Need> {
     let sample = c.args.get("sample").and_then(|v| call_of(v, program));
-    let max_tokens = sample.and_then(|s| int(s, "max_tokens")).unwrap_or(64);
+    let max_tokens = int(sample?, "max_tokens")?;
     let models: Vec<&Value> = match c.args.get("models")? {
         Value::List(xs) => xs.iter().collect(),
         v => vec![v],

@@ -1040,11 +1040,11 @@ fn build() -> Registry {
     .check(checks::bar)
         .req("eval", Ty::Eval, "The evaluation.")
         .opt("y", Ty::list(Ty::Union(vec![Ty::Metric, Ty::Str])), Value::List(vec![]), "Metrics (or their names) to plot; [] plots all.")
-        .opt("ci", Ty::Float, Value::Float(0.95), "Confidence level of the intervals.")
+        .opt("ci", Ty::Float, Value::Float(crate::eval::stats::DEFAULT_LEVEL), "Confidence level of the intervals.")
         .range(Range { min: Some(Bound { value: 0.0, inclusive: false }), max: Some(Bound { value: 1.0, inclusive: false }) });
     b.add("table", C::Report, Ty::Report, "Table of metric means with confidence intervals, per model and condition (Markdown + CSV).")
         .req("eval", Ty::Eval, "The evaluation.")
-        .opt("ci", Ty::Float, Value::Float(0.95), "Confidence level of the intervals.")
+        .opt("ci", Ty::Float, Value::Float(crate::eval::stats::DEFAULT_LEVEL), "Confidence level of the intervals.")
         .range(Range { min: Some(Bound { value: 0.0, inclusive: false }), max: Some(Bound { value: 1.0, inclusive: false }) });
     b.add(
         "curve",

@@ -55,7 +55,7 @@ fn collect(ctx: &OpCtx<'_>) -> Result<(), OpError> {
 fn level(args: &Args) -> f64 {
     match args.get("ci") {
         Some(Value::Float(x)) => *x,
-        _ => 0.95,
+        _ => crate::eval::stats::DEFAULT_LEVEL,
     }
 }
 
