@@ -6,6 +6,10 @@
 //! Each time is the median of several runs and is printed with its ratio to
 //! the reference measured in the same run: starting the binary
 //! (`inoc --version`). Uses the deterministic test operations.
+//!
+//! `INOC_BENCH_BIN=/path/to/inoc` times another build of the binary (one
+//! with the test operations, e.g. an older commit's) with the same harness,
+//! so two builds can be compared alternately on one machine.
 
 use inoc::sema::ir::{Cell, DeclKind, Family, Node, Program, Value};
 use inoc::syntax::Span;
@@ -109,7 +113,9 @@ fn sweep(cells: usize) -> Program {
 
 fn inoc(dir: &Path, args: &[&str]) -> Duration {
     let t = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_inoc"))
+    let bin =
+        std::env::var_os("INOC_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_inoc").into());
+    let out = Command::new(bin)
         .args(args)
         .current_dir(dir)
         .env("INOC_CACHE", dir.join("cache"))
