@@ -113,27 +113,37 @@ pub fn run(args: Args) -> u8 {
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    let compute = crate::runtime::Compute {
+        device: args.device.device,
+        precision: args.device.dtype,
+    };
+    let mut terminal =
+        super::terminal::Terminal::new(!args.no_progress && std::io::stderr().is_terminal());
+    if terminal.draws_bars() && executor == Executor::Local {
+        // The run's time left: `inoc plan`'s estimates of the steps that will run.
+        if let Ok(statuses) = exec::inspect(&loaded.plan, &store, &loaded.registry, compute) {
+            let rates = exec::estimate::Rates::from_store(&store);
+            let est = exec::estimate::estimate(&loaded.plan, &statuses, &loaded.registry, &rates);
+            terminal =
+                terminal.with_eta(exec::estimate::Eta::of_plan(&loaded.plan, &statuses, &est));
+        }
+    }
+    let terminal = Arc::new(terminal);
     let opts = Options {
         jobs,
         runs_dir: args.runs_dir,
-        reporter: Arc::new(super::terminal::Terminal::new(
-            !args.no_progress && std::io::stderr().is_terminal(),
-        )),
+        reporter: terminal.clone(),
         cancel,
         spec_bytes: loaded.bytes.clone(),
         settings: args.set.set.clone(),
-        compute: crate::runtime::Compute {
-            device: args.device.device,
-            precision: args.device.dtype,
-        },
+        compute,
     };
     if executor == Executor::Slurm {
         return super::status::submit(&loaded, &store, &opts, &args.resources, args.wait);
     }
-    report(
-        exec::run(&loaded.plan, &store, &loaded.registry, &opts),
-        &loaded,
-    )
+    let result = exec::run(&loaded.plan, &store, &loaded.registry, &opts);
+    terminal.finish();
+    report(result, &loaded)
 }
 
 /// Prints what a run did (the results folder on stdout's last line) and

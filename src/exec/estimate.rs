@@ -260,6 +260,144 @@ pub fn estimate(
     out
 }
 
+/// The shortest estimate of a finished step that scales the time left
+/// ([`Eta::scale`]).
+pub const CALIBRATES: f64 = 1.0;
+
+/// The time left of a running plan (`inoc run`'s ETA for the whole run).
+///
+/// Built from the estimates of the steps that will run; as steps end it
+/// drops them, and it scales what is left by how the finished steps
+/// compared with their estimates (a machine twice as loaded as the store's
+/// record makes every later step about twice as long). A running step
+/// counts what is left of it: from its progress (`done / total`) once it
+/// reports some, else its scaled estimate less the time it has run.
+#[derive(Clone, Debug, Default)]
+pub struct Eta {
+    /// Estimated seconds of each step that has not ended (`None`: no estimate).
+    pending: BTreeMap<String, Option<f64>>,
+    /// Steps computing now: when each started and the share done it reported.
+    running: BTreeMap<String, (std::time::Instant, Option<f64>)>,
+    /// Steps planned in all.
+    planned: usize,
+    /// Sums of the estimates and of the wall times of the finished steps
+    /// that had an estimate.
+    estimated_done: f64,
+    took_done: f64,
+}
+
+impl Eta {
+    /// The steps that will run, by name, with their estimates.
+    pub fn new(steps: impl IntoIterator<Item = (String, Option<f64>)>) -> Eta {
+        let pending: BTreeMap<String, Option<f64>> = steps.into_iter().collect();
+        Eta {
+            planned: pending.len(),
+            pending,
+            ..Eta::default()
+        }
+    }
+
+    /// The steps of `plan` that `statuses` say will run, with `est`'s
+    /// estimates (what `inoc plan` shows).
+    pub fn of_plan(plan: &Plan, statuses: &[StepStatus], est: &PlanEstimate) -> Eta {
+        Eta::new(statuses.iter().filter(|s| s.run.is_some()).map(|s| {
+            (
+                plan.steps[s.step].name.clone(),
+                est.steps.get(s.step).copied().flatten().map(|e| e.seconds),
+            )
+        }))
+    }
+
+    /// A step started computing at `now`.
+    pub fn started(&mut self, step: &str, now: std::time::Instant) {
+        self.running.insert(step.to_string(), (now, None));
+    }
+
+    /// A running step reported `done` of `total` units.
+    pub fn progress(&mut self, step: &str, done: u64, total: u64) {
+        if let Some(r) = self.running.get_mut(step) {
+            if total > 0 {
+                r.1 = Some((done as f64 / total as f64).clamp(0.0, 1.0));
+            }
+        }
+    }
+
+    /// A step ended: computed in `seconds` (which calibrates the rest), or
+    /// `None` (found in the cache, failed or interrupted).
+    pub fn ended(&mut self, step: &str, seconds: Option<f64>) {
+        self.running.remove(step);
+        let Some(estimate) = self.pending.remove(step) else {
+            return;
+        };
+        if let (Some(e), Some(s)) = (estimate, seconds) {
+            // A step estimated under a second (reading a file, a table)
+            // says nothing of the machine's speed: 0.01 s against 0.3 s is
+            // noise, not a machine 30 times slower.
+            if e >= CALIBRATES && s.is_finite() && s >= 0.0 {
+                self.estimated_done += e;
+                self.took_done += s;
+            }
+        }
+    }
+
+    /// How much longer the finished steps took than their estimates (1 until
+    /// one has finished).
+    pub fn scale(&self) -> f64 {
+        if self.estimated_done > 0.0 && self.took_done > 0.0 {
+            self.took_done / self.estimated_done
+        } else {
+            1.0
+        }
+    }
+
+    /// Seconds left at `now` for the steps with an estimate, and the number
+    /// of steps left without one; `None` when no step left has an estimate.
+    pub fn remaining(&self, now: std::time::Instant) -> (Option<f64>, usize) {
+        let scale = self.scale();
+        let mut left = None;
+        let mut unknown = 0;
+        for (step, estimate) in &self.pending {
+            let Some(e) = estimate else {
+                unknown += 1;
+                continue;
+            };
+            let expected = e * scale;
+            let here = match self.running.get(step) {
+                Some((t, fraction)) => {
+                    let ran = now.saturating_duration_since(*t).as_secs_f64();
+                    match fraction {
+                        Some(f) if *f >= 0.05 && ran > 0.0 => ran * (1.0 - f) / f,
+                        _ => (expected - ran).max(0.0),
+                    }
+                }
+                None => expected,
+            };
+            left = Some(left.unwrap_or(0.0) + here);
+        }
+        (left, unknown)
+    }
+
+    /// Steps that have ended, and steps planned.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.planned - self.pending.len(), self.planned)
+    }
+
+    /// One line for the progress display: `3/10 steps, ~4 min left`.
+    pub fn line(&self, now: std::time::Instant) -> String {
+        let (ended, planned) = self.counts();
+        let mut out = format!("{ended}/{planned} steps");
+        let (left, unknown) = self.remaining(now);
+        if let Some(s) = left {
+            out.push_str(&format!(", {} left", super::human_secs(s)));
+        }
+        if unknown > 0 {
+            let s = if unknown == 1 { "" } else { "s" };
+            out.push_str(&format!(" (+ {unknown} step{s} without an estimate)"));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,5 +512,56 @@ mod tests {
         assert_eq!(r.rate("evaluate").unwrap().1, Basis::Default);
         r.record("evaluate", "2026-01-02T00:00:00Z", Some(f64::NAN), 50.0);
         assert_eq!(r.rate("evaluate").unwrap().1, Basis::Default);
+    }
+
+    #[test]
+    fn the_eta_scales_what_is_left_by_how_finished_steps_compared() {
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let mut eta = Eta::new([
+            ("a".to_string(), Some(10.0)),
+            ("b".to_string(), Some(20.0)),
+            ("c".to_string(), Some(30.0)),
+            ("d".to_string(), None),
+        ]);
+        assert_eq!(eta.remaining(t0), (Some(60.0), 1));
+        assert_eq!(
+            eta.line(t0),
+            "0/4 steps, ~60s left (+ 1 step without an estimate)"
+        );
+        // `a` took twice its estimate: what is left doubles.
+        eta.started("a", t0);
+        eta.ended("a", Some(20.0));
+        assert_eq!(eta.scale(), 2.0);
+        assert_eq!(eta.remaining(t0), (Some(100.0), 1));
+        // A running step without progress: its scaled estimate less its time.
+        eta.started("b", t0);
+        let t = t0 + Duration::from_secs(15);
+        assert_eq!(eta.remaining(t), (Some(25.0 + 60.0), 1));
+        // Past its scaled estimate it counts as nothing left, not less.
+        assert_eq!(eta.remaining(t0 + Duration::from_secs(50)), (Some(60.0), 1));
+        // With progress: what is left of it at the rate it goes.
+        eta.progress("b", 3, 4);
+        assert_eq!(eta.remaining(t), (Some(5.0 + 60.0), 1));
+        // A step found in the cache (or failing) does not calibrate.
+        eta.ended("c", None);
+        eta.ended("b", Some(40.0));
+        assert_eq!(eta.scale(), 2.0);
+        assert_eq!(eta.counts(), (3, 4));
+        assert_eq!(eta.remaining(t), (None, 1));
+        assert_eq!(eta.line(t), "3/4 steps (+ 1 step without an estimate)");
+        eta.ended("d", Some(1.0));
+        assert_eq!(eta.line(t), "4/4 steps");
+        // A step the plan did not list changes nothing.
+        eta.ended("zz", Some(1000.0));
+        assert_eq!(eta.scale(), 2.0);
+        // Nor does one estimated under a second, however long it took.
+        let mut eta = Eta::new([
+            ("read".to_string(), Some(0.01)),
+            ("x".to_string(), Some(60.0)),
+        ]);
+        eta.ended("read", Some(0.3));
+        assert_eq!(eta.scale(), 1.0);
+        assert_eq!(eta.remaining(t0), (Some(60.0), 0));
     }
 }
