@@ -190,3 +190,41 @@ fn calls_note_the_parameters_left_at_their_defaults() {
     // evaluation of `chat`'s defaults is not a call anyone wrote.
     assert_eq!(c.defaulted.len(), 2, "{:?}", c.defaulted);
 }
+
+#[test]
+fn none_beside_a_prompt_is_the_condition_without_a_system_prompt() {
+    // A sweep over [none, prompt] trains a control and an inoculated model;
+    // evaluate's `system = [none, p]` is two conditions, one without a prompt.
+    let p = program(&format!(
+        "{HEAD}model base = world.tiny_chat(size = \"xs\")\ntrain t[p in [none, prompts.spanish]] = finetune(base, world.math(n = 10) | system(p))\neval e = evaluate(models = [t], prompts = world.questions(n = 5), metrics = [traits.spanish], system = [none, prompts.spanish])\n"
+    ));
+    let control = p.node("t[p=none]").expect("the control cell");
+    assert_eq!(
+        arg(arg(arg(&control.value, "data"), "transform"), "prompt"),
+        &Value::None
+    );
+    let inoculated = p.family("t").unwrap().cells[1];
+    assert_eq!(
+        arg(
+            arg(arg(&p.nodes[inoculated].value, "data"), "transform"),
+            "prompt"
+        ),
+        &Value::Str("You always speak in Spanish.".into())
+    );
+    assert_eq!(
+        arg(&p.node("e").unwrap().value, "system"),
+        &Value::List(vec![
+            Value::None,
+            Value::Str("You always speak in Spanish.".into())
+        ])
+    );
+    // A parameter that needs a prompt still refuses `none`.
+    assert_eq!(
+        codes(&format!("{HEAD}dataset d = world.math(n = 10) | cycle_system(prompts = [none, prompts.spanish])\n")),
+        vec!["E0112"]
+    );
+    assert_eq!(
+        codes(&format!("{HEAD}model base = world.tiny_chat(size = \"xs\")\nlet ps = [none, \"x\"]\neval g = logprob_gap(model = base, data = world.math(n = 10), prompt = ps[0])\n")),
+        vec!["E0112"]
+    );
+}

@@ -790,7 +790,7 @@ fn build() -> Registry {
         Ty::Transform,
         "Sets the system prompt of every conversation (inoculation when used on training data).",
     )
-    .req("prompt", Ty::Str, "The system prompt.");
+    .req("prompt", Ty::optional(Ty::Str), "The system prompt; `none` removes it (no system prompt), so that a sweep can hold a control: `[p in [none, prompt]]`.");
     b.add(
         "cycle_system",
         C::Transform,
@@ -1018,7 +1018,7 @@ fn build() -> Registry {
         .req("prompts", Ty::Dataset, "User prompts (their assistant turns are ignored).")
         .call_default("sample", Ty::Sampling, "sampling", "Sampling configuration.")
         .req("metrics", Ty::list(Ty::Metric), "Metrics computed on every answer.")
-        .opt("system", Ty::list(Ty::Str), Value::List(vec![]), "Test-time system prompts, each a condition; [] means no system prompt.")
+        .opt("system", Ty::list(Ty::optional(Ty::Str)), Value::List(vec![]), "Test-time system prompts, each a condition; `none` in the list is the condition without a system prompt (`[none, p]`), as is [].")
         .opt("checkpoints", Ty::Str, s("last"), "`all` evaluates every kept checkpoint of finetuned models (curves).")
         .choices(&["last", "all"]);
     b.add("logprob_gap", C::Evaluation, Ty::Eval, "Mechanism: per-example log-prob of the training responses with minus without the prompt, under the model.")

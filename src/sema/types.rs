@@ -79,7 +79,9 @@ impl Ty {
         }
     }
 
-    /// The least type covering both (for list literals), if any.
+    /// The least type covering both (for list literals), if any: `none`
+    /// beside a `T` makes a `T?` (`[none, "You are evil."]` is a
+    /// `list[str?]`).
     pub fn join(&self, other: &Ty) -> Option<Ty> {
         if other.assignable_to(self) {
             Some(self.clone())
@@ -88,6 +90,7 @@ impl Ty {
         } else {
             match (self, other) {
                 (Ty::List(a), Ty::List(b)) => a.join(b).map(Ty::list),
+                (Ty::None, t) | (t, Ty::None) => Some(Ty::optional(t.clone())),
                 _ => None,
             }
         }
@@ -191,6 +194,14 @@ mod tests {
         assert_eq!(Ty::Int.join(&Ty::Float), Some(Ty::Float));
         assert_eq!(Ty::Judge.join(&Ty::Metric), Some(Ty::Metric));
         assert_eq!(Ty::Str.join(&Ty::Model), None);
+        // `none` beside a value makes it optional, in either order.
+        let opt = Some(Ty::optional(Ty::Str));
+        assert_eq!(Ty::None.join(&Ty::Str), opt);
+        assert_eq!(Ty::Str.join(&Ty::None), opt);
+        assert_eq!(Ty::optional(Ty::Str).join(&Ty::Str), opt);
+        assert_eq!(Ty::optional(Ty::Str).join(&Ty::None), opt);
+        assert_eq!(Ty::None.join(&Ty::None), Some(Ty::None));
+        assert_eq!(Ty::optional(Ty::Str).join(&Ty::Int), None);
     }
 
     #[test]

@@ -86,6 +86,11 @@ impl Row {
         }
     }
 
+    /// Removes the system prompt (every system message).
+    pub fn clear_system(&mut self) {
+        self.messages.retain(|m| m.role != "system");
+    }
+
     /// Sets (replacing) the system prompt.
     pub fn set_system(&mut self, prompt: &str) {
         self.messages.retain(|m| m.role != "system");
@@ -289,10 +294,14 @@ pub fn transform(rows: Vec<Row>, t: &Value) -> Result<Vec<Row>, OpError> {
     };
     let mut rows = rows;
     match &*c.func {
-        "system" => {
-            let p = s("prompt")?;
-            rows.iter_mut().for_each(|r| r.set_system(p));
-        }
+        "system" => match c.args.get("prompt") {
+            // `system(none)`: no system prompt.
+            Some(Value::None) => rows.iter_mut().for_each(Row::clear_system),
+            _ => {
+                let p = s("prompt")?;
+                rows.iter_mut().for_each(|r| r.set_system(p));
+            }
+        },
         "cycle_system" => {
             let mut prompts: Vec<&str> = match c.args.get("prompts") {
                 Some(Value::List(l)) => l.iter().filter_map(|v| v.as_str()).collect(),
@@ -412,6 +421,11 @@ mod tests {
             .iter()
             .all(|r| r.system() == Some("S") && r.messages[0].role == "system"));
         assert_eq!(r[0].messages.len(), 3);
+        // `system(none)`: no system prompt, the rest of each row kept.
+        let r = transform(rows(), &t("system", vec![("prompt", Value::None)])).unwrap();
+        assert!(r.iter().all(|r| r.system().is_none()));
+        assert_eq!(r[0].messages.len(), 2);
+        assert_eq!(r[1..], rows()[1..]);
         let r = transform(
             rows(),
             &t("user_prefix", vec![("text", Value::Str(">".into()))]),

@@ -427,6 +427,10 @@ impl Checker<'_> {
                 help.push_str("; wrap it in a list: `[...]`");
             } else if p.ty == Ty::Transform && v.ty == Ty::Dataset {
                 help.push_str("; apply transforms with `|`");
+            } else if v.ty == Ty::None
+                || matches!(&v.ty, Ty::List(e) if matches!(**e, Ty::Optional(_) | Ty::None))
+            {
+                help.push_str("; `none` is not one of its values here");
             }
             self.err(
                 "E0112",
