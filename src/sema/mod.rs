@@ -54,6 +54,30 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     best.map(|(_, c)| c)
 }
 
+pub use check::describe::{FnParam, ModuleDoc, ModuleItem};
+
+/// The names of the stdlib's modules (`world` is `stdlib/world.inoc`).
+pub fn stdlib_modules() -> Vec<&'static str> {
+    loader::STDLIB
+        .iter()
+        .filter_map(|(p, _)| p.strip_prefix("stdlib/")?.strip_suffix(".inoc"))
+        .collect()
+}
+
+/// The functions and constants of the stdlib module `name` (`world`), with
+/// their docs, as the checker reads and evaluates them (`inoc builtins
+/// world.math`); `None` when there is no such module.
+pub fn describe_stdlib(name: &str) -> Option<ModuleDoc> {
+    let path = format!("stdlib/{name}.inoc");
+    let text = loader::stdlib(&path)?;
+    let files = MemLoader::new();
+    let mut c = check::Checker::new(&files);
+    let m = c.add_module(&path, text.to_string(), String::new())?;
+    c.load_imports(m, &mut Vec::new());
+    c.evaluate_all();
+    Some(c.describe_module(m))
+}
+
 /// The result of checking a spec: the program when there is no error, every
 /// diagnostic (errors and the warnings that were not silenced, sorted by
 /// file and position), and the source map the diagnostics' spans point into
@@ -202,6 +226,35 @@ fn check_here(path: &str, loader: &dyn Loader, settings: &[Setting]) -> Checked 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_stdlib_describes_its_functions_and_constants() {
+        assert!(super::stdlib_modules().contains(&"world"));
+        let world = super::describe_stdlib("world").expect("world");
+        assert_eq!(world.path, "stdlib/world.inoc");
+        let math = world.items.iter().find(|i| i.name == "math").unwrap();
+        assert_eq!(
+            math.signature(),
+            "math(n, language = \"en\", case = \"normal\", seed = 0, split = \"train\") -> dataset"
+        );
+        assert!(math.doc.starts_with("Math word problems"), "{}", math.doc);
+        let tiny = world.items.iter().find(|i| i.name == "tiny_chat").unwrap();
+        assert!(
+            tiny.signature().ends_with(") -> model"),
+            "{}",
+            tiny.signature()
+        );
+        let steps = world.items.iter().find(|i| i.name == "steps").unwrap();
+        assert_eq!(steps.signature(), "steps: record");
+        assert_eq!(steps.value.as_deref(), Some("{m: 700, s: 400, xs: 200}"));
+        let traits = super::describe_stdlib("traits").unwrap();
+        let spanish = traits.items.iter().find(|i| i.name == "spanish").unwrap();
+        assert_eq!(spanish.signature(), "spanish: metric");
+        assert_eq!(spanish.doc, "1 when the answer is identified as Spanish.");
+        // A module importing another (em_world imports world) is read too.
+        assert!(super::describe_stdlib("em_world").is_some_and(|m| !m.items.is_empty()));
+        assert!(super::describe_stdlib("nothing").is_none());
+    }
+
     #[test]
     fn suggest_finds_close_names_only() {
         let names = ["epochs", "lr", "batch", "seed"];

@@ -117,3 +117,60 @@ fn builtins_lists_signatures_and_json() {
     assert_eq!(code, 2);
     assert!(err.contains("did you mean `finetune`?"), "{err}");
 }
+
+#[test]
+fn builtins_lists_the_stdlib_from_its_source() {
+    let (code, out, _) = inoc(&["builtins", "world.math"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("world.math(n, language = \"en\", case = \"normal\", seed = 0, split = \"train\") -> dataset\n    Math word problems"),
+        "{out}"
+    );
+    // The whole module: its doc, every function and constant.
+    let (code, out, _) = inoc(&["builtins", "world"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("## world (stdlib/world.inoc)\n"), "{out}");
+    for item in [
+        "world.tiny_chat(size = \"s\"",
+        "world.archs: record",
+        "world.questions(",
+    ] {
+        assert!(out.contains(item), "{item} missing from {out}");
+    }
+    let (code, out, _) = inoc(&["builtins", "traits.spanish", "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v[0]["module"], "traits");
+    assert_eq!(v[0]["kind"], "let");
+    assert_eq!(v[0]["ty"], "metric");
+    assert_eq!(v[0]["doc"], "1 when the answer is identified as Spanish.");
+    // The value as the checker evaluated it: every default filled in.
+    let value = v[0]["value"].as_str().unwrap();
+    assert!(
+        value.starts_with("language(candidates = [") && value.contains("lang = \"es\""),
+        "{value}"
+    );
+    let (code, _, err) = inoc(&["builtins", "world.maths"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean `world.math`?"), "{err}");
+    let (code, _, err) = inoc(&["builtins", "wrld.math"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean `world`?"), "{err}");
+    // `inoc builtins` alone names the modules after the builtins.
+    let (_, out, _) = inoc(&["builtins"]);
+    assert!(
+        out.contains("## Stdlib") && out.contains("world, traits"),
+        "{out}"
+    );
+    // `prompts` is a builtin and a module: the builtin, with a pointer.
+    let (_, out, _) = inoc(&["builtins", "prompts"]);
+    assert!(
+        out.contains("prompts(items: list[str]) -> dataset"),
+        "{out}"
+    );
+    assert!(out.contains("inoc builtins stdlib/prompts.inoc"), "{out}");
+    let (code, out, _) = inoc(&["builtins", "stdlib/prompts.inoc"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("## prompts (stdlib/prompts.inoc)"), "{out}");
+    assert!(out.contains("prompts.spanish: str\n"), "{out}");
+}

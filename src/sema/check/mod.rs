@@ -26,6 +26,7 @@ use std::rc::Rc;
 mod call;
 pub(super) mod checks;
 mod decls;
+pub(crate) mod describe;
 mod eval;
 mod fns;
 mod modules;
