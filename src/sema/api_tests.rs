@@ -100,7 +100,7 @@ fn pipes_become_apply_calls_and_cells_resolve_by_value() {
 fn allow_comments_silence_one_lint_on_their_line_or_the_next() {
     let spec = |allow: &str| {
         format!(
-            "{HEAD}model base = world.tiny_chat(size = \"xs\")\ntrain t[s in [0, 1, 2]] = finetune(base, world.math(n = 10) | system(prompts.caps), seed = s)\n{allow}\neval e = evaluate(models = [t], prompts = world.questions(n = 5), metrics = [traits.all_caps], system = [prompts.caps])\n"
+            "{HEAD}model base = world.tiny_chat(size = \"s\")\ntrain t[s in [0, 1, 2]] = finetune(base, world.math(n = 10) | system(prompts.caps), seed = s)\n{allow}\neval e = evaluate(models = [t], prompts = world.questions(n = 5), metrics = [traits.all_caps], system = [prompts.caps])\n"
         )
     };
     assert_eq!(codes(&spec("")), vec!["W0100"]);

@@ -13,6 +13,7 @@
 //! | W0105 | `train-test-overlap` | an evaluation's prompts are the training data of a model it evaluates |
 //! | W0106 | `unknown-lint`       | `# inoc: allow(...)` names no lint |
 //! | W0107 | `few-seeds`          | an evaluation compares a finetuned family trained with two seeds |
+//! | W0110 | `prompt-blind-model` | a system prompt trains or is evaluated on a model the stdlib documents as too small to follow prompts |
 
 use super::check::Checker;
 use super::ir::{Call, DeclKind, Program, Value};
@@ -29,6 +30,7 @@ pub(crate) fn run(c: &mut Checker<'_>) {
     leaked_inoculation(&c.program, &evals, &mut out);
     single_seed(&c.program, &evals, &mut out);
     train_test_overlap(&c.program, &evals, &mut out);
+    prompt_blind(c, &evals, &mut out);
     unused(c, &referenced, &mut out);
     c.diags.extend(out);
 }
@@ -359,6 +361,147 @@ fn train_test_overlap(p: &Program, evals: &[&Call], out: &mut Vec<Diagnostic>) {
                     out.push(d);
                 }
             }
+        }
+    }
+}
+
+/// Where the stdlib says which models cannot follow a system prompt:
+/// `stdlib/world.inoc`'s `prompt_blind` sizes of its `archs`.
+const WORLD: &str = "stdlib/world.inoc";
+
+/// The architectures of the sizes the stdlib documents as too small to
+/// follow a system prompt (`world.prompt_blind`), each as (size, the
+/// architecture in surface syntax); empty when the spec does not import
+/// the world (no `world.tiny_chat` model then).
+fn blind_archs(c: &Checker<'_>) -> Vec<(String, String)> {
+    let (Some(Value::List(sizes)), Some(Value::Record(archs))) = (
+        c.module_let(WORLD, "prompt_blind"),
+        c.module_let(WORLD, "archs"),
+    ) else {
+        return Vec::new();
+    };
+    sizes
+        .iter()
+        .filter_map(Value::as_str)
+        .filter_map(|s| Some((s.to_string(), c.program.display(archs.get(s)?))))
+        .collect()
+}
+
+/// The size of the pretrained model a model value comes from (through
+/// its finetunes) when that size is blind to prompts, with the declaration
+/// that holds the pretrained model (when it is one).
+fn blind_base<'p>(
+    p: &'p Program,
+    v: &'p Value,
+    blind: &'p [(String, String)],
+    depth: usize,
+) -> Option<(&'p str, Option<&'p super::ir::Node>)> {
+    if depth > 256 {
+        return None;
+    }
+    let (node, value) = match v {
+        Value::Node(n) => (Some(p.nodes.get(*n)?), &p.nodes.get(*n)?.value),
+        _ => (None, v),
+    };
+    match value {
+        Value::Node(_) => blind_base(p, value, blind, depth + 1),
+        Value::Call(c) if c.func == "finetune" => {
+            blind_base(p, c.args.get("model")?, blind, depth + 1)
+        }
+        Value::Call(c) if c.func == "pretrain" => {
+            let arch = p.display(c.args.get("arch")?);
+            let (size, _) = blind.iter().find(|(_, a)| *a == arch)?;
+            Some((size.as_str(), node))
+        }
+        _ => None,
+    }
+}
+
+/// W0110: an inoculation prompt (`system(...)`, `cycle_system(...)`) in
+/// the training data of a model, or a system prompt an evaluation gives to
+/// a model, whose pretrained base is of a size the stdlib documents as too
+/// small to follow prompts: the experiment cannot show what it measures.
+fn prompt_blind(c: &Checker<'_>, evals: &[&Call], out: &mut Vec<Diagnostic>) {
+    let blind = blind_archs(c);
+    if blind.is_empty() {
+        return;
+    }
+    let p = &c.program;
+    let help = |size: &str| {
+        format!("use `world.tiny_chat(size = \"s\")` or larger for an experiment about prompts (`{size}` is for tests that only need the steps to run); `# inoc: allow(prompt-blind-model)` above this line silences this")
+    };
+    let base_label = |size: &str, node: Option<&super::ir::Node>, d: Diagnostic| match node {
+        Some(n) => d.with_label(
+            n.span,
+            format!(
+                "`{}` is of size `{size}`, which follows system prompts poorly",
+                n.name
+            ),
+        ),
+        _ => d,
+    };
+    let mut seen = BTreeSet::new();
+    // Training: every finetune, declared or inside an evaluation.
+    let mut fts: Vec<&Call> = Vec::new();
+    for n in &p.nodes {
+        if let Value::Call(call) = &n.value {
+            if call.func == "finetune" {
+                fts.push(call);
+            }
+        }
+    }
+    for &ev in evals {
+        for (_, mv) in eval_models(p, ev) {
+            finetunes(p, mv, &mut fts, 0);
+        }
+    }
+    for ft in fts {
+        let Some((size, node)) = ft
+            .args
+            .get("model")
+            .and_then(|m| blind_base(p, m, &blind, 0))
+        else {
+            continue;
+        };
+        let mut prompts = Vec::new();
+        if let Some(d) = ft.args.get("data") {
+            dataset_prompts(p, d, &mut prompts, 0);
+        }
+        for (prompt, span) in prompts {
+            if !seen.insert(span) {
+                continue;
+            }
+            let d = Diagnostic::warning(
+                "W0110",
+                format!("the inoculation prompt {prompt:?} trains a model of size `{size}`, too small to follow a system prompt reliably"),
+                span,
+                "an inoculation prompt the model follows poorly",
+            )
+            .with_help(help(size));
+            out.push(base_label(size, node, d));
+        }
+    }
+    // Evaluation: a system prompt given to such a model.
+    for &ev in evals {
+        let prompted = matches!(ev.args.get("system"), Some(Value::List(xs)) if xs.iter().any(|x| x.as_str().is_some_and(|s| !s.is_empty())));
+        if !prompted {
+            continue;
+        }
+        for (name, mv) in eval_models(p, ev) {
+            let Some((size, node)) = blind_base(p, mv, &blind, 0) else {
+                continue;
+            };
+            if !seen.insert(ev.span) {
+                break;
+            }
+            let d = Diagnostic::warning(
+                "W0110",
+                format!("`{name}` is of size `{size}`, too small to follow reliably the system prompts this evaluation gives it"),
+                ev.span,
+                "its answers cannot show what a system prompt does",
+            )
+            .with_help(help(size));
+            out.push(base_label(size, node, d));
         }
     }
 }

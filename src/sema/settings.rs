@@ -172,7 +172,7 @@ mod tests {
     use super::Setting;
     use crate::sema::loader::MemLoader;
 
-    const SPEC: &str = "import \"stdlib/world.inoc\" as world\nlet seeds = [0, 1, 2]\nlet n = 1000\nlet lr = 1e-3\nlet prompt = \"You always speak in Spanish.\"\n# inoc: allow(unused-declaration)\ndataset math[s in seeds] = world.math(n = n, seed = s) | system(prompt)\n# inoc: allow(unused-declaration)\ntrain t = finetune(world.tiny_chat(size = \"xs\"), math[0], lr = lr)\n";
+    const SPEC: &str = "import \"stdlib/world.inoc\" as world\nlet seeds = [0, 1, 2]\nlet n = 1000\nlet lr = 1e-3\nlet prompt = \"You always speak in Spanish.\"\n# inoc: allow(unused-declaration)\ndataset math[s in seeds] = world.math(n = n, seed = s) | system(prompt)\n# inoc: allow(unused-declaration)\ntrain t = finetune(world.tiny_chat(size = \"s\"), math[0], lr = lr)\n";
 
     fn check(sets: &[&str]) -> crate::sema::Checked {
         let sets: Vec<Setting> = sets.iter().map(|s| Setting::parse(s).unwrap()).collect();

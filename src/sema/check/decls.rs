@@ -58,6 +58,18 @@ impl Checker<'_> {
         out
     }
 
+    /// The value of `let NAME` in the loaded module at `path` (an import
+    /// path such as `stdlib/world.inoc`), when that module is loaded and the
+    /// let evaluated: what the stdlib says to the lints.
+    pub(crate) fn module_let(&self, path: &str, name: &str) -> Option<&Value> {
+        let &m = self.by_path.get(path)?;
+        let &i = self.modules[m].scope.get(name)?;
+        match self.globals.get(m)?.get(i)? {
+            Some(State::Done(Some(v))) => Some(&v.v),
+            _ => None,
+        }
+    }
+
     pub(super) fn set_global(&mut self, m: usize, i: usize, state: State) {
         if self.globals.len() <= m {
             self.globals.resize_with(m + 1, Vec::new);
