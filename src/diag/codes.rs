@@ -240,7 +240,9 @@ pub const CODES: &[CodeInfo] = &[
        names."),
     e("E0148", "path given as a hub id",
       "`hf(...)` takes a Hugging Face hub id (`org/name`, resolved in the local HF cache); a \
-       model directory on disk is loaded with `local(\"DIR\")`."),
+       model directory on disk is loaded with `local(\"DIR\")`. `hf(\"/abs/dir\")` (or `./dir`) \
+       on a directory that holds config.json, without a `revision`, is taken as `local(dir)` \
+       (the same key); any other path is this error."),
     e("E0150", "unknown setting",
       "`inoc run --set NAME=VALUE` (also `plan` and `check`) names no top-level `let` of the spec, \
        names one twice, or its value is not one expression. Only the spec's own `let`s can be set \

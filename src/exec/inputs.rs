@@ -10,8 +10,9 @@
 //! - `em_questions(path, ids)`: the YAML parses and every id exists
 //!   ([`super::ops::em_questions::parse`], [`super::ops::em_questions::rows`]):
 //!   E0147.
-//! - `hf(id, revision)`: an id that names a local directory is E0148
-//!   (pointing to `local(...)`); a hub model that is not in the local
+//! - `hf(id, revision)`: an id that is a path is E0148 (pointing to
+//!   `local(...)`), unless the checker took it as `local(dir)` (a model
+//!   directory without a revision); a hub model that is not in the local
 //!   Hugging Face cache is W0109 with the download command.
 //!
 //! `sema` never reads data files (ARCHITECTURE: invariants); this pass runs

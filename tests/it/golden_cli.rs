@@ -174,3 +174,35 @@ fn builtins_lists_the_stdlib_from_its_source() {
     assert!(out.starts_with("## prompts (stdlib/prompts.inoc)"), "{out}");
     assert!(out.contains("prompts.spanish: str\n"), "{out}");
 }
+
+#[test]
+fn hf_of_a_model_directory_is_local_of_that_directory() {
+    // The IR (and so every key) of `hf(DIR)` is that of `local(DIR)` when DIR
+    // is a model directory: absolute, or `./`-relative to the spec.
+    let model = std::fs::canonicalize("tests/fixtures/hf/smol").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&model, dir.path().join("smol")).unwrap();
+    let ir = |name: &str, call: &str| {
+        let spec = dir.path().join(name);
+        std::fs::write(&spec, format!("model m = {call}\n")).unwrap();
+        let c = inoc::sema::check_path(spec.to_str().unwrap());
+        let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, ["W0103"], "{call}");
+        serde_json::to_value(&c.program.unwrap().nodes).unwrap()
+    };
+    let abs = model.display();
+    let local = ir("local.inoc", &format!("local(\"{abs}\")"));
+    assert_eq!(ir("hf.inoc", &format!("hf(\"{abs}\")")), local);
+    let relative = ir("rel.inoc", "local(\"./smol\")");
+    assert_eq!(ir("hf_rel.inoc", "hf(\"./smol\")"), relative);
+    // With a revision, or a directory that is no model, it stays an error.
+    let spec = dir.path().join("rev.inoc");
+    std::fs::write(
+        &spec,
+        format!("model m = hf(\"{abs}\", revision = \"main\")\n"),
+    )
+    .unwrap();
+    let (code, _, err) = inoc(&["check", spec.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("E0148"), "{err}");
+}

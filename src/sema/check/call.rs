@@ -331,6 +331,11 @@ impl Checker<'_> {
             args: out.into_iter().collect(),
             span,
         };
+        if b.name == "hf" {
+            if let Some(local) = self.hf_directory(&call, file_path) {
+                return Some(SVal::new(Value::Call(Box::new(local)), b.ret.clone()));
+            }
+        }
         let position = |name: &str| {
             let j = b.params.iter().position(|p| p.name == name)?;
             positions[j]
@@ -388,6 +393,51 @@ impl Checker<'_> {
                 params,
             },
         );
+    }
+
+    /// `hf("/abs/dir")` (or `./dir`, `../dir`) naming a model directory
+    /// (one with config.json), without a `revision`: that is `local(dir)`,
+    /// the same call and so the same key. Anything else that looks like a
+    /// path stays `hf` and is E0148 before compute (`exec::inputs`).
+    fn hf_directory(&mut self, call: &Call, file_path: usize) -> Option<Call> {
+        let id = call.args.get("id")?.as_str()?;
+        if call.args.get("revision") != Some(&Value::None) {
+            return None;
+        }
+        let pathlike =
+            std::path::Path::new(id).is_absolute() || id.starts_with("./") || id.starts_with("../");
+        if !pathlike {
+            return None;
+        }
+        let resolved = resolve(&self.modules[file_path].path, id);
+        use crate::sema::loader::PathKind;
+        if self.loader.kind(&resolved) != PathKind::Dir
+            || self.loader.kind(&format!("{resolved}/config.json")) != PathKind::File
+        {
+            return None;
+        }
+        let local = builtins::get("local")?;
+        let mut args = Vec::with_capacity(local.params.len());
+        for p in &local.params {
+            let v = if p.name == "path" {
+                self.convert(
+                    "local",
+                    p,
+                    &p.ty,
+                    Value::Str(id.to_string()),
+                    call.span,
+                    file_path,
+                )
+            } else {
+                p.default.clone()?
+            };
+            args.push((p.name.into(), v));
+        }
+        Some(Call {
+            func: local.name.into(),
+            args: args.into_iter().collect(),
+            span: call.span,
+        })
     }
 
     /// Type-checks one argument against its parameter and converts it to its
