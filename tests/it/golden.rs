@@ -185,3 +185,38 @@ fn the_specs_and_the_stdlib_check_clean() {
         assert!(!c.has_errors(), "{path}:\n{text}");
     }
 }
+
+#[test]
+fn the_language_doc_names_every_code_and_builtin() {
+    let doc = std::fs::read_to_string("docs/language.md").expect("docs/language.md");
+    let missing: Vec<&str> = CODES
+        .iter()
+        .map(|c| c.code)
+        .filter(|c| !doc.contains(&format!("| {c} |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/language.md has no table row for: {missing:?}"
+    );
+    let missing: Vec<&str> = sema::builtins::registry()
+        .names()
+        .filter(|b| !doc.contains(&format!("`{b}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/language.md does not name the builtins {missing:?}"
+    );
+    // Lints by name too, and the stdlib modules.
+    let missing: Vec<&str> = CODES
+        .iter()
+        .filter_map(|c| c.lint)
+        .filter(|l| !doc.contains(&format!("`{l}`")))
+        .collect();
+    assert!(missing.is_empty(), "lints missing: {missing:?}");
+    for m in sema::stdlib_modules() {
+        assert!(
+            doc.contains(&format!("`stdlib/{m}.inoc`")),
+            "stdlib/{m}.inoc"
+        );
+    }
+}
