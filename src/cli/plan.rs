@@ -236,7 +236,7 @@ pub fn run(args: Args) -> u8 {
         Ok(s) => s,
         Err(e) => return fail_exec(&e, &loaded),
     };
-    let rates = exec::estimate::Rates::from_store(&store);
+    let rates = exec::estimate::Rates::for_statuses(&store, &statuses);
     let est = exec::estimate::estimate(plan, &statuses, registry, &rates);
     match args.format {
         Format::Json => print_json(plan, &statuses, &est),

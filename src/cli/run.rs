@@ -122,7 +122,7 @@ pub fn run(args: Args) -> u8 {
     if terminal.draws_bars() && executor == Executor::Local {
         // The run's time left: `inoc plan`'s estimates of the steps that will run.
         if let Ok(statuses) = exec::inspect(&loaded.plan, &store, &loaded.registry, compute) {
-            let rates = exec::estimate::Rates::from_store(&store);
+            let rates = exec::estimate::Rates::for_statuses(&store, &statuses);
             let est = exec::estimate::estimate(&loaded.plan, &statuses, &loaded.registry, &rates);
             terminal =
                 terminal.with_eta(exec::estimate::Eta::of_plan(&loaded.plan, &statuses, &est));

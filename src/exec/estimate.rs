@@ -126,6 +126,18 @@ impl Rates {
         rates
     }
 
+    /// The rates that estimate the steps `statuses` say will run: calibrated
+    /// by the store ([`Rates::from_store`], which reads every object's
+    /// metadata) only when some step will run; a fully cached plan has
+    /// nothing to estimate, so a no-op plan or run does not pay for it.
+    pub fn for_statuses(store: &Store, statuses: &[StepStatus]) -> Rates {
+        if statuses.iter().any(|s| s.run.is_some()) {
+            Rates::from_store(store)
+        } else {
+            Rates::default()
+        }
+    }
+
     /// Rates with no history (every operation at its default) on a machine
     /// whose matrix multiply runs at `flops` FLOP/s.
     pub fn at_speed(flops: f64) -> Rates {

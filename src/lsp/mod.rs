@@ -1044,7 +1044,7 @@ fn cache_status(program: &crate::sema::ir::Program, name: &str) -> Option<String
     let store = crate::cache::Store::open(&root).ok()?;
     let st =
         crate::exec::inspect(&plan, &store, &registry, crate::runtime::Compute::default()).ok()?;
-    let rates = crate::exec::estimate::Rates::from_store(&store);
+    let rates = crate::exec::estimate::Rates::for_statuses(&store, &st);
     let est = crate::exec::estimate::estimate(&plan, &st, &registry, &rates);
     let mut cached = 0;
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
