@@ -42,32 +42,24 @@ def post(url, body):
         return json.load(r)
 
 
+def chat(url, prompt, **options):
+    """One greedy chat completion of `prompt` (temperature 0)."""
+    body = {
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": prompt}],
+        "temperature": 0,
+    }
+    return post(url, {**body, **options})
+
+
 def first_token(url, prompt):
-    reply = post(
-        url,
-        {
-            "model": "smollm2",
-            "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": 1,
-            "temperature": 0,
-            "logprobs": True,
-            "top_logprobs": 20,
-        },
-    )
+    reply = chat(url, prompt, max_tokens=1, logprobs=True, top_logprobs=20)
     content = reply["choices"][0]["logprobs"]["content"][0]
     return {t["token"]: t["logprob"] for t in content["top_logprobs"]}
 
 
 def greedy(url, prompt):
-    reply = post(
-        url,
-        {
-            "model": "smollm2",
-            "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": 8,
-            "temperature": 0,
-        },
-    )
+    reply = chat(url, prompt, max_tokens=8)
     return reply["choices"][0]["message"]["content"]
 
 

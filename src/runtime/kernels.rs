@@ -1170,24 +1170,33 @@ mod tests {
 
     use crate::runtime::testutil::max_diff;
 
-    /// Runs `f` on fresh variables made from `inputs` with the fused kernels
-    /// on and off; compares outputs and the gradients of a random projection
-    /// of the output.
+    /// `f` on fresh variables made from `inputs`: its output and the
+    /// gradients of each input for the output's projection on a random
+    /// tensor drawn with `seed` (None: the input does not reach the output).
+    fn forward_backward(
+        inputs: &[Tensor],
+        f: impl Fn(&[Tensor]) -> Tensor,
+        seed: u64,
+    ) -> (Tensor, Vec<Option<Tensor>>) {
+        let vars: Vec<Var> = inputs
+            .iter()
+            .map(|t| Var::from_tensor(t).unwrap())
+            .collect();
+        let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+        let y = f(&ts);
+        let proj = rand(y.dims(), seed);
+        let grads = (&y * &proj).unwrap().sum_all().unwrap().backward().unwrap();
+        let gs = vars.iter().map(|v| grads.get(v).cloned()).collect();
+        (y, gs)
+    }
+
+    /// Runs `f` with the fused kernels on and off; compares outputs and the
+    /// gradients of a random projection of the output.
     fn check(inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Tensor, tol: f32) {
         let _g = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
         let run = |fused: bool| {
             set_fused(fused);
-            let vars: Vec<Var> = inputs
-                .iter()
-                .map(|t| Var::from_tensor(t).unwrap())
-                .collect();
-            let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
-            let y = f(&ts);
-            let proj = rand(y.dims(), 99);
-            let loss = (&y * &proj).unwrap().sum_all().unwrap();
-            let grads = loss.backward().unwrap();
-            let gs: Vec<Option<Tensor>> = vars.iter().map(|v| grads.get(v).cloned()).collect();
-            (y, gs)
+            forward_backward(inputs, &f, 99)
         };
         let (y1, g1) = run(true);
         let (y0, g0) = run(false);
@@ -1251,16 +1260,9 @@ mod tests {
 
     /// Output and input gradients of `f` for a fixed output projection.
     fn value_and_grads(inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Tensor) -> Vec<Vec<u32>> {
-        let vars: Vec<Var> = inputs
-            .iter()
-            .map(|t| Var::from_tensor(t).unwrap())
-            .collect();
-        let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
-        let y = f(&ts);
-        let proj = rand(y.dims(), 77);
-        let grads = (&y * &proj).unwrap().sum_all().unwrap().backward().unwrap();
+        let (y, grads) = forward_backward(inputs, f, 77);
         let mut out = vec![bits(&y)];
-        out.extend(vars.iter().map(|v| bits(grads.get(v).unwrap())));
+        out.extend(grads.iter().map(|g| bits(g.as_ref().unwrap())));
         out
     }
 
