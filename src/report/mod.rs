@@ -33,7 +33,9 @@ use plot::{escape, value_label};
 pub struct BarSpec {
     /// File stem under `plots/` (sanitised).
     pub name: String,
-    pub eval: String,
+    /// One eval: a group per metric. Several: a group per eval and metric,
+    /// in one chart per condition.
+    pub evals: Vec<String>,
     pub metrics: Vec<String>,
 }
 
@@ -382,29 +384,41 @@ fn bar_charts(
     agg: &Aggregate,
     level: f64,
 ) -> Result<Vec<(String, BarChart)>, ReportError> {
-    let rows: Vec<&ResultRow> = agg.results.iter().filter(|r| r.eval == spec.eval).collect();
-    if rows.is_empty() {
-        return Err(ReportError::UnknownEval {
-            name: spec.name.clone(),
-            eval: spec.eval.clone(),
-        });
-    }
-    let mut metrics: Vec<String> = Vec::new();
-    for r in &rows {
-        if !metrics.contains(&r.metric) {
-            metrics.push(r.metric.clone());
+    let rows: Vec<&ResultRow> = agg
+        .results
+        .iter()
+        .filter(|r| spec.evals.contains(&r.eval))
+        .collect();
+    // Per eval, the metrics it draws (all it scored when `metrics` is empty).
+    let mut groups: Vec<(&str, String)> = Vec::new();
+    for eval in &spec.evals {
+        let mut scored: Vec<&String> = Vec::new();
+        for r in rows.iter().filter(|r| &r.eval == eval) {
+            if !scored.contains(&&r.metric) {
+                scored.push(&r.metric);
+            }
         }
-    }
-    if !spec.metrics.is_empty() {
-        if let Some(m) = spec.metrics.iter().find(|m| !metrics.contains(m)) {
+        if scored.is_empty() {
+            return Err(ReportError::UnknownEval {
+                name: spec.name.clone(),
+                eval: eval.clone(),
+            });
+        }
+        if let Some(m) = spec.metrics.iter().find(|m| !scored.contains(m)) {
             return Err(ReportError::UnknownMetric {
                 name: spec.name.clone(),
-                eval: spec.eval.clone(),
+                eval: eval.clone(),
                 metric: m.clone(),
             });
         }
-        metrics = spec.metrics.clone();
+        let drawn: Vec<String> = if spec.metrics.is_empty() {
+            scored.into_iter().cloned().collect()
+        } else {
+            spec.metrics.clone()
+        };
+        groups.extend(drawn.into_iter().map(|m| (eval.as_str(), m)));
     }
+    let several = spec.evals.len() > 1;
     let mut conditions: Vec<String> = Vec::new();
     let mut models: Vec<String> = Vec::new();
     for r in &rows {
@@ -422,17 +436,20 @@ fn bar_charts(
             .iter()
             .map(|model| BarSeries {
                 label: model.clone(),
-                values: metrics
+                values: groups
                     .iter()
-                    .map(|metric| {
+                    .map(|(eval, metric)| {
                         let r = rows.iter().find(|r| {
-                            &r.model == model && &r.metric == metric && &r.condition == cond
+                            r.eval == *eval
+                                && &r.model == model
+                                && &r.metric == metric
+                                && &r.condition == cond
                         })?;
                         let points = if r.unit == crate::eval::Unit::Seeds {
                             agg.per_seed
                                 .iter()
                                 .filter(|s| {
-                                    s.eval == spec.eval
+                                    s.eval == *eval
                                         && &s.model == model
                                         && &s.metric == metric
                                         && &s.condition == cond
@@ -454,9 +471,18 @@ fn bar_charts(
         charts.push((
             cond.clone(),
             BarChart {
-                title: format!("{}: {}", spec.eval, condition_label(cond)),
+                title: format!("{}: {}", spec.evals.join(", "), condition_label(cond)),
                 y_label: format!("mean ({pct}% interval, seeds as clusters)"),
-                groups: metrics.clone(),
+                groups: groups
+                    .iter()
+                    .map(|(eval, metric)| {
+                        if several {
+                            format!("{eval}: {metric}")
+                        } else {
+                            metric.clone()
+                        }
+                    })
+                    .collect(),
                 series,
             },
         ));

@@ -312,6 +312,12 @@ const fn closed_open(lo: f64, hi: f64) -> Range {
     }
 }
 
+/// The `eval` of a plot: one evaluation or a list of them (families in the
+/// list are one series each).
+fn evals() -> Ty {
+    Ty::Union(vec![Ty::Eval, Ty::list(Ty::Eval)])
+}
+
 fn s(x: &str) -> Value {
     Value::Str(x.to_string())
 }
@@ -1036,9 +1042,9 @@ fn build() -> Registry {
     .none("system", Ty::Str, "System prompt while scoring.");
 
     // ---- reports ----
-    b.add("bar", C::Report, Ty::Report, "Bar chart of metric means per model (families aggregated across cells) with confidence intervals.")
+    b.add("bar", C::Report, Ty::Report, "Bar chart of metric means per model (families aggregated across cells) with confidence intervals; several evaluations share one chart (`bar([ood, id])`).")
     .check(checks::bar)
-        .req("eval", Ty::Eval, "The evaluation.")
+        .req("eval", evals(), "The evaluation, or a list of `evaluate` steps drawn in one chart (a group per evaluation and metric).")
         .opt("y", Ty::list(Ty::Union(vec![Ty::Metric, Ty::Str])), Value::List(vec![]), "Metrics (or their names) to plot; [] plots all.")
         .opt("ci", Ty::Float, Value::Float(crate::eval::stats::DEFAULT_LEVEL), "Confidence level of the intervals.")
         .range(Range { min: Some(Bound { value: 0.0, inclusive: false }), max: Some(Bound { value: 1.0, inclusive: false }) });
@@ -1050,12 +1056,13 @@ fn build() -> Registry {
         "curve",
         C::Report,
         Ty::Report,
-        "Metric or log-prob curves over checkpoints.",
+        "Metric or log-prob curves over checkpoints; several evaluations share one plot (`curve([a, b, c])`, a line each; a family is one line with intervals across its cells).",
     )
+    .check(checks::curve)
     .req(
         "eval",
-        Ty::Eval,
-        "An evaluation with `checkpoints = \"all\"` or a `probe_curve`.",
+        evals(),
+        "An evaluation with `checkpoints = \"all\"` or a `probe_curve`, or a list of those (all of one kind).",
     );
 
     let mut builtins = b.builtins;

@@ -97,6 +97,40 @@ fn tiny_spec_runs_end_to_end_and_reruns_from_cache() {
     let full = read(&folder.join("full_plot/table_full_plot.csv"));
     assert_eq!(full.lines().count(), 1 + 3, "{full}");
 
+    // Several evaluations in one plot: a line per evaluation, the family
+    // `probes_inoc` one line whose points have its 2 cells as clusters.
+    let both = read(&folder.join("probes_both/table_probes_both.csv"));
+    let lines: Vec<&str> = both.lines().collect();
+    assert_eq!(lines.len(), 1 + 2 * 3, "{both}");
+    assert!(lines[0].starts_with("evaluation,step"), "{both}");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("probes,")).count(), 3);
+    for l in lines.iter().filter(|l| l.starts_with("probes_inoc,")) {
+        assert!(l.ends_with(",2"), "two cells per point: {l}");
+    }
+    let svgs = |report: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(folder.join(report).join("plots"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "svg"))
+            .map(|p| read(&p))
+            .collect();
+        v.sort();
+        v
+    };
+    let plot = svgs("probes_both");
+    assert_eq!(plot.len(), 1, "one plot");
+    assert!(plot[0].contains(">probes<") && plot[0].contains(">probes_inoc<"));
+    // A bar chart of two evaluations: a group per evaluation and metric, one
+    // chart per condition (ood has two; id, one).
+    let bars = svgs("both_bar");
+    assert_eq!(bars.len(), 2);
+    assert!(bars
+        .iter()
+        .all(|b| b.contains("ood: spanish") && b.contains("id: spanish")));
+    assert!(folder.join("samples/id.jsonl").is_file());
+    let both_results = read(&folder.join("both_bar/results.csv"));
+    assert!(both_results.contains("\nid,plain,"), "{both_results}");
+
     // Everything is cached the second time, with the same results.
     let again = run(d);
     assert_ne!(again, folder);

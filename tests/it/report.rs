@@ -108,7 +108,7 @@ fn report() -> Report {
         write_samples: true,
         bars: vec![BarSpec {
             name: "selective".into(),
-            eval: "ood".into(),
+            evals: vec!["ood".into()],
             metrics: vec!["spanish".into(), "all_caps".into()],
         }],
         curves: vec![CurveSpec {
@@ -327,6 +327,49 @@ fn unknown_eval_or_metric_in_a_bar_chart_is_an_error() {
     rep.bars[0].metrics = vec!["french".into()];
     let e = write_report(&dir, &rep).unwrap_err().to_string();
     assert!(e.contains("french"), "{e}");
-    rep.bars[0].eval = "nope".into();
+    rep.bars[0].evals = vec!["nope".into()];
     assert!(write_report(&dir, &rep).is_err());
+    // In a chart of several evaluations, each must have the metric.
+    rep.bars[0].evals = vec!["ood".into(), "nope".into()];
+    rep.bars[0].metrics = vec!["spanish".into()];
+    let e = write_report(&dir, &rep).unwrap_err().to_string();
+    assert!(e.contains("nope"), "{e}");
+}
+
+#[test]
+fn bar_chart_of_two_evals_has_a_group_per_eval_and_metric() {
+    let (_keep, dir) = out_dir();
+    let mut rep = report();
+    // A second evaluation: the same answers under another name, without the
+    // system-prompt condition (its charts miss those bars, not the chart).
+    let id: Vec<Sample> = rep
+        .samples
+        .iter()
+        .filter(|s| s.condition.is_empty())
+        .map(|s| Sample {
+            eval: "id".into(),
+            ..s.clone()
+        })
+        .collect();
+    rep.samples.extend(id);
+    rep.bars[0].evals = vec!["ood".into(), "id".into()];
+    let written = write_report(&dir, &rep).unwrap();
+    let svgs: Vec<String> = written
+        .files
+        .iter()
+        .filter(|f| f.starts_with("plots") && f.extension().is_some_and(|x| x == "svg"))
+        .map(|f| std::fs::read_to_string(dir.join(f)).unwrap())
+        .filter(|svg| svg.contains("ood, id:"))
+        .collect();
+    let conditions: std::collections::BTreeSet<&str> =
+        rep.samples.iter().map(|s| s.condition.as_str()).collect();
+    assert_eq!(svgs.len(), conditions.len());
+    for svg in &svgs {
+        for group in ["ood: spanish", "ood: all_caps", "id: spanish", "id: all_caps"] {
+            assert!(svg.contains(group), "{group} missing");
+        }
+    }
+    // Each evaluation keeps its own rows in results.csv.
+    let results = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    assert!(results.contains("\nid,") && results.contains("\nood,"));
 }

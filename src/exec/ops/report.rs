@@ -33,23 +33,134 @@ enum Style {
     Curve,
 }
 
-/// Copies the rows of the evaluation into the report's output.
+/// The file of an evaluation's output a report reads, by its op.
+fn source_file(op: &str) -> Result<&'static str, OpError> {
+    match op {
+        "evaluate" => Ok(evaluate::SAMPLES),
+        "logprob_gap" => Ok(mechanism::GAPS),
+        "probe_curve" => Ok(mechanism::CURVE),
+        other => Err(OpError::failed(format!(
+            "a report reads an evaluate, logprob_gap or probe_curve step, not `{other}`"
+        ))),
+    }
+}
+
+/// Copies the rows of the evaluation into the report's output; for a list
+/// of evaluations (`curve([a, b])`), each one's rows into a folder of its
+/// own, `0/`, `1/`, ... in the order of the list (families cell by cell).
 fn collect(ctx: &OpCtx<'_>) -> Result<(), OpError> {
-    let input = ctx.input(ctx.arg("eval")?)?;
-    let file = match input.op.as_str() {
-        "evaluate" => evaluate::SAMPLES,
-        "logprob_gap" => mechanism::GAPS,
-        "probe_curve" => mechanism::CURVE,
-        other => {
-            return Err(OpError::failed(format!(
-                "a report reads an evaluate, logprob_gap or probe_curve step, not `{other}`"
-            )))
-        }
-    };
-    std::fs::copy(input.dir.join(file), ctx.out.join(file))?;
-    let json = serde_json::json!({ "op": input.op, "file": file });
+    let arg = ctx.arg("eval")?;
+    if let Value::Node(_) = arg {
+        let input = ctx.input(arg)?;
+        let file = source_file(&input.op)?;
+        std::fs::copy(input.dir.join(file), ctx.out.join(file))?;
+        let json = serde_json::json!({ "op": input.op, "file": file });
+        std::fs::write(ctx.out.join(SOURCE), json.to_string())?;
+        return Ok(());
+    }
+    let mut items = Vec::new();
+    for (i, input) in ctx.inputs_of(arg)?.into_iter().enumerate() {
+        let file = source_file(&input.op)?;
+        let dir = ctx.out.join(i.to_string());
+        std::fs::create_dir_all(&dir)?;
+        std::fs::copy(input.dir.join(file), dir.join(file))?;
+        items.push(serde_json::json!({ "op": input.op, "file": file }));
+    }
+    let json = serde_json::json!({ "op": LIST, "items": items });
     std::fs::write(ctx.out.join(SOURCE), json.to_string())?;
     Ok(())
+}
+
+/// The `op` of a report's source.json over a list of evaluations.
+const LIST: &str = "list";
+
+/// One evaluation a report shows.
+struct Item {
+    /// The step's name (a family's cell: `probes[s=1]`).
+    name: String,
+    /// The line or bar group it belongs to: its name, or its family's name
+    /// where the list names a whole family.
+    series: String,
+    op: String,
+    /// Where its copied rows are.
+    dir: std::path::PathBuf,
+    args: Args,
+}
+
+/// The evaluations of a report, in the order of its `eval` argument.
+fn items(ctx: &PresentCtx<'_>) -> Result<(Vec<Item>, bool), OpError> {
+    let source: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ctx.output.join(SOURCE))?)
+            .map_err(OpError::failed)?;
+    let eval_ref = ctx.args.get("eval").cloned().unwrap_or(Value::None);
+    let call_args = |n: usize| -> Args {
+        match ctx.program.nodes.get(n).map(|n| &n.value) {
+            Some(Value::Call(c)) => c
+                .args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            _ => Args::new(),
+        }
+    };
+    let op = source["op"].as_str().unwrap_or("");
+    if op != LIST {
+        let name = ctx.label(&eval_ref).unwrap_or_else(|| "eval".into());
+        let args = match &eval_ref {
+            Value::Node(n) => call_args(*n),
+            _ => Args::new(),
+        };
+        let item = Item {
+            series: name.clone(),
+            name,
+            op: op.to_string(),
+            dir: ctx.output.to_path_buf(),
+            args,
+        };
+        return Ok((vec![item], false));
+    }
+    let listed: Vec<Value> = match &eval_ref {
+        Value::List(xs) => xs.clone(),
+        other => vec![other.clone()],
+    };
+    let ops = source["items"].as_array().cloned().unwrap_or_default();
+    let members = evaluate::members(&eval_ref, ctx.program);
+    if members.len() != ops.len() {
+        return Err(OpError::failed(format!(
+            "the report's output holds {} evaluations, its spec names {}",
+            ops.len(),
+            members.len()
+        )));
+    }
+    let items: Vec<Item> = members
+        .iter()
+        .zip(&ops)
+        .enumerate()
+        .map(|(i, ((slot, _, node), o))| {
+            let name = ctx
+                .program
+                .nodes
+                .get(*node)
+                .map_or_else(|| format!("eval{i}"), |n| n.name.clone());
+            Item {
+                series: listed
+                    .get(*slot)
+                    .and_then(|v| ctx.label(v))
+                    .unwrap_or_else(|| name.clone()),
+                name,
+                op: o["op"].as_str().unwrap_or("").to_string(),
+                dir: ctx.output.join(i.to_string()),
+                args: call_args(*node),
+            }
+        })
+        .collect();
+    if let Some(other) = items.iter().find(|it| it.op != items[0].op) {
+        return Err(OpError::failed(format!(
+            "one report draws one kind of evaluation: `{}` is a {}, `{}` is a {}",
+            items[0].name, items[0].op, other.name, other.op
+        )));
+    }
+    Ok((items, true))
 }
 
 fn level(args: &Args) -> f64 {
@@ -96,23 +207,11 @@ fn metric_names(v: Option<&Value>) -> Result<Vec<String>, OpError> {
 }
 
 fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
-    let source: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(ctx.output.join(SOURCE))?)
-            .map_err(OpError::failed)?;
-    let op = source["op"].as_str().unwrap_or("");
-    let eval_ref = ctx.args.get("eval").cloned().unwrap_or(Value::None);
-    let eval_name = ctx.label(&eval_ref).unwrap_or_else(|| "eval".into());
-    let eval_args: Args = match &eval_ref {
-        Value::Node(n) => match ctx.program.nodes.get(*n).map(|n| &n.value) {
-            Some(Value::Call(c)) => c
-                .args
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-            _ => Args::new(),
-        },
-        _ => Args::new(),
+    let (items, listed) = items(ctx)?;
+    let Some(first) = items.first() else {
+        return Err(OpError::failed(format!("`{}` shows no evaluation", ctx.name)));
     };
+    let eval_name = first.name.clone();
     let level = level(ctx.args);
     let mut report = Report {
         title: ctx.name.to_string(),
@@ -125,32 +224,57 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
         curves: Vec::new(),
         tables: Vec::new(),
     };
-    match op {
+    match first.op.as_str() {
         "evaluate" => {
-            let rows = evaluate::read_rows(ctx.output)?;
-            let samples = named_samples(ctx.program, &eval_args, &eval_name, &rows);
-            write_samples(ctx, &eval_name, &samples)?;
-            report.ranges = match eval_args.get("metrics") {
-                Some(m) => evaluate::columns(m)?
-                    .iter()
-                    .map(|c| (c.name.clone(), c.range()))
-                    .collect(),
-                None => Default::default(),
-            };
+            let mut answers = 0;
+            let mut curve_obs: BTreeMap<String, Vec<CurveObs>> = BTreeMap::new();
+            for item in &items {
+                let rows = evaluate::read_rows(&item.dir)?;
+                let samples = named_samples(ctx.program, &item.args, &item.name, &rows);
+                write_samples(ctx, &item.name, &samples)?;
+                if let Some(m) = item.args.get("metrics") {
+                    for c in evaluate::columns(m)? {
+                        let range = c.range();
+                        report.ranges.insert(c.name, range);
+                    }
+                }
+                answers += samples.len();
+                if style == Style::Curve {
+                    // Several evaluations in one plot: their lines say whose.
+                    let prefix = if listed {
+                        format!("{}: ", item.series)
+                    } else {
+                        String::new()
+                    };
+                    for (metric, obs) in metric_obs(&rows, &samples, &prefix) {
+                        curve_obs.entry(metric).or_default().extend(obs);
+                    }
+                }
+                // Rows evaluated at intermediate checkpoints belong to curves.
+                report.samples.extend(
+                    samples
+                        .into_iter()
+                        .zip(&rows)
+                        .filter(|(_, r)| r.step.is_none())
+                        .map(|(s, _)| s),
+                );
+            }
+            let names: Vec<String> = items.iter().map(|i| format!("`{}`", i.name)).collect();
             report.summary = format!(
-                "Evaluation `{eval_name}`: {} answers; means with {:.0}% intervals, seeds as clusters.",
-                samples.len(),
+                "{} {}: {answers} answers; means with {:.0}% intervals, seeds as clusters.",
+                if items.len() > 1 { "Evaluations" } else { "Evaluation" },
+                names.join(", "),
                 level * 100.0
             );
             match style {
                 Style::Table => {}
                 Style::Bar => report.bars.push(BarSpec {
                     name: ctx.name.to_string(),
-                    eval: eval_name.clone(),
+                    evals: items.iter().map(|i| i.name.clone()).collect(),
                     metrics: metric_names(ctx.args.get("y"))?,
                 }),
                 Style::Curve => {
-                    report.curves = metric_curves(&rows, &samples, &report.ranges, level)?;
+                    report.curves = metric_curves(curve_obs, &report.ranges, level)?;
                     if report.curves.is_empty() {
                         return Err(OpError::failed(format!(
                             "`{eval_name}` has no checkpoints to draw: evaluate it with checkpoints = \"all\""
@@ -158,23 +282,17 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
                     }
                 }
             }
-            // Rows evaluated at intermediate checkpoints belong to curves.
-            report.samples = samples
-                .into_iter()
-                .zip(&rows)
-                .filter(|(_, r)| r.step.is_none())
-                .map(|(s, _)| s)
-                .collect();
         }
         "logprob_gap" => {
-            if style != Style::Table {
+            if style != Style::Table || listed {
                 return Err(OpError::failed(format!(
                     "`{eval_name}` is a logprob_gap: show it with table(...)"
                 )));
             }
-            let gaps: Vec<Gap> = mechanism::read_jsonl(&ctx.output.join(mechanism::GAPS))?;
+            let gaps: Vec<Gap> = mechanism::read_jsonl(&first.dir.join(mechanism::GAPS))?;
             let col = |f: fn(&Gap) -> f64| -> Vec<f64> { gaps.iter().map(f).collect() };
-            let prompt = eval_args
+            let prompt = first
+                .args
                 .get("prompt")
                 .and_then(Value::as_str)
                 .unwrap_or("");
@@ -210,55 +328,101 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
                     "`{eval_name}` is a probe_curve: show it with curve(...) or table(...)"
                 )));
             }
-            let points: Vec<ProbePoint> =
-                mechanism::read_jsonl(&ctx.output.join(mechanism::CURVE))?;
-            let run = eval_args.get("run").cloned().unwrap_or(Value::None);
-            let series = ctx.label(&run).unwrap_or_else(|| "run".into());
-            let cells = evaluate::members(&run, ctx.program);
-            let member_name = |m: usize| {
-                cells
-                    .iter()
-                    .find(|c| c.1 == m)
-                    .and_then(|c| ctx.program.nodes.get(c.2))
-                    .map_or_else(|| format!("{series}[{m}]"), |n| n.name.clone())
-            };
-            let obs: Vec<CurveObs> = points
-                .iter()
-                .map(|p| CurveObs {
+            let mut obs: Vec<CurveObs> = Vec::new();
+            let mut probes = 0;
+            let mut runs: Vec<String> = Vec::new();
+            for item in &items {
+                let points: Vec<ProbePoint> =
+                    mechanism::read_jsonl(&item.dir.join(mechanism::CURVE))?;
+                let run = item.args.get("run").cloned().unwrap_or(Value::None);
+                let run_name = ctx.label(&run).unwrap_or_else(|| "run".into());
+                let cells = evaluate::members(&run, ctx.program);
+                let member_name = |m: usize| {
+                    cells
+                        .iter()
+                        .find(|c| c.1 == m)
+                        .and_then(|c| ctx.program.nodes.get(c.2))
+                        .map_or_else(|| format!("{run_name}[{m}]"), |n| n.name.clone())
+                };
+                // One evaluation: its line is the run. Several: each line is
+                // an evaluation (or a family of them, its cells the clusters).
+                let series = if listed {
+                    item.series.clone()
+                } else {
+                    run_name.clone()
+                };
+                obs.extend(points.iter().map(|p| CurveObs {
                     series: series.clone(),
-                    member: member_name(p.member),
+                    member: if listed {
+                        format!("{} {}", item.name, member_name(p.member))
+                    } else {
+                        member_name(p.member)
+                    },
                     x: p.step as f64,
                     y: p.logprob,
-                })
-                .collect();
+                }));
+                probes = probes.max(points.iter().map(|p| p.probe).max().map_or(0, |m| m + 1));
+                if !runs.contains(&run_name) {
+                    runs.push(run_name);
+                }
+            }
             let curve = aggregate_curve(&obs, None, level).map_err(OpError::failed)?;
-            report.summary = format!(
-                "Mean log-prob of {} probe responses across the checkpoints of `{series}`.",
-                points.iter().map(|p| p.probe).max().map_or(0, |m| m + 1)
-            );
+            let runs: Vec<String> = runs.iter().map(|r| format!("`{r}`")).collect();
+            report.summary = if listed {
+                let lines: Vec<String> = first_seen(items.iter().map(|i| i.series.clone()));
+                format!(
+                    "Mean log-prob of the probe responses (up to {probes} each) across the checkpoints of {}: a line per evaluation ({}){}.",
+                    runs.join(", "),
+                    lines.join(", "),
+                    if items.len() > lines.len() {
+                        format!(", a family's cells as clusters of a {:.0}% interval", level * 100.0)
+                    } else {
+                        String::new()
+                    }
+                )
+            } else {
+                format!(
+                    "Mean log-prob of {probes} probe responses across the checkpoints of {}.",
+                    runs.join(", ")
+                )
+            };
+            let mut columns = vec!["step", "mean log-prob", "ci low", "ci high", "n"];
+            if listed {
+                columns.insert(0, "evaluation");
+            }
             report.tables.push(ExtraTable {
                 name: ctx.name.to_string(),
-                title: format!("Probe log-prob ({eval_name})"),
-                columns: ["step", "mean log-prob", "ci low", "ci high", "n"]
-                    .map(String::from)
-                    .to_vec(),
+                title: if listed {
+                    "Probe log-prob".to_string()
+                } else {
+                    format!("Probe log-prob ({eval_name})")
+                },
+                columns: columns.into_iter().map(String::from).collect(),
                 rows: curve
                     .iter()
                     .map(|p| {
-                        vec![
+                        let mut row = vec![
                             p.x.to_string(),
                             format!("{:.4}", p.mean),
                             p.ci_low.map_or_else(String::new, |v| format!("{v:.4}")),
                             p.ci_high.map_or_else(String::new, |v| format!("{v:.4}")),
                             p.n.to_string(),
-                        ]
+                        ];
+                        if listed {
+                            row.insert(0, p.series.clone());
+                        }
+                        row
                     })
                     .collect(),
             });
             if style == Style::Curve {
                 report.curves.push(CurveSpec {
                     name: ctx.name.to_string(),
-                    title: format!("Probe log-prob over training ({eval_name})"),
+                    title: if listed {
+                        format!("Probe log-prob over training ({})", ctx.name)
+                    } else {
+                        format!("Probe log-prob over training ({eval_name})")
+                    },
                     x_label: "training step".into(),
                     y_label: "log-prob of the probe responses".into(),
                     points: curve,
@@ -274,6 +438,17 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
     write_report(ctx.dest, &report)
         .map(|_| ())
         .map_err(|e| OpError::failed(format!("writing report `{}`: {e}", ctx.name)))
+}
+
+/// Distinct values in order of first appearance.
+fn first_seen(xs: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for x in xs {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out
 }
 
 /// Writes an evaluation's answers to `samples/<eval>.jsonl` beside the
@@ -316,14 +491,14 @@ pub fn samples_stem(eval_name: &str) -> String {
     }
 }
 
-/// One curve per metric: the mean score of each model (and condition) at
-/// each training step.
-fn metric_curves(
+/// Per metric, the scores of each model (and condition) at each training
+/// step; `prefix` starts every line's name (the evaluation's, when one plot
+/// draws several).
+fn metric_obs(
     rows: &[evaluate::Row],
     samples: &[Sample],
-    ranges: &Ranges,
-    level: f64,
-) -> Result<Vec<CurveSpec>, OpError> {
+    prefix: &str,
+) -> BTreeMap<String, Vec<CurveObs>> {
     let mut by_metric: BTreeMap<String, Vec<CurveObs>> = BTreeMap::new();
     for (r, s) in rows.iter().zip(samples) {
         let Some(x) = r.x else { continue };
@@ -333,21 +508,30 @@ fn metric_curves(
             None => n.to_string(),
         };
         let series = if s.condition.is_empty() {
-            strip(&s.model)
+            format!("{prefix}{}", strip(&s.model))
         } else {
-            format!("{} | {}", strip(&s.model), s.condition)
+            format!("{prefix}{} | {}", strip(&s.model), s.condition)
         };
         for (metric, score) in &s.scores {
             if let Some(y) = score {
                 by_metric.entry(metric.clone()).or_default().push(CurveObs {
                     series: series.clone(),
-                    member: strip(&s.member),
+                    member: format!("{prefix}{}", strip(&s.member)),
                     x: x as f64,
                     y: *y,
                 });
             }
         }
     }
+    by_metric
+}
+
+/// One curve per metric: the mean score of each line at each training step.
+fn metric_curves(
+    by_metric: BTreeMap<String, Vec<CurveObs>>,
+    ranges: &Ranges,
+    level: f64,
+) -> Result<Vec<CurveSpec>, OpError> {
     // Per (series, member, x) the observations are averaged first, so the
     // intervals are across members (seeds).
     by_metric

@@ -450,7 +450,13 @@ impl Checker<'_> {
         span: Span,
         file_path: usize,
     ) -> Option<Value> {
-        let is_list = matches!(p.ty, Ty::List(_));
+        // A family goes where a list may: `models = [base, control]`,
+        // `curve(probes)` (a plot's `eval` is one evaluation or a list).
+        let is_list = match &p.ty {
+            Ty::List(_) => true,
+            Ty::Union(alts) => alts.iter().any(|a| matches!(a, Ty::List(_))),
+            _ => false,
+        };
         let v = match (&v.v, is_list) {
             (Value::Family(_), true) => {
                 SVal::new(Value::List(vec![v.v.clone()]), Ty::list(v.ty.clone()))

@@ -192,30 +192,104 @@ pub(crate) fn max_seq(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
     Some(())
 }
 
-/// `bar(...)`: every metric named in `y` is a column of the evaluation.
+/// `bar(...)`: every evaluation is an `evaluate` and every metric named in
+/// `y` is a column of each of them.
 pub(crate) fn bar(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
+    let evals = c.plotted_evals(b.call.args.get("eval"));
+    for (name, call) in &evals {
+        if call.func != "evaluate" {
+            let at = c.text_in((b.arg_span)("eval"), name);
+            let help = match &*call.func {
+                "probe_curve" => format!("draw `{name}` with curve(...) or show it with table(...)"),
+                _ => format!("show `{name}` with table(...)"),
+            };
+            c.err(
+                "E0149",
+                format!("bar(...) draws `evaluate` steps; `{name}` is {}", an(&call.func)),
+                at,
+                "not an evaluate",
+                Some(help),
+            );
+            return None;
+        }
+    }
     let Some(Value::List(ys)) = b.call.args.get("y") else {
         return Some(());
     };
-    let names = c.eval_metric_names(b.call.args.get("eval"));
-    if let Some(names) = names {
+    for (name, call) in &evals {
+        let names = c.eval_metric_names(Some(&Value::Call(Box::new(call.clone()))));
+        let Some(names) = names else { continue };
         for y in ys {
             if let Value::Str(s) = y {
                 if !names.contains(s) {
                     let help = did_you_mean(s, names.iter().cloned()).unwrap_or_else(|| {
-                        format!("the evaluation's metrics are: {}", names.join(", "))
+                        format!("the metrics of `{name}` are: {}", names.join(", "))
                     });
                     let at = c.text_in((b.arg_span)("y"), &format!("\"{s}\""));
-                    c.err(
-                        "E0136",
-                        format!("the evaluation has no metric named \"{s}\""),
-                        at,
-                        "unknown metric",
-                        Some(help),
-                    );
+                    let msg = if evals.len() > 1 {
+                        format!("the evaluation `{name}` has no metric named \"{s}\"")
+                    } else {
+                        format!("the evaluation has no metric named \"{s}\"")
+                    };
+                    c.err("E0136", msg, at, "unknown metric", Some(help));
                     return None;
                 }
             }
+        }
+    }
+    Some(())
+}
+
+/// A builtin's name after `a` or `an`.
+fn an(func: &str) -> String {
+    let article = if func.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {func}")
+}
+
+/// `curve(...)`: every evaluation has checkpoints to draw (a `probe_curve`,
+/// or an `evaluate` with `checkpoints = "all"`), and a list is all of one
+/// kind (one plot has one y axis).
+pub(crate) fn curve(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
+    let evals = c.plotted_evals(b.call.args.get("eval"));
+    let mut first: Option<(&str, &str)> = None;
+    for (name, call) in &evals {
+        let at = c.text_in((b.arg_span)("eval"), name);
+        let all = call.args.get("checkpoints").and_then(Value::as_str) == Some("all");
+        let problem = match &*call.func {
+            "probe_curve" => None,
+            "evaluate" if all => None,
+            "evaluate" => Some((
+                format!("`{name}` was evaluated at the last checkpoint only"),
+                "no checkpoints to draw",
+                format!("evaluate it with `checkpoints = \"all\"`, or draw it with bar(...)"),
+            )),
+            other => Some((
+                format!("curve(...) draws checkpoints; `{name}` is {}", an(other)),
+                "not a curve",
+                format!("show `{name}` with table(...)"),
+            )),
+        };
+        if let Some((msg, label, help)) = problem {
+            c.err("E0149", msg, at, label, Some(help));
+            return None;
+        }
+        match first {
+            None => first = Some((name, &call.func)),
+            Some((n0, f0)) if f0 != &*call.func => {
+                c.err(
+                    "E0149",
+                    format!("one curve plot draws one kind of evaluation: `{n0}` is {}, `{name}` is {}", an(f0), an(&call.func)),
+                    at,
+                    "another kind",
+                    Some("draw them in two reports: curve([...]) of the probe_curves, curve([...]) of the evaluations".into()),
+                );
+                return None;
+            }
+            Some(_) => {}
         }
     }
     Some(())
@@ -262,6 +336,35 @@ impl Checker<'_> {
     }
 
     /// Names of the metrics of an evaluation value, when known statically.
+    /// The evaluations a report's `eval` names, with their names: one step,
+    /// or the steps of a list (a family's cells in order).
+    pub(super) fn plotted_evals(&self, v: Option<&Value>) -> Vec<(String, Call)> {
+        fn walk(p: &Program, v: &Value, out: &mut Vec<(String, Call)>) {
+            match v {
+                Value::Node(n) => {
+                    if let Some(node) = p.nodes.get(*n) {
+                        if let Value::Call(c) = &node.value {
+                            out.push((node.name.clone(), (**c).clone()));
+                        }
+                    }
+                }
+                Value::Family(f) => {
+                    for n in p.families.get(*f).map_or(&[][..], |f| &f.cells) {
+                        walk(p, &Value::Node(*n), out);
+                    }
+                }
+                Value::List(xs) => xs.iter().for_each(|x| walk(p, x, out)),
+                Value::Call(c) => out.push((c.func.to_string(), (**c).clone())),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(v) = v {
+            walk(&self.program, v, &mut out);
+        }
+        out
+    }
+
     pub(super) fn eval_metric_names(&self, v: Option<&Value>) -> Option<Vec<String>> {
         let call = match v? {
             Value::Node(n) => match &self.program.nodes.get(*n)?.value {
