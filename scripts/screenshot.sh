@@ -22,6 +22,8 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 mkdir -p "$(dirname "$out")"
+case "$out" in /*) abs=$out ;; *) abs=$(pwd)/$out ;; esac
+rm -f "$abs"
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
 # The flags keep a headless Chromium off the network (machines with a closed
@@ -29,5 +31,6 @@ trap 'rm -rf "$profile"' EXIT
 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
   --user-data-dir="$profile" --hide-scrollbars --window-size=1280,"$height" \
-  --screenshot="$(pwd)/$out" "file://$page" 2>/dev/null
+  --screenshot="$abs" "file://$page" 2>/dev/null
+[ -s "$abs" ] || { echo "error: chromium wrote no screenshot to $abs" >&2; exit 1; }
 echo "$out"

@@ -21,7 +21,7 @@
 use crate::diag::Diagnostic;
 use crate::sema::ir::{Call, Program, Value};
 use crate::sema::{Checked, Setting};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 /// Checks `path` as `inoc check` does: the spec (`sema`), then, when it has
@@ -43,6 +43,15 @@ pub fn check_path_with(path: &str, settings: &[Setting]) -> Checked {
 
 /// The diagnostics of the files `program` names (each file once).
 pub fn check_files(program: &Program) -> Vec<Diagnostic> {
+    named(program)
+        .into_iter()
+        .filter_map(|(call, what)| check_call(call, what))
+        .collect()
+}
+
+/// The calls that name a file or a hub model, with what they name (each
+/// once).
+fn named(program: &Program) -> Vec<(&Call, &str)> {
     let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
     let mut out = Vec::new();
     for node in &program.nodes {
@@ -54,13 +63,61 @@ pub fn check_files(program: &Program) -> Vec<Diagnostic> {
             };
             let Some(what) = what else { continue };
             let id = (call.func.to_string(), format!("{what}\0{:?}", call.args));
-            if !seen.insert(id) {
-                continue;
+            if seen.insert(id) {
+                out.push((call, what));
             }
-            out.extend(check_call(call, what));
         }
     }
     out
+}
+
+/// [`check_files`] for a process that checks the same spec again and again
+/// (the language server, on every edit): a data file is read again only
+/// when its size or modification time changed; hub lookups (a few file
+/// system calls) run every time.
+#[derive(Default)]
+pub struct FileChecks {
+    memo: HashMap<(String, String), (Stamp, Option<Diagnostic>)>,
+}
+
+/// A file's size and modification time.
+type Stamp = Option<(u64, std::time::SystemTime)>;
+
+impl FileChecks {
+    pub fn check(&mut self, program: &Program) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        // Bounded: a long session that named many files forgets them all.
+        if self.memo.len() > 1024 {
+            self.memo.clear();
+        }
+        for (call, what) in named(program) {
+            if &*call.func == "hf" {
+                out.extend(check_call(call, what));
+                continue;
+            }
+            let stamp: Stamp = std::fs::metadata(what)
+                .ok()
+                .and_then(|m| Some((m.len(), m.modified().ok()?)));
+            let key = (
+                call.func.to_string(),
+                format!("{what}\0{:?}", call.args.get("ids")),
+            );
+            let found = match self.memo.get(&key) {
+                Some((s, d)) if stamp.is_some() && *s == stamp => d.clone().map(|mut d| {
+                    // The same verdict, where the call is written now.
+                    d.primary.span = call.span;
+                    d
+                }),
+                _ => {
+                    let d = check_call(call, what);
+                    self.memo.insert(key, (stamp, d.clone()));
+                    d
+                }
+            };
+            out.extend(found);
+        }
+        out
+    }
 }
 
 fn check_call(call: &Call, what: &str) -> Option<Diagnostic> {

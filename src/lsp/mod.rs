@@ -210,6 +210,9 @@ struct Server {
     refresh_hints: bool,
     /// Requests the server sent so far (their ids).
     sent: u64,
+    /// The contents of the data files the open specs name, checked as
+    /// `inoc check` checks them (read again only when a file changes).
+    files: crate::exec::inputs::FileChecks,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, serde_json::Error> {
@@ -352,6 +355,7 @@ impl Server {
             settings: Settings::default(),
             refresh_hints: false,
             sent: 0,
+            files: Default::default(),
         }
     }
 
@@ -900,7 +904,12 @@ impl Server {
         let mut touched: BTreeSet<String> = BTreeSet::new();
         touched.insert(path.to_string());
         for root in affected {
-            let checked = sema::check(&root, &Overlay { open: &self.texts });
+            let mut checked = sema::check(&root, &Overlay { open: &self.texts });
+            // What `inoc check` reports next: the files the spec names.
+            if let (Some(program), false) = (&checked.program, checked.has_errors()) {
+                let found = self.files.check(program);
+                checked.diagnostics.extend(found);
+            }
             // The root is file 0; a syntax error there means it did not parse.
             let parsed = !checked
                 .diagnostics

@@ -14,7 +14,8 @@
 //!
 //! `NAME.out.jsonl` holds everything the server sent after its
 //! `initialize` answer, one pretty-printed message after another, with the
-//! fixture folder written `${ROOT}` and the stdlib copy `${STDLIB}`.
+//! fixture folder written `${ROOT}` (`${ROOT_DIR}` where a message names
+//! it as a path) and the stdlib copy `${STDLIB}`.
 //! Regenerate with `INOC_BLESS=1 cargo test --release --test it lsp::` and
 //! review the diff.
 
@@ -88,7 +89,8 @@ const TINY_COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
 /// Lays out a Hugging Face cache (HF_HOME layout) in `home` as
 /// huggingface_hub does, without the network: `org/tiny` with `main` and
-/// the branch `dev` at one commit, whose snapshot holds a config.json.
+/// the branch `dev` at one commit, whose snapshot holds the files a model
+/// needs (empty: nothing here loads it).
 fn fake_hf_home(home: &Path) {
     let repo = home.join("hub").join("models--org--tiny");
     std::fs::create_dir_all(repo.join("refs")).expect("refs folder");
@@ -96,11 +98,9 @@ fn fake_hf_home(home: &Path) {
     for r in ["main", "dev"] {
         std::fs::write(repo.join("refs").join(r), TINY_COMMIT).expect("refs file");
     }
-    std::fs::write(
-        repo.join("snapshots").join(TINY_COMMIT).join("config.json"),
-        "{}",
-    )
-    .expect("config.json");
+    for f in inoc::runtime::loader::REQUIRED_FILES {
+        std::fs::write(repo.join("snapshots").join(TINY_COMMIT).join(f), "{}").expect(f);
+    }
 }
 
 /// Runs `inoc lsp` on these messages (all written at once); returns what
@@ -213,6 +213,8 @@ fn transcript(input: &str) -> String {
                 .expect("json")
                 .replace(&stdlib_uri, "${STDLIB}")
                 .replace(&root_uri, "${ROOT}")
+                // Paths in messages (a data file's): the folder as a path.
+                .replace(&*root.to_string_lossy(), "${ROOT_DIR}")
                 + "\n"
         })
         .collect()

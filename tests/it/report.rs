@@ -365,7 +365,12 @@ fn bar_chart_of_two_evals_has_a_group_per_eval_and_metric() {
         rep.samples.iter().map(|s| s.condition.as_str()).collect();
     assert_eq!(svgs.len(), conditions.len());
     for svg in &svgs {
-        for group in ["ood: spanish", "ood: all_caps", "id: spanish", "id: all_caps"] {
+        for group in [
+            "ood: spanish",
+            "ood: all_caps",
+            "id: spanish",
+            "id: all_caps",
+        ] {
             assert!(svg.contains(group), "{group} missing");
         }
     }

@@ -209,7 +209,10 @@ fn metric_names(v: Option<&Value>) -> Result<Vec<String>, OpError> {
 fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
     let (items, listed) = items(ctx)?;
     let Some(first) = items.first() else {
-        return Err(OpError::failed(format!("`{}` shows no evaluation", ctx.name)));
+        return Err(OpError::failed(format!(
+            "`{}` shows no evaluation",
+            ctx.name
+        )));
     };
     let eval_name = first.name.clone();
     let level = level(ctx.args);
@@ -262,7 +265,11 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
             let names: Vec<String> = items.iter().map(|i| format!("`{}`", i.name)).collect();
             report.summary = format!(
                 "{} {}: {answers} answers; means with {:.0}% intervals, seeds as clusters.",
-                if items.len() > 1 { "Evaluations" } else { "Evaluation" },
+                if items.len() > 1 {
+                    "Evaluations"
+                } else {
+                    "Evaluation"
+                },
                 names.join(", "),
                 level * 100.0
             );
@@ -366,16 +373,22 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
                     runs.push(run_name);
                 }
             }
-            let curve = aggregate_curve(&obs, None, level).map_err(OpError::failed)?;
+            // The probes are the same at every step of every line: they are
+            // not noise between lines. Each run's mean over them is one
+            // observation, so an interval is across the runs (seeds) only.
+            let curve = aggregate_curve(&run_means(&obs), None, level).map_err(OpError::failed)?;
             let runs: Vec<String> = runs.iter().map(|r| format!("`{r}`")).collect();
             report.summary = if listed {
                 let lines: Vec<String> = first_seen(items.iter().map(|i| i.series.clone()));
                 format!(
-                    "Mean log-prob of the probe responses (up to {probes} each) across the checkpoints of {}: a line per evaluation ({}){}.",
+                    "Mean log-prob of fixed probe responses ({probes} at most per evaluation) at the checkpoints of {}: a line per evaluation ({}){}.",
                     runs.join(", "),
                     lines.join(", "),
                     if items.len() > lines.len() {
-                        format!(", a family's cells as clusters of a {:.0}% interval", level * 100.0)
+                        format!(
+                            "; a family is one line with a {:.0}% t-interval across its cells (seeds): the probes are the same in every line and step, so they are not a source of noise between lines",
+                            level * 100.0
+                        )
                     } else {
                         String::new()
                     }
@@ -438,6 +451,34 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
     write_report(ctx.dest, &report)
         .map(|_| ())
         .map_err(|e| OpError::failed(format!("writing report `{}`: {e}", ctx.name)))
+}
+
+/// One observation per (line, run, step): the mean over the probes, in the
+/// order the lines first appear.
+fn run_means(obs: &[CurveObs]) -> Vec<CurveObs> {
+    let mut order: Vec<(String, String, u64)> = Vec::new();
+    let mut sums: BTreeMap<(String, String, u64), (f64, usize)> = BTreeMap::new();
+    for o in obs {
+        let key = (o.series.clone(), o.member.clone(), o.x.to_bits());
+        let e = sums.entry(key.clone()).or_insert_with(|| {
+            order.push(key);
+            (0.0, 0)
+        });
+        e.0 += o.y;
+        e.1 += 1;
+    }
+    order
+        .into_iter()
+        .map(|k| {
+            let (sum, n) = sums[&k];
+            CurveObs {
+                series: k.0,
+                member: k.1,
+                x: f64::from_bits(k.2),
+                y: sum / n as f64,
+            }
+        })
+        .collect()
 }
 
 /// Distinct values in order of first appearance.

@@ -200,12 +200,17 @@ pub(crate) fn bar(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
         if call.func != "evaluate" {
             let at = c.text_in((b.arg_span)("eval"), name);
             let help = match &*call.func {
-                "probe_curve" => format!("draw `{name}` with curve(...) or show it with table(...)"),
+                "probe_curve" => {
+                    format!("draw `{name}` with curve(...) or show it with table(...)")
+                }
                 _ => format!("show `{name}` with table(...)"),
             };
             c.err(
                 "E0149",
-                format!("bar(...) draws `evaluate` steps; `{name}` is {}", an(&call.func)),
+                format!(
+                    "bar(...) draws `evaluate` steps; `{name}` is {}",
+                    an(&call.func)
+                ),
                 at,
                 "not an evaluate",
                 Some(help),

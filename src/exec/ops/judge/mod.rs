@@ -270,13 +270,20 @@ impl Judge {
 
     /// Says how many answers got no score and why (`None` when all did):
     /// an answer without a score drops out of every mean, so a judge that
-    /// scores nothing must not pass as a report with no rows.
-    pub fn unscored_warning(&self, label: &str, scores: &[Option<f64>]) -> Option<String> {
+    /// scores nothing must not pass as a report with no rows. `used` is the
+    /// aggregation that scored them: a `logprob_0_100` judge whose tokenizer
+    /// splits numbers was scored from sampled replies.
+    pub fn unscored_warning(
+        &self,
+        label: &str,
+        scores: &[Option<f64>],
+        used: Aggregate,
+    ) -> Option<String> {
         let none = scores.iter().filter(|s| s.is_none()).count();
         if none == 0 {
             return None;
         }
-        let why = match (self.local.is_some(), self.aggregate) {
+        let why = match (self.local.is_some(), used) {
             (_, Aggregate::SampleNumber) => {
                 "its reply held no number from 0 to 100".to_string()
             }
@@ -336,6 +343,7 @@ impl Judge {
                 })
             })
             .collect();
+        let mut used = self.aggregate;
         let replies = match self.local {
             Some(node) => self.ask_local(ctx, label, node, &unique)?,
             None => {
@@ -355,6 +363,7 @@ impl Judge {
                         self.describe(),
                         replies.len()
                     ));
+                    used = Aggregate::SampleNumber;
                     self.ask_endpoint(ctx, label, &unique, Ask::Text(SAMPLE_MAX_TOKENS))?
                 } else {
                     replies
@@ -363,7 +372,7 @@ impl Judge {
         };
         let scores: Vec<Option<f64>> = replies.iter().map(|r| self.score_reply(r)).collect();
         let scores: Vec<Option<f64>> = slot.into_iter().map(|i| scores[i]).collect();
-        if let Some(w) = self.unscored_warning(label, &scores) {
+        if let Some(w) = self.unscored_warning(label, &scores, used) {
             ctx.warn(w);
         }
         Ok(scores)
@@ -619,20 +628,37 @@ mod tests {
     #[test]
     fn answers_without_a_score_are_counted_and_explained() {
         let j = judge("logprob_0_100", 0.25);
-        assert_eq!(j.unscored_warning("aligned", &[Some(1.0), Some(2.0)]), None);
-        let w = j.unscored_warning("aligned", &[Some(1.0), None]).unwrap();
+        let lp = Aggregate::LogprobMean;
+        assert_eq!(
+            j.unscored_warning("aligned", &[Some(1.0), Some(2.0)], lp),
+            None
+        );
+        let w = j
+            .unscored_warning("aligned", &[Some(1.0), None], lp)
+            .unwrap();
         assert!(w.contains("1 of 2 answers got no score, because"), "{w}");
         assert!(
             w.contains("min_mass = 0.25") && !w.contains("all of them"),
             "{w}"
         );
-        let w = j.unscored_warning("aligned", &[None, None]).unwrap();
+        let w = j.unscored_warning("aligned", &[None, None], lp).unwrap();
         assert!(
             w.contains("2 of 2 answers got no score (all of them"),
             "{w}"
         );
+        // A logprob judge whose tokenizer splits numbers fell back to
+        // sampled replies: the reason is theirs, not min_mass.
+        let w = j
+            .unscored_warning("aligned", &[None], Aggregate::SampleNumber)
+            .unwrap();
+        assert!(
+            w.contains("no number from 0 to 100") && !w.contains("min_mass"),
+            "{w}"
+        );
         let j = judge("sample_number", 0.25);
-        let w = j.unscored_warning("coherent", &[None]).unwrap();
+        let w = j
+            .unscored_warning("coherent", &[None], Aggregate::SampleNumber)
+            .unwrap();
         assert!(w.contains("no number from 0 to 100"), "{w}");
     }
 
