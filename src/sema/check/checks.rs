@@ -270,7 +270,7 @@ pub(crate) fn curve(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
             "evaluate" => Some((
                 format!("`{name}` was evaluated at the last checkpoint only"),
                 "no checkpoints to draw",
-                format!("evaluate it with `checkpoints = \"all\"`, or draw it with bar(...)"),
+                "evaluate it with `checkpoints = \"all\"`, or draw it with bar(...)".to_string(),
             )),
             other => Some((
                 format!("curve(...) draws checkpoints; `{name}` is {}", an(other)),
