@@ -246,8 +246,9 @@ pub const CODES: &[CodeInfo] = &[
     e("E0149", "evaluation cannot be drawn by this report",
       "`bar(...)` draws the metric means of `evaluate` steps; `curve(...)` draws checkpoints: \
        `probe_curve` steps, or `evaluate` steps with `checkpoints = \"all\"`. Several evaluations \
-       in one plot (`curve([a, b, c])`) must be of one kind. `table(...)` shows any evaluation, \
-       the log-prob gaps of a `logprob_gap` included."),
+       in one report (`curve([a, b, c])`, `table([gap_a, gap_b])`) must be of one kind, and a \
+       list names at least one. `table(...)` shows any evaluation, the log-prob gaps of a \
+       `logprob_gap` included."),
     e("E0150", "unknown setting",
       "`inoc run --set NAME=VALUE` (also `plan` and `check`) names no top-level `let` of the spec, \
        names one twice, or its value is not one expression. Only the spec's own `let`s can be set \

@@ -515,6 +515,29 @@ fn curve_chart(c: &CurveSpec) -> LineChart {
     }
 }
 
+/// A summary paragraph (Markdown text) as HTML: escaped, with its
+/// `code spans` as <code>; an unpaired backtick stays a backtick.
+fn inline_code(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    let paired = if parts.len() % 2 == 1 {
+        parts.len()
+    } else {
+        parts.len() - 1
+    };
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i >= paired {
+            out.push('`');
+            out.push_str(&escape(part));
+        } else if i % 2 == 1 {
+            let _ = write!(out, "<code>{}</code>", escape(part));
+        } else {
+            out.push_str(&escape(part));
+        }
+    }
+    out
+}
+
 fn cell(mean: f64, lo: Option<f64>, hi: Option<f64>) -> String {
     match (lo, hi) {
         (Some(a), Some(b)) => format!(
@@ -776,7 +799,7 @@ fn html(report: &Report, agg: &Aggregate, figures: &[Figure]) -> String {
     if !report.summary.trim().is_empty() {
         h.push_str("<div class=\"summary\">");
         for para in report.summary.trim().split("\n\n") {
-            let _ = write!(h, "<p>{}</p>", escape(para));
+            let _ = write!(h, "<p>{}</p>", inline_code(para));
         }
         h.push_str("</div>\n");
     }
@@ -871,4 +894,20 @@ fn html(report: &Report, agg: &Aggregate, figures: &[Figure]) -> String {
     }
     h.push_str("</body></html>\n");
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inline_code;
+
+    #[test]
+    fn summaries_show_code_spans_as_code() {
+        assert_eq!(
+            inline_code("Evaluation `ood` of <b>"),
+            "Evaluation <code>ood</code> of &lt;b&gt;"
+        );
+        assert_eq!(inline_code("a `b` c `d"), "a <code>b</code> c `d");
+        assert_eq!(inline_code("`<`"), "<code>&lt;</code>");
+        assert_eq!(inline_code("plain"), "plain");
+    }
 }

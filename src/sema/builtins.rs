@@ -1048,8 +1048,9 @@ fn build() -> Registry {
         .opt("y", Ty::list(Ty::Union(vec![Ty::Metric, Ty::Str])), Value::List(vec![]), "Metrics (or their names) to plot; [] plots all.")
         .opt("ci", Ty::Float, Value::Float(crate::eval::stats::DEFAULT_LEVEL), "Confidence level of the intervals.")
         .range(Range { min: Some(Bound { value: 0.0, inclusive: false }), max: Some(Bound { value: 1.0, inclusive: false }) });
-    b.add("table", C::Report, Ty::Report, "Table of metric means with confidence intervals, per model and condition (Markdown + CSV).")
-        .req("eval", Ty::Eval, "The evaluation.")
+    b.add("table", C::Report, Ty::Report, "Table of metric means with confidence intervals, per model and condition (Markdown + CSV); several evaluations of one kind share one report (`table([gap_a, gap_b])`).")
+    .check(checks::table)
+        .req("eval", evals(), "The evaluation, or a list of evaluations of one kind.")
         .opt("ci", Ty::Float, Value::Float(crate::eval::stats::DEFAULT_LEVEL), "Confidence level of the intervals.")
         .range(Range { min: Some(Bound { value: 0.0, inclusive: false }), max: Some(Bound { value: 1.0, inclusive: false }) });
     b.add(

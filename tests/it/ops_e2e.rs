@@ -90,6 +90,19 @@ fn tiny_spec_runs_end_to_end_and_reruns_from_cache() {
     let gap = read(&folder.join("gap_table/table_gap_table.csv"));
     assert!(gap.contains("gap per token"), "{gap}");
     assert_eq!(gap.lines().count(), 2, "{gap}");
+    // Two gaps in one table: a row each, with its evaluation and prompt.
+    let gaps = read(&folder.join("gaps_both/table_gaps_both.csv"));
+    let lines: Vec<&str> = gaps.lines().collect();
+    assert_eq!(lines.len(), 3, "{gaps}");
+    assert!(lines[0].starts_with("evaluation,prompt,examples"), "{gaps}");
+    assert!(
+        lines[1].starts_with("gap,You always speak in Spanish.,"),
+        "{gaps}"
+    );
+    assert!(
+        lines[2].starts_with("gap_caps,You write in capitals.,"),
+        "{gaps}"
+    );
     let curve = read(&folder.join("probe_plot/table_probe_plot.csv"));
     assert_eq!(curve.lines().count(), 1 + 3, "{curve}");
     assert!(folder.join("probe_plot/plots").is_dir());

@@ -1,4 +1,7 @@
 //! Report operations: `table(eval, ci)`, `bar(eval, y, ci)`, `curve(eval)`.
+//! `eval` is one evaluation or a list of evaluations of one kind shown
+//! together (a bar group, a line or a table row each; a family in the list
+//! is one line, its cells the clusters).
 //!
 //! A report's stored output is a copy of the rows of the evaluation it
 //! reads (names are not part of a key); [`Op::present`] applies the
@@ -291,42 +294,65 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
             }
         }
         "logprob_gap" => {
-            if style != Style::Table || listed {
+            if style != Style::Table {
                 return Err(OpError::failed(format!(
                     "`{eval_name}` is a logprob_gap: show it with table(...)"
                 )));
             }
-            let gaps: Vec<Gap> = mechanism::read_jsonl(&first.dir.join(mechanism::GAPS))?;
-            let col = |f: fn(&Gap) -> f64| -> Vec<f64> { gaps.iter().map(f).collect() };
-            let prompt = first
-                .args
-                .get("prompt")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            report.summary = format!(
-                "Log-prob of the training responses with the system prompt \"{prompt}\" minus without it, under the model ({} examples; means with {:.0}% t-intervals across examples).",
-                gaps.len(),
-                level * 100.0
-            );
-            report.tables.push(ExtraTable {
-                name: ctx.name.to_string(),
-                title: format!("Log-prob gap ({eval_name})"),
-                columns: [
-                    "examples",
-                    "gap per example",
-                    "gap per token",
-                    "log-prob with",
-                    "log-prob without",
-                ]
-                .map(String::from)
-                .to_vec(),
-                rows: vec![vec![
+            let mut columns = vec![
+                "examples",
+                "gap per example",
+                "gap per token",
+                "log-prob with",
+                "log-prob without",
+            ];
+            if listed {
+                columns.splice(0..0, ["evaluation", "prompt"]);
+            }
+            let mut rows = Vec::new();
+            let mut examples = 0;
+            for item in &items {
+                let gaps: Vec<Gap> = mechanism::read_jsonl(&item.dir.join(mechanism::GAPS))?;
+                let col = |f: fn(&Gap) -> f64| -> Vec<f64> { gaps.iter().map(f).collect() };
+                let mut row = vec![
                     gaps.len().to_string(),
                     fmt_summary(&col(|g| g.gap), level),
                     fmt_summary(&col(|g| g.gap_per_token), level),
                     fmt_summary(&col(|g| g.with_prompt), level),
                     fmt_summary(&col(|g| g.without), level),
-                ]],
+                ];
+                if listed {
+                    let prompt = item.args.get("prompt").and_then(Value::as_str);
+                    row.splice(0..0, [item.name.clone(), prompt.unwrap_or("").to_string()]);
+                }
+                rows.push(row);
+                examples = examples.max(gaps.len());
+            }
+            report.summary = if listed {
+                format!(
+                    "Log-prob of the training responses with each evaluation's system prompt minus without it, under its model (up to {examples} examples each; means with {:.0}% t-intervals across examples).",
+                    level * 100.0
+                )
+            } else {
+                let prompt = first
+                    .args
+                    .get("prompt")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                format!(
+                    "Log-prob of the training responses with the system prompt \"{prompt}\" minus without it, under the model ({examples} examples; means with {:.0}% t-intervals across examples).",
+                    level * 100.0
+                )
+            };
+            report.tables.push(ExtraTable {
+                name: ctx.name.to_string(),
+                title: if listed {
+                    "Log-prob gap".to_string()
+                } else {
+                    format!("Log-prob gap ({eval_name})")
+                },
+                columns: columns.into_iter().map(String::from).collect(),
+                rows,
             });
         }
         "probe_curve" => {

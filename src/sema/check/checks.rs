@@ -218,6 +218,7 @@ pub(crate) fn bar(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
             return None;
         }
     }
+    one_kind(c, b, &evals, "bar")?;
     let Some(Value::List(ys)) = b.call.args.get("y") else {
         return Some(());
     };
@@ -260,7 +261,6 @@ fn an(func: &str) -> String {
 /// kind (one plot has one y axis).
 pub(crate) fn curve(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
     let evals = c.plotted_evals(b.call.args.get("eval"));
-    let mut first: Option<(&str, &str)> = None;
     for (name, call) in &evals {
         let at = c.text_in((b.arg_span)("eval"), name);
         let all = call.args.get("checkpoints").and_then(Value::as_str) == Some("all");
@@ -282,19 +282,56 @@ pub(crate) fn curve(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
             c.err("E0149", msg, at, label, Some(help));
             return None;
         }
-        match first {
-            None => first = Some((name, &call.func)),
-            Some((n0, f0)) if f0 != &*call.func => {
+    }
+    one_kind(c, b, &evals, "curve")
+}
+
+/// `table(...)`: a list is all of one kind (one table has one set of
+/// columns).
+pub(crate) fn table(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
+    let evals = c.plotted_evals(b.call.args.get("eval"));
+    one_kind(c, b, &evals, "table")
+}
+
+/// The evaluations of one report are of one kind (E0149).
+fn one_kind(
+    c: &mut Checker<'_>,
+    b: &BoundCall<'_>,
+    evals: &[(String, Call)],
+    report: &str,
+) -> Option<()> {
+    let Some((n0, first)) = evals.first() else {
+        if let Some(Value::List(xs)) = b.call.args.get("eval") {
+            if xs.is_empty() {
                 c.err(
                     "E0149",
-                    format!("one curve plot draws one kind of evaluation: `{n0}` is {}, `{name}` is {}", an(f0), an(&call.func)),
-                    at,
-                    "another kind",
-                    Some("draw them in two reports: curve([...]) of the probe_curves, curve([...]) of the evaluations".into()),
+                    format!("`{report}([])` shows no evaluation"),
+                    (b.arg_span)("eval"),
+                    "empty",
+                    Some(format!("name the evaluations to show: {report}([a, b])")),
                 );
                 return None;
             }
-            Some(_) => {}
+        }
+        return Some(());
+    };
+    for (name, call) in evals {
+        if call.func != first.func {
+            let at = c.text_in((b.arg_span)("eval"), name);
+            c.err(
+                "E0149",
+                format!(
+                    "one {report} shows one kind of evaluation: `{n0}` is {}, `{name}` is {}",
+                    an(&first.func),
+                    an(&call.func)
+                ),
+                at,
+                "another kind",
+                Some(format!(
+                    "show them in two reports, one {report}([...]) for each kind"
+                )),
+            );
+            return None;
         }
     }
     Some(())
