@@ -12,6 +12,7 @@ mod builtins;
 mod cache;
 mod check;
 mod exec_step;
+mod explain;
 mod fmt;
 mod graph;
 mod lsp;
@@ -40,6 +41,8 @@ pub enum Command {
     Fmt(fmt::Args),
     /// List the built-in functions with their typed parameters, defaults and docs.
     Builtins(builtins::Args),
+    /// Explain a diagnostic code (`inoc explain E0149`): what triggers it, how to fix it.
+    Explain(explain::Args),
     /// Show every step of a spec, whether it is cached or will run, and why.
     Plan(plan::Args),
     /// Run every step of a spec that is not cached yet; print the results folder.
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Fmt(a) => fmt::run(a),
         Command::Builtins(a) => builtins::run(a),
+        Command::Explain(a) => explain::run(a),
         Command::Plan(a) => plan::run(a),
         Command::Run(a) => run::run(a),
         Command::Why(a) => why::run(a),

@@ -1,5 +1,5 @@
 //! THE registry of diagnostic codes: one row per code, with a short title and
-//! an explanation (what `inoc explain CODE` and the editor show).
+//! an explanation (what `inoc explain CODE` prints).
 //!
 //! Ranges: `E0001`–`E0099` syntax (owned by `syntax`), `E0100`–`E0999`
 //! semantics (owned by `sema`), `E1000`–`E1099` running a spec (owned by
@@ -243,7 +243,7 @@ pub const CODES: &[CodeInfo] = &[
        model directory on disk is loaded with `local(\"DIR\")`. `hf(\"/abs/dir\")` (or `./dir`) \
        on a directory that holds config.json, without a `revision`, is taken as `local(dir)` \
        (the same key); any other path is this error."),
-    e("E0149", "evaluation cannot be drawn by this report",
+    e("E0149", "report cannot show its evaluations",
       "`bar(...)` draws the metric means of `evaluate` steps; `curve(...)` draws checkpoints: \
        `probe_curve` steps, or `evaluate` steps with `checkpoints = \"all\"`. Several evaluations \
        in one report (`curve([a, b, c])`, `table([gap_a, gap_b])`) must be of one kind, and a \

@@ -206,3 +206,34 @@ fn hf_of_a_model_directory_is_local_of_that_directory() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("E0148"), "{err}");
 }
+
+#[test]
+fn explain_prints_a_code_from_the_registry() {
+    let (code, out, _) = inoc(&["explain", "e0149"]);
+    assert_eq!(code, 0);
+    let info = inoc::diag::lookup("E0149").unwrap();
+    assert!(
+        out.starts_with(&format!("E0149: {}\n\n", info.title)),
+        "{out}"
+    );
+    // The registry's text, wrapped: the same words.
+    let words: Vec<&str> = out
+        .lines()
+        .skip(2)
+        .flat_map(str::split_whitespace)
+        .collect();
+    assert_eq!(
+        words,
+        info.explanation.split_whitespace().collect::<Vec<_>>()
+    );
+    // A lint says how to silence it.
+    let (_, out, _) = inoc(&["explain", "W0101"]);
+    assert!(out.contains("# inoc: allow(unused-let)"), "{out}");
+    // Every code is listed; an unknown one is a usage error with a suggestion.
+    let (code, out, _) = inoc(&["explain"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), inoc::diag::CODES.len());
+    let (code, _, err) = inoc(&["explain", "E01490"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean E0149?"), "{err}");
+}

@@ -27,6 +27,8 @@ fn a_closed_pipe_ends_every_command_quietly() {
     let commands: Vec<Vec<&str>> = vec![
         vec!["builtins"],
         vec!["builtins", "finetune"],
+        vec!["explain"],
+        vec!["explain", "E0149"],
         vec!["check", "--format", "json", &spec],
         vec!["check", "--emit-ir", &spec],
         vec!["plan", &spec],
