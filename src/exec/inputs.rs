@@ -29,7 +29,8 @@ use std::path::Path;
 pub fn check_path_with(path: &str, settings: &[Setting]) -> Checked {
     let mut checked = crate::sema::check_path_with(path, settings);
     if let (Some(program), false) = (&checked.program, checked.has_errors()) {
-        let found = check_files(program);
+        let mut found = check_files(program);
+        checked.silence(&mut found);
         if found
             .iter()
             .any(|d| d.severity == crate::diag::Severity::Error)

@@ -907,7 +907,8 @@ impl Server {
             let mut checked = sema::check(&root, &Overlay { open: &self.texts });
             // What `inoc check` reports next: the files the spec names.
             if let (Some(program), false) = (&checked.program, checked.has_errors()) {
-                let found = self.files.check(program);
+                let mut found = self.files.check(program);
+                checked.silence(&mut found);
                 checked.diagnostics.extend(found);
             }
             // The root is file 0; a syntax error there means it did not parse.

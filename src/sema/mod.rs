@@ -95,6 +95,9 @@ pub struct Checked {
     /// left at their defaults, ordered by place: what an editor's inlay
     /// hints show.
     pub defaulted: Vec<Defaulted>,
+    /// The `# inoc: allow(...)` comments of every module: what
+    /// [`Checked::silence`] applies to diagnostics found after checking.
+    allows: lints::Allows,
 }
 
 /// The parameters one call left at their defaults.
@@ -115,6 +118,13 @@ impl Checked {
     /// True when any diagnostic is an error (then `program` is `None`).
     pub fn has_errors(&self) -> bool {
         crate::diag::has_errors(&self.diagnostics)
+    }
+
+    /// Drops the warnings of `found` (diagnostics of a later pass over the
+    /// program, e.g. `inoc check`'s reading of the data files) that an allow
+    /// comment of the spec silences, as the checker's own are.
+    pub fn silence(&self, found: &mut Vec<Diagnostic>) {
+        lints::silence(found, &self.allows, &self.sources);
     }
 }
 
@@ -182,6 +192,7 @@ fn check_here(path: &str, loader: &dyn Loader, settings: &[Setting]) -> Checked 
                 sources: c.sources,
                 let_values: Vec::new(),
                 defaulted: Vec::new(),
+                allows: Default::default(),
             };
         }
     };
@@ -221,6 +232,7 @@ fn check_here(path: &str, loader: &dyn Loader, settings: &[Setting]) -> Checked 
         sources: c.sources,
         let_values,
         defaulted,
+        allows,
     }
 }
 

@@ -237,3 +237,21 @@ fn explain_prints_a_code_from_the_registry() {
     assert_eq!(code, 2);
     assert!(err.contains("did you mean E0149?"), "{err}");
 }
+
+#[test]
+fn allow_comments_silence_the_data_file_warnings_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("a.inoc");
+    let model = "model m = hf(\"inoc-fixtures/not-a-model\", revision = \"main\")\n";
+    std::fs::write(&spec, format!("# inoc: allow(unused-declaration)\n{model}")).unwrap();
+    let (_, _, err) = inoc(&["check", spec.to_str().unwrap()]);
+    assert!(err.contains("W0109"), "{err}");
+    std::fs::write(
+        &spec,
+        format!("# inoc: allow(unused-declaration, hub-model-not-cached)\n{model}"),
+    )
+    .unwrap();
+    let (code, _, err) = inoc(&["check", spec.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(!err.contains("W0109"), "{err}");
+}
