@@ -157,7 +157,8 @@ impl Aggregate {
 }
 
 /// Order of first appearance, so tables follow the spec's order.
-fn first_seen<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
+/// Distinct values in order of first appearance.
+pub fn first_seen<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut seen = BTreeSet::new();
     items
         .filter(|s| seen.insert(*s))

@@ -15,8 +15,8 @@ mod metrics;
 pub mod stats;
 
 pub use aggregate::{
-    aggregate, aggregate_curve, Aggregate, CurveObs, CurvePoint, DiffRow, Ranges, ResultRow,
-    Sample, SeedRow, Unit,
+    aggregate, aggregate_curve, first_seen, Aggregate, CurveObs, CurvePoint, DiffRow, Ranges,
+    ResultRow, Sample, SeedRow, Unit,
 };
 pub use metrics::{
     detect_language, detect_language_whatlang, marker_share, upper_share, Language, Metric,

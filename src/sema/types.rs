@@ -113,14 +113,18 @@ impl Ty {
 impl Ty {
     /// The type's name after `a` or `an` ("an int", "a list[str]").
     pub fn a(&self) -> String {
-        let name = self.to_string();
-        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
-            "an"
-        } else {
-            "a"
-        };
-        format!("{article} {name}")
+        a(&self.to_string())
     }
+}
+
+/// A name after `a` or `an` ("an int", "a probe_curve").
+pub fn a(name: &str) -> String {
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {name}")
 }
 
 impl fmt::Display for Ty {

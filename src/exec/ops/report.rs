@@ -21,7 +21,7 @@
 use super::evaluate::{self, named_samples};
 use super::mechanism::{self, Gap, ProbePoint};
 use super::{Args, Op, OpCtx, OpError, PresentCtx};
-use crate::eval::{aggregate_curve, summarize, CurveObs, Ranges, Sample};
+use crate::eval::{aggregate_curve, first_seen, summarize, CurveObs, Ranges, Sample};
 use crate::report::{samples_jsonl, write_report, BarSpec, CurveSpec, Report, Table as ExtraTable};
 use crate::sema::ir::{DeclKind, Value};
 use std::collections::BTreeMap;
@@ -405,7 +405,7 @@ fn present(style: Style, ctx: &PresentCtx<'_>) -> Result<(), OpError> {
             let curve = aggregate_curve(&run_means(&obs), None, level).map_err(OpError::failed)?;
             let runs: Vec<String> = runs.iter().map(|r| format!("`{r}`")).collect();
             report.summary = if listed {
-                let lines: Vec<String> = first_seen(items.iter().map(|i| i.series.clone()));
+                let lines: Vec<String> = first_seen(items.iter().map(|i| i.series.as_str()));
                 format!(
                     "Mean log-prob of fixed probe responses ({probes} at most per evaluation) at the checkpoints of {}: a line per evaluation ({}){}.",
                     runs.join(", "),
@@ -505,17 +505,6 @@ fn run_means(obs: &[CurveObs]) -> Vec<CurveObs> {
             }
         })
         .collect()
-}
-
-/// Distinct values in order of first appearance.
-fn first_seen(xs: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for x in xs {
-        if !out.contains(&x) {
-            out.push(x);
-        }
-    }
-    out
 }
 
 /// Writes an evaluation's answers to `samples/<eval>.jsonl` beside the

@@ -209,7 +209,7 @@ pub(crate) fn bar(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
                 "E0149",
                 format!(
                     "bar(...) draws `evaluate` steps; `{name}` is {}",
-                    an(&call.func)
+                    crate::sema::types::a(&call.func)
                 ),
                 at,
                 "not an evaluate",
@@ -246,16 +246,6 @@ pub(crate) fn bar(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
     Some(())
 }
 
-/// A builtin's name after `a` or `an`.
-fn an(func: &str) -> String {
-    let article = if func.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    };
-    format!("{article} {func}")
-}
-
 /// `curve(...)`: every evaluation has checkpoints to draw (a `probe_curve`,
 /// or an `evaluate` with `checkpoints = "all"`), and a list is all of one
 /// kind (one plot has one y axis).
@@ -273,7 +263,10 @@ pub(crate) fn curve(c: &mut Checker<'_>, b: &BoundCall<'_>) -> Option<()> {
                 "evaluate it with `checkpoints = \"all\"`, or draw it with bar(...)".to_string(),
             )),
             other => Some((
-                format!("curve(...) draws checkpoints; `{name}` is {}", an(other)),
+                format!(
+                    "curve(...) draws checkpoints; `{name}` is {}",
+                    crate::sema::types::a(other)
+                ),
                 "not a curve",
                 format!("show `{name}` with table(...)"),
             )),
@@ -322,8 +315,8 @@ fn one_kind(
                 "E0149",
                 format!(
                     "one {report} shows one kind of evaluation: `{n0}` is {}, `{name}` is {}",
-                    an(&first.func),
-                    an(&call.func)
+                    crate::sema::types::a(&first.func),
+                    crate::sema::types::a(&call.func)
                 ),
                 at,
                 "another kind",
